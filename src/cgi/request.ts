@@ -1,0 +1,183 @@
+/**
+ * Request → CGI: the environment variables and argv a WAGI module sees (spec sections 4, 5).
+ * @module
+ */
+
+/** The raw parts of a request target, before any decoding. */
+export interface RawTarget {
+  /** The raw path, still percent-encoded. */
+  path: string;
+  /** The raw query without `?`; undefined when the URL has no `?` at all. */
+  query: string | undefined;
+}
+
+/** Splits an absolute request URL into its raw path and query, without decoding either. */
+export function rawTarget(url: string): RawTarget {
+  const afterScheme = url.indexOf("://");
+  const pathStart = url.indexOf("/", afterScheme === -1 ? 0 : afterScheme + 3);
+  let target = pathStart === -1 ? "/" : url.slice(pathStart);
+  const hash = target.indexOf("#");
+  if (hash !== -1) target = target.slice(0, hash);
+  const q = target.indexOf("?");
+  return q === -1
+    ? { path: target, query: undefined }
+    : { path: target.slice(0, q), query: target.slice(q + 1) };
+}
+
+/** A host and port, either possibly missing. */
+export interface HostPort {
+  name?: string;
+  port?: string;
+}
+
+/** Parses `host`, `host:port`, `[v6]` or `[v6]:port`; IPv6 literals keep their brackets. */
+export function parseHostPort(value: string | null | undefined): HostPort {
+  if (!value) return {};
+  if (value.startsWith("[")) {
+    const end = value.indexOf("]");
+    if (end === -1) return { name: value };
+    const rest = value.slice(end + 1);
+    return {
+      name: value.slice(0, end + 1),
+      port: rest.startsWith(":") && rest.length > 1 ? rest.slice(1) : undefined,
+    };
+  }
+  const colon = value.indexOf(":");
+  if (colon === -1 || value.indexOf(":", colon + 1) !== -1) return { name: value };
+  const name = value.slice(0, colon);
+  const port = value.slice(colon + 1);
+  return { name: name || undefined, port: port || undefined };
+}
+
+/**
+ * Percent-decodes a raw path as bytes, then UTF-8 (lossy); `+` stays `+` and an invalid
+ * escape stays as written.
+ */
+export function percentDecode(raw: string): string {
+  if (!raw.includes("%")) return raw;
+  const bytes: number[] = [];
+  const encoder = new TextEncoder();
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i];
+    if (c === "%" && /^[0-9a-fA-F]{2}$/.test(raw.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(raw.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else {
+      bytes.push(...encoder.encode(c));
+    }
+  }
+  return new TextDecoder().decode(new Uint8Array(bytes));
+}
+
+/** What the CGI translation needs to know about one request. */
+export interface CgiRequest {
+  method: string;
+  target: RawTarget;
+  headers: Headers;
+  /** Client IP without port. */
+  remoteAddr: string;
+  bodyLength: number;
+  /** `https` when the server runs TLS. */
+  scheme: "http" | "https";
+}
+
+/** What the CGI translation needs to know about the matched route. */
+export interface CgiRoute {
+  scriptName: string;
+  rawPathInfo: string;
+  matchedRoute: string;
+}
+
+/** Where variables not from the request come from. */
+export interface CgiDefaults {
+  /** `--hostname`, parsed: the fallback for `SERVER_NAME`/`SERVER_PORT`. */
+  hostname: HostPort;
+  /** `--env-file` then `-e`, in that order (later wins). */
+  globalEnv: readonly (readonly [string, string])[];
+  /** The module's own `environment`. */
+  moduleEnv: Readonly<Record<string, string>>;
+}
+
+/** Headers never passed to the module as `HTTP_*`. */
+const HIDDEN_HEADERS = new Set(["authorization", "connection"]);
+
+/** Parses a Basic `Authorization` header into its user name (ours: `AUTH_TYPE`/`REMOTE_USER`). */
+function basicUser(header: string | null): string | undefined {
+  const match = header?.match(/^Basic\s+([A-Za-z0-9+/=]+)\s*$/i);
+  if (!match) return undefined;
+  try {
+    const decoded = new TextDecoder().decode(
+      Uint8Array.from(atob(match[1]), (c) => c.charCodeAt(0)),
+    );
+    const colon = decoded.indexOf(":");
+    return colon === -1 ? undefined : decoded.slice(0, colon);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The module's whole environment, in WAGI's build order: env files, `-e`, the module's
+ * `environment`, the CGI variables, then `HTTP_*` (each later source overwrites).
+ */
+export function cgiEnvironment(
+  request: CgiRequest,
+  route: CgiRoute,
+  defaults: CgiDefaults,
+): [string, string][] {
+  const env = new Map<string, string>(defaults.globalEnv as [string, string][]);
+  for (const [key, value] of Object.entries(defaults.moduleEnv)) env.set(key, value);
+
+  const fromHost = parseHostPort(request.headers.get("host"));
+  const serverName = fromHost.name ?? defaults.hostname.name ?? "localhost";
+  const serverPort = fromHost.port ?? defaults.hostname.port ?? "3000";
+  const rawQuery = request.target.query ?? "";
+  const pathInfo = percentDecode(route.rawPathInfo);
+  const user = basicUser(request.headers.get("authorization"));
+
+  env.set("AUTH_TYPE", user === undefined ? "" : "Basic");
+  env.set("REMOTE_USER", user ?? "");
+  env.set("CONTENT_LENGTH", String(request.bodyLength));
+  env.set("CONTENT_TYPE", request.headers.get("content-type") ?? "");
+  env.set("GATEWAY_INTERFACE", "CGI/1.1");
+  env.set("QUERY_STRING", rawQuery);
+  env.set("REMOTE_ADDR", request.remoteAddr);
+  env.set("REMOTE_HOST", request.remoteAddr);
+  env.set("REQUEST_METHOD", request.method);
+  env.set("SCRIPT_NAME", route.scriptName);
+  env.set("PATH_INFO", pathInfo);
+  env.set("PATH_TRANSLATED", pathInfo);
+  env.set("X_RAW_PATH_INFO", route.rawPathInfo);
+  env.set("X_MATCHED_ROUTE", route.matchedRoute);
+  env.set(
+    "X_FULL_URL",
+    `${request.scheme}://${serverName}:${serverPort}${request.target.path}` +
+      (request.target.query === undefined ? "" : `?${request.target.query}`),
+  );
+  env.set("SERVER_NAME", serverName);
+  env.set("SERVER_PORT", serverPort);
+  env.set("SERVER_PROTOCOL", "HTTP/1.1");
+  env.set("SERVER_SOFTWARE", "WAGI/1");
+  for (const [name, value] of request.headers) {
+    if (HIDDEN_HEADERS.has(name)) continue;
+    env.set(`HTTP_${name.toUpperCase().replaceAll("-", "_")}`, value);
+  }
+  return [...env];
+}
+
+/**
+ * The module's argv. Default: the raw path, then the query split on `&` (not decoded). With an
+ * `argv` template: `${SCRIPT_NAME}` → raw path, `${ARGS}` → query with `&` → space, then split
+ * on whitespace.
+ */
+export function cgiArgv(target: RawTarget, template: string | undefined): string[] {
+  if (template === undefined) {
+    return target.query === undefined ? [target.path] : [target.path, ...target.query.split("&")];
+  }
+  const args = (target.query ?? "").replaceAll("&", " ");
+  return template
+    .replaceAll("${SCRIPT_NAME}", target.path)
+    .replaceAll("${ARGS}", args)
+    .split(/\s+/)
+    .filter((item) => item !== "");
+}

@@ -1,0 +1,61 @@
+/**
+ * The `serve` command: load the configuration, compile every module, print the route table,
+ * then serve until a stop signal.
+ * @module
+ */
+
+import { loadModulesToml } from "../config/modules_toml.ts";
+import { InlineExecutor } from "../executor/executor.ts";
+import { RoutingTable } from "../routing/table.ts";
+import { createApp } from "../server/app.ts";
+import { buildHandlers, type RouteHandler } from "../server/handlers.ts";
+import { listen } from "../server/lifecycle.ts";
+import type { Logger } from "../server/logger.ts";
+import { ModuleLog } from "../server/module_log.ts";
+import type { ServeOptions } from "./serve_options.ts";
+
+/** The route table as printed at start. */
+export function formatRoutes(handlers: readonly RouteHandler[]): string {
+  const rows = [["/healthz", "(built-in health check)"]];
+  for (const h of handlers) rows.push([h.pattern.text, `${h.entry.module} (${h.entrypoint})`]);
+  const width = Math.max(...rows.map(([route]) => route.length));
+  return ["Routes:", ...rows.map(([route, what]) => `  ${route.padEnd(width)}  ${what}`)].join(
+    "\n",
+  );
+}
+
+/** Runs the server with `options` until it is stopped. Throws on a startup error. */
+export async function serve(options: ServeOptions, logger: Logger): Promise<void> {
+  const config = await loadModulesToml(options.configFile, options.startDir);
+  for (const warning of config.warnings) logger.warn(warning);
+  const handlers = await buildHandlers(config);
+
+  const logDir = options.logDir ?? await Deno.makeTempDir({ prefix: "wagi-logs-" });
+  await Deno.mkdir(logDir, { recursive: true });
+  if (options.logDir === undefined) logger.info(`module stderr goes to ${logDir}`);
+
+  let server: ReturnType<typeof listen> | undefined;
+  const app = createApp({
+    table: new RoutingTable(handlers),
+    executor: new InlineExecutor(),
+    moduleLog: new ModuleLog(logDir),
+    logger,
+    hostname: options.hostname,
+    globalEnv: options.env,
+    scheme: options.tls ? "https" : "http",
+    draining: () => server?.draining ?? false,
+  });
+
+  console.log(formatRoutes(handlers));
+  server = listen((request, info) => app.fetch(request, info), {
+    hostname: options.listen.hostname,
+    port: options.listen.port,
+    tls: options.tls && {
+      cert: await Deno.readTextFile(options.tls.certFile),
+      key: await Deno.readTextFile(options.tls.keyFile),
+    },
+    logger,
+    onReady: (url) => console.log(`Ready: serving on ${url}`),
+  });
+  await server.finished;
+}

@@ -1,0 +1,156 @@
+/**
+ * The `serve` command line, WAGI's flags (spec §1), turned into checked options.
+ * @module
+ */
+
+import { isAbsolute, join } from "node:path";
+import { type HostPort, parseHostPort } from "../cgi/request.ts";
+import { parseEnvAssignment, parseEnvFile } from "./env_file.ts";
+
+/** A command-line mistake; the message says which flag and why. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** What `serve` runs with. */
+export interface ServeOptions {
+  /** Absolute path of the `modules.toml`. */
+  configFile: string;
+  /** The directory relative paths resolve against (`INIT_CWD` under `deno task`). */
+  startDir: string;
+  listen: { hostname: string; port: number };
+  /** `--hostname`, the default `SERVER_NAME`/`SERVER_PORT`. */
+  hostname: HostPort;
+  /** Where module stderr goes; undefined → a temp dir chosen at start. */
+  logDir?: string;
+  tls?: { certFile: string; keyFile: string };
+  /** `--env-file` variables then `-e` ones, in order. */
+  env: [string, string][];
+  moduleCache?: string;
+}
+
+/** The help text of `serve`. */
+export const SERVE_USAGE = `Usage: wagi-deno [serve] -c modules.toml [options]
+
+  -c, --config FILE        the modules.toml to serve (required)
+  -l, --listen IP:PORT     bind address (default 127.0.0.1:3000; 0.0.0.0:$PORT when PORT is set)
+      --hostname HOST[:PORT]  default SERVER_NAME/SERVER_PORT (default localhost:3000)
+      --log-dir DIR        where module stderr goes (env WAGI_LOG_DIR; default a temp dir)
+      --tls-cert FILE      serve HTTPS with this certificate (env WAGI_TLS_CERT)
+      --tls-key FILE       ... and this key (env WAGI_TLS_KEY)
+  -e, --env K=V            environment for every module (repeatable)
+      --env-file FILE      dotenv file of variables for every module (repeatable)
+      --module-cache DIR   where downloaded modules are kept
+  -h, --help               this text
+  -V, --version            the version
+`;
+
+/** Parses `IP:PORT`, `[v6]:PORT` or `HOST:PORT` into a bind address. */
+export function parseListen(value: string): { hostname: string; port: number } {
+  const { name, port } = parseHostPort(value);
+  const number = Number(port);
+  if (!name || port === undefined || !/^\d+$/.test(port) || number > 65535) {
+    throw new UsageError(`--listen '${value}': expected IP:PORT, e.g. 127.0.0.1:3000`);
+  }
+  return { hostname: name.replace(/^\[(.*)\]$/, "$1"), port: number };
+}
+
+const FLAGS_WITH_VALUE = new Map<string, string>([
+  ["-c", "config"],
+  ["--config", "config"],
+  ["-l", "listen"],
+  ["--listen", "listen"],
+  ["--hostname", "hostname"],
+  ["--log-dir", "log-dir"],
+  ["--tls-cert", "tls-cert"],
+  ["--tls-key", "tls-key"],
+  ["-e", "env"],
+  ["--env", "env"],
+  ["--env-file", "env-file"],
+  ["--module-cache", "module-cache"],
+  ["--default-config", "default-config"],
+]);
+
+/**
+ * Parses `serve`'s arguments. `getEnv` reads the process environment; `startDir` is where
+ * relative paths resolve; `cwd` is where `--default-config` (set by `deno task start`) resolves.
+ */
+export function parseServeArgs(
+  args: readonly string[],
+  getEnv: (name: string) => string | undefined,
+  startDir: string,
+  cwd: string,
+): ServeOptions {
+  const values = new Map<string, string[]>();
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "-b" || arg.startsWith("--bindle")) {
+      throw new UsageError(`${arg}: bindle is not supported (bindle is dead upstream)`);
+    }
+    const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
+    const flag = eq === -1 ? arg : arg.slice(0, eq);
+    const name = FLAGS_WITH_VALUE.get(flag);
+    if (name === undefined) throw new UsageError(`unknown argument '${arg}'\n\n${SERVE_USAGE}`);
+    let value: string;
+    if (eq !== -1) value = arg.slice(eq + 1);
+    else {
+      if (i + 1 >= args.length) throw new UsageError(`${flag} needs a value`);
+      value = args[++i];
+    }
+    values.set(name, [...(values.get(name) ?? []), value]);
+  }
+  const last = (name: string) => values.get(name)?.at(-1);
+  const resolve = (path: string, base = startDir) => isAbsolute(path) ? path : join(base, path);
+
+  const config = last("config");
+  const defaultConfig = last("default-config");
+  if (config === undefined && defaultConfig === undefined) {
+    throw new UsageError(`-c/--config is required\n\n${SERVE_USAGE}`);
+  }
+  const configFile = config !== undefined ? resolve(config) : resolve(defaultConfig!, cwd);
+  try {
+    if (!Deno.statSync(configFile).isFile) throw new Error("not a file");
+  } catch {
+    throw new UsageError(`config file '${configFile}' is not a file`);
+  }
+
+  const listenValue = last("listen");
+  const port = getEnv("PORT");
+  let listen = { hostname: "127.0.0.1", port: 3000 };
+  if (listenValue !== undefined) listen = parseListen(listenValue);
+  else if (port !== undefined && port !== "") listen = parseListen(`0.0.0.0:${port}`);
+
+  const certFile = last("tls-cert") ?? getEnv("WAGI_TLS_CERT");
+  const keyFile = last("tls-key") ?? getEnv("WAGI_TLS_KEY");
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new UsageError("--tls-cert and --tls-key go together: give both or neither");
+  }
+
+  const env: [string, string][] = [];
+  for (const file of values.get("env-file") ?? []) {
+    const path = resolve(file);
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(path);
+    } catch (error) {
+      throw new UsageError(`--env-file '${path}': ${(error as Error).message}`);
+    }
+    env.push(...parseEnvFile(text, path));
+  }
+  for (const assignment of values.get("env") ?? []) env.push(parseEnvAssignment(assignment));
+
+  const logDir = last("log-dir") ?? getEnv("WAGI_LOG_DIR");
+  const moduleCache = last("module-cache");
+  return {
+    configFile,
+    startDir,
+    listen,
+    hostname: parseHostPort(last("hostname") ?? "localhost:3000"),
+    logDir: logDir === undefined ? undefined : resolve(logDir),
+    tls: certFile && keyFile
+      ? { certFile: resolve(certFile), keyFile: resolve(keyFile) }
+      : undefined,
+    env,
+    moduleCache: moduleCache === undefined ? undefined : resolve(moduleCache),
+  };
+}

@@ -1,0 +1,214 @@
+/**
+ * Loading WAGI's `modules.toml`: parse, check every key, resolve module and volume paths.
+ * Errors name the file, the `[[module]]` (index and route) and the line.
+ * @module
+ */
+
+import { parse, TomlError } from "smol-toml";
+import { dirname, isAbsolute, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { existsSync, statSync } from "node:fs";
+
+/** One `[[module]]` entry, checked and with its paths resolved. */
+export interface ModuleEntry {
+  /** 1-based position among the `[[module]]` tables. */
+  index: number;
+  /** Line of its `[[module]]` header in the file. */
+  line: number;
+  route: string;
+  /** The `module` value as written. */
+  module: string;
+  /** The module's file on the host. */
+  modulePath: string;
+  entrypoint: string;
+  /** Guest path → host directory. */
+  volumes: Record<string, string>;
+  environment: Record<string, string>;
+  allowedHosts?: string[];
+  httpMaxConcurrency?: number;
+  argv?: string;
+}
+
+/** A loaded configuration. */
+export interface ModulesConfig {
+  file: string;
+  entries: ModuleEntry[];
+  /** Things worth telling the operator that do not stop the server (unknown keys). */
+  warnings: string[];
+}
+
+/** A configuration problem; the message names the file, the entry and the line. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const KNOWN_KEYS = new Set([
+  "route",
+  "module",
+  "entrypoint",
+  "volumes",
+  "environment",
+  "allowed_hosts",
+  "http_max_concurrency",
+  "argv",
+]);
+
+/** Lines of each `[[module]]` header, in order, so that entries can be reported by line. */
+function moduleHeaderLines(text: string): number[] {
+  const lines: number[] = [];
+  text.split("\n").forEach((line, i) => {
+    if (/^\s*\[\[\s*module\s*\]\]/.test(line)) lines.push(i + 1);
+  });
+  return lines;
+}
+
+/**
+ * Finds a path the way WAGI users expect: relative to the directory the command was started
+ * from, else (ours) relative to the config file's directory; absolute paths and `file:` URLs
+ * as they are. Returns the candidates tried when none exists.
+ */
+export function resolveUserPath(
+  value: string,
+  startDir: string,
+  configDir: string,
+): { path: string } | { tried: string[] } {
+  if (value.startsWith("file:")) {
+    const path = fileURLToPath(value);
+    return existsSync(path) ? { path } : { tried: [path] };
+  }
+  if (isAbsolute(value)) return existsSync(value) ? { path: value } : { tried: [value] };
+  const tried = [join(startDir, value), join(configDir, value)];
+  const found = tried.find((candidate) => existsSync(candidate));
+  return found ? { path: found } : { tried: [...new Set(tried)] };
+}
+
+/** Parses and checks the text of a `modules.toml`; `file` and `startDir` resolve paths. */
+export function parseModulesToml(text: string, file: string, startDir: string): ModulesConfig {
+  let data: Record<string, unknown>;
+  try {
+    data = parse(text) as Record<string, unknown>;
+  } catch (error) {
+    if (error instanceof TomlError) {
+      throw new ConfigError(
+        `${file}:${error.line}:${error.column}: invalid TOML: ${error.message.split("\n")[0]}`,
+      );
+    }
+    throw new ConfigError(`${file}: invalid TOML: ${(error as Error).message}`);
+  }
+  const warnings: string[] = [];
+  for (const key of Object.keys(data)) {
+    if (key !== "module") warnings.push(`${file}: unknown top-level key '${key}' ignored`);
+  }
+  const modules = data.module ?? [];
+  if (!Array.isArray(modules)) {
+    throw new ConfigError(`${file}: 'module' must be an array of tables ([[module]])`);
+  }
+  if (modules.length === 0) throw new ConfigError(`${file}: no [[module]] entries`);
+  const headerLines = moduleHeaderLines(text);
+  const configDir = dirname(file);
+  const entries = modules.map((raw, i) =>
+    checkEntry(raw, i + 1, headerLines[i] ?? 0, file, startDir, configDir, warnings)
+  );
+  return { file, entries, warnings };
+}
+
+function checkEntry(
+  raw: unknown,
+  index: number,
+  line: number,
+  file: string,
+  startDir: string,
+  configDir: string,
+  warnings: string[],
+): ModuleEntry {
+  const table = raw as Record<string, unknown>;
+  const routeText = typeof table?.route === "string" ? ` (route '${table.route}')` : "";
+  const where = `${file}:${line}: [[module]] #${index}${routeText}`;
+  const fail = (message: string): never => {
+    throw new ConfigError(`${where}: ${message}`);
+  };
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) fail("must be a table");
+
+  for (const key of Object.keys(table)) {
+    if (!KNOWN_KEYS.has(key)) warnings.push(`${where}: unknown key '${key}' ignored`);
+  }
+  const string = (key: string, required: boolean): string | undefined => {
+    const value = table[key];
+    if (value === undefined) return required ? fail(`missing required key '${key}'`) : undefined;
+    if (typeof value !== "string") return fail(`'${key}' must be a string`);
+    return value;
+  };
+  const stringTable = (key: string): Record<string, string> => {
+    const value = table[key] ?? {};
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      return fail(`'${key}' must be a table of strings`);
+    }
+    for (const [k, v] of Object.entries(value)) {
+      if (typeof v !== "string") fail(`'${key}.${k}' must be a string`);
+    }
+    return value as Record<string, string>;
+  };
+
+  const route = string("route", true)!;
+  if (!route.startsWith("/")) fail(`route '${route}' must start with '/'`);
+  const module = string("module", true)!;
+  const entrypoint = string("entrypoint", false) ?? "_start";
+  const argv = string("argv", false);
+  const environment = stringTable("environment");
+
+  if (module.startsWith("oci:")) fail(`module '${module}': oci: sources are not supported yet`);
+  if (module.startsWith("bindle:")) fail(`module '${module}': bindle is not supported`);
+  const found = resolveUserPath(module, startDir, configDir);
+  if ("tried" in found) fail(`module file '${module}' not found (tried ${found.tried.join(", ")})`);
+  const modulePath = (found as { path: string }).path;
+
+  const volumes: Record<string, string> = {};
+  for (const [guest, host] of Object.entries(stringTable("volumes"))) {
+    const dir = resolveUserPath(host, startDir, configDir);
+    if ("tried" in dir) fail(`volume '${guest}': directory '${host}' not found`);
+    const hostPath = (dir as { path: string }).path;
+    if (!statSync(hostPath).isDirectory()) fail(`volume '${guest}': '${host}' is not a directory`);
+    volumes[guest] = hostPath;
+  }
+
+  let allowedHosts: string[] | undefined;
+  if (table.allowed_hosts !== undefined) {
+    const hosts = table.allowed_hosts;
+    if (!Array.isArray(hosts) || hosts.some((h) => typeof h !== "string")) {
+      fail("'allowed_hosts' must be an array of strings");
+    }
+    allowedHosts = hosts as string[];
+  }
+  let httpMaxConcurrency: number | undefined;
+  if (table.http_max_concurrency !== undefined) {
+    const value = table.http_max_concurrency;
+    if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
+      fail("'http_max_concurrency' must be a non-negative integer");
+    }
+    httpMaxConcurrency = value as number;
+  }
+  return {
+    index,
+    line,
+    route,
+    module,
+    modulePath,
+    entrypoint,
+    volumes,
+    environment,
+    allowedHosts,
+    httpMaxConcurrency,
+    argv,
+  };
+}
+
+/** Reads and checks a `modules.toml` file. */
+export async function loadModulesToml(file: string, startDir: string): Promise<ModulesConfig> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (error) {
+    throw new ConfigError(`cannot read config file '${file}': ${(error as Error).message}`);
+  }
+  return parseModulesToml(text, file, startDir);
+}

@@ -1,0 +1,88 @@
+/**
+ * The executor: runs one entrypoint of a compiled module with given argv, environment,
+ * stdin and volumes, and reports stdout, stderr and how it ended. It knows nothing of HTTP.
+ * @module
+ */
+
+import { type Preopen, ProcExit, WasiHost } from "../wasi/host.ts";
+import { BytesSource, CollectingSink } from "../wasi/streams.ts";
+
+/** One run of a module. */
+export interface RunRequest {
+  module: WebAssembly.Module;
+  entrypoint: string;
+  args: readonly string[];
+  env: readonly (readonly [string, string])[];
+  stdin: Uint8Array;
+  preopens: readonly Preopen[];
+}
+
+/** How a run ended. */
+export interface RunResult {
+  stdout: Uint8Array<ArrayBuffer>;
+  stderr: Uint8Array<ArrayBuffer>;
+  /** The guest's exit code: 0 when the entrypoint returned, or `proc_exit`'s value. */
+  exitCode: number;
+  /** Set when the run failed on the host side: a trap, a missing entrypoint, instantiation. */
+  failure?: string;
+}
+
+/** Runs modules; the server depends only on this interface. */
+export interface Executor {
+  run(request: RunRequest): Promise<RunResult>;
+}
+
+/** Calls `name` on a fresh instance; WASI reactors get `_initialize` first. */
+function callEntrypoint(instance: WebAssembly.Instance, name: string): void {
+  const exports = instance.exports;
+  const init = exports._initialize;
+  if (name !== "_start" && typeof init === "function") init();
+  const entry = exports[name];
+  if (typeof entry !== "function") {
+    throw new EntrypointMissing(`module has no exported function '${name}'`);
+  }
+  entry();
+}
+
+class EntrypointMissing extends Error {}
+
+/**
+ * Runs each request on a fresh instance in this thread, synchronously. A module that never
+ * returns blocks the thread: isolation and streaming are a later executor's job.
+ */
+export class InlineExecutor implements Executor {
+  run(request: RunRequest): Promise<RunResult> {
+    return Promise.resolve(runInline(request));
+  }
+}
+
+/** Instantiates and runs one request to completion on the calling thread. */
+export function runInline(request: RunRequest): RunResult {
+  const stdout = new CollectingSink();
+  const stderr = new CollectingSink();
+  const host = new WasiHost({
+    args: request.args,
+    env: request.env,
+    stdin: new BytesSource(request.stdin),
+    stdout,
+    stderr,
+    preopens: request.preopens,
+  });
+  let exitCode = 0;
+  let failure: string | undefined;
+  try {
+    const instance = new WebAssembly.Instance(request.module, host.imports());
+    const memory = instance.exports.memory;
+    if (memory instanceof WebAssembly.Memory) host.memory.attach(memory);
+    callEntrypoint(instance, request.entrypoint);
+  } catch (error) {
+    if (error instanceof ProcExit) exitCode = error.code;
+    else if (error instanceof EntrypointMissing) failure = error.message;
+    else if (error instanceof WebAssembly.RuntimeError) failure = `trap: ${error.message}`;
+    else if (error instanceof WebAssembly.LinkError) failure = `cannot link: ${error.message}`;
+    else failure = `failed: ${(error as Error)?.message ?? String(error)}`;
+  } finally {
+    host.closeAll();
+  }
+  return { stdout: stdout.bytes(), stderr: stderr.bytes(), exitCode, failure };
+}

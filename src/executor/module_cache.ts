@@ -1,0 +1,133 @@
+/**
+ * The module cache: each distinct module is read and compiled once (same bytes → one
+ * `WebAssembly.Module`), `.wat` text is compiled to binary first, and imports are checked
+ * against what the host provides, so that a request only instantiates and runs.
+ * @module
+ */
+
+import { WasiHost } from "../wasi/host.ts";
+import { DISCARD } from "../wasi/streams.ts";
+import { BytesSource } from "../wasi/streams.ts";
+
+/** A module that cannot be loaded; the message names the file and the reason. */
+export class ModuleLoadError extends Error {
+  override name = "ModuleLoadError";
+}
+
+/** Import modules the WASI host provides, with the names it provides in each. */
+const PROVIDED: Record<string, Set<string>> = (() => {
+  const host = new WasiHost({
+    args: [],
+    env: [],
+    stdin: new BytesSource(new Uint8Array()),
+    stdout: DISCARD,
+    stderr: DISCARD,
+  });
+  const imports = host.imports();
+  return Object.fromEntries(
+    Object.entries(imports).map(([name, calls]) => [name, new Set(Object.keys(calls))]),
+  );
+})();
+
+/** Features a hello-world WAT may use beyond the MVP; wabt's defaults lack some. */
+const WAT_FEATURES = {
+  bulk_memory: true,
+  mutable_globals: true,
+  sat_float_to_int: true,
+  sign_extension: true,
+  multi_value: true,
+  reference_types: true,
+  simd: true,
+};
+
+let wabtModule:
+  | Promise<{ parseWat: (name: string, text: string, features?: object) => any }>
+  | undefined;
+
+/** Compiles WebAssembly text to binary; wabt is loaded only the first time it is needed. */
+export async function watToWasm(path: string, text: string): Promise<Uint8Array> {
+  // deno-lint-ignore no-explicit-any
+  wabtModule ??= import("wabt").then((m: any) => m.default());
+  const wabt = await wabtModule;
+  const parsed = wabt.parseWat(path, text, WAT_FEATURES);
+  try {
+    parsed.resolveNames();
+    parsed.validate(WAT_FEATURES);
+    return new Uint8Array(parsed.toBinary({}).buffer);
+  } finally {
+    parsed.destroy();
+  }
+}
+
+/** Checks that every import is one the host provides; throws naming the first that is not. */
+export function checkImports(path: string, module: WebAssembly.Module): void {
+  for (const imp of WebAssembly.Module.imports(module)) {
+    if (imp.module === "wasi_experimental_http") {
+      throw new ModuleLoadError(
+        `${path}: imports '${imp.module}.${imp.name}': outbound HTTP (wasi_experimental_http) ` +
+          `is not supported yet`,
+      );
+    }
+    const names = PROVIDED[imp.module];
+    if (!names?.has(imp.name) || imp.kind !== "function") {
+      throw new ModuleLoadError(
+        `${path}: imports ${imp.kind} '${imp.module}.${imp.name}', which this host does not provide`,
+      );
+    }
+  }
+}
+
+async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Compiled modules by file path and by content hash. */
+export class ModuleCache {
+  #byPath = new Map<string, Promise<WebAssembly.Module>>();
+  #byDigest = new Map<string, Promise<WebAssembly.Module>>();
+
+  /** The compiled module of the file at `path`, compiling it on first use. */
+  load(path: string): Promise<WebAssembly.Module> {
+    let found = this.#byPath.get(path);
+    if (!found) {
+      found = this.#compile(path);
+      this.#byPath.set(path, found);
+    }
+    return found;
+  }
+
+  async #compile(path: string): Promise<WebAssembly.Module> {
+    let bytes: Uint8Array<ArrayBuffer>;
+    try {
+      bytes = await Deno.readFile(path);
+    } catch (error) {
+      throw new ModuleLoadError(`${path}: cannot read module: ${(error as Error).message}`);
+    }
+    if (isWatText(path, bytes)) {
+      try {
+        bytes = new Uint8Array(await watToWasm(path, new TextDecoder().decode(bytes)));
+      } catch (error) {
+        throw new ModuleLoadError(`${path}: invalid WebAssembly text: ${(error as Error).message}`);
+      }
+    }
+    const digest = await sha256Hex(bytes);
+    let compiled = this.#byDigest.get(digest);
+    if (!compiled) {
+      compiled = WebAssembly.compile(bytes).then((module) => {
+        checkImports(path, module);
+        return module;
+      }, (error) => {
+        throw new ModuleLoadError(`${path}: invalid WebAssembly module: ${error.message}`);
+      });
+      this.#byDigest.set(digest, compiled);
+    }
+    return await compiled;
+  }
+}
+
+/** A `.wat` file, or any file that does not start with the binary magic `\0asm`. */
+function isWatText(path: string, bytes: Uint8Array): boolean {
+  if (path.endsWith(".wat")) return true;
+  return !(bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d);
+}

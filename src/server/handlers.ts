@@ -1,0 +1,120 @@
+/**
+ * Building the route handlers from a loaded configuration: compile every module through the
+ * cache, ask modules that export `_routes` for their sub-routes, and order it all (spec §3, §7).
+ * @module
+ */
+
+import type { ModuleEntry, ModulesConfig } from "../config/modules_toml.ts";
+import { ModuleCache, ModuleLoadError } from "../executor/module_cache.ts";
+import { runInline } from "../executor/executor.ts";
+import {
+  joinSubroute,
+  parseRoute,
+  parseRoutesOutput,
+  type RoutePattern,
+} from "../routing/route.ts";
+import type { Preopen } from "../wasi/host.ts";
+
+/** Everything needed to serve one route. */
+export interface RouteHandler {
+  pattern: RoutePattern;
+  /** `X_MATCHED_ROUTE`: the route as written, or a sub-route's full path. */
+  matchedRoute: string;
+  entry: ModuleEntry;
+  entrypoint: string;
+  module: WebAssembly.Module;
+  preopens: Preopen[];
+  /** sha256 hex of the entry's route: the folder of its stderr log. */
+  logKey: string;
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Runs a module's `_routes` export (no args, no env) and returns its sub-routes. */
+function discoverSubroutes(entry: ModuleEntry, module: WebAssembly.Module) {
+  const exported = WebAssembly.Module.exports(module).some((e) =>
+    e.name === "_routes" && e.kind === "function"
+  );
+  if (!exported) return [];
+  const result = runInline({
+    module,
+    entrypoint: "_routes",
+    args: [],
+    env: [],
+    stdin: new Uint8Array(),
+    preopens: [],
+  });
+  if (result.failure || result.exitCode !== 0) {
+    throw new ModuleLoadError(
+      `${entry.module}: _routes ${result.failure ?? `exited with ${result.exitCode}`}`,
+    );
+  }
+  try {
+    return parseRoutesOutput(new TextDecoder().decode(result.stdout));
+  } catch (error) {
+    throw new ModuleLoadError(`${entry.module}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * The handlers of a configuration in match order: each entry's sub-routes (the last printed
+ * first) before the entry itself, entries in file order. Throws naming the entry on failure.
+ */
+export async function buildHandlers(
+  config: ModulesConfig,
+  cache = new ModuleCache(),
+): Promise<RouteHandler[]> {
+  const modules = await Promise.all(config.entries.map(async (entry) => {
+    try {
+      return await cache.load(entry.modulePath);
+    } catch (error) {
+      throw new ModuleLoadError(
+        `${config.file}:${entry.line}: [[module]] #${entry.index} (route '${entry.route}'): ` +
+          (error as Error).message,
+      );
+    }
+  }));
+  const handlers: RouteHandler[] = [];
+  for (const [i, entry] of config.entries.entries()) {
+    const module = modules[i];
+    const preopens = Object.entries(entry.volumes).map(([guestPath, hostPath]) => ({
+      guestPath,
+      hostPath,
+    }));
+    const logKey = await sha256Hex(entry.route);
+    let subroutes;
+    try {
+      subroutes = discoverSubroutes(entry, module);
+    } catch (error) {
+      throw new ModuleLoadError(
+        `${config.file}:${entry.line}: [[module]] #${entry.index} (route '${entry.route}'): ` +
+          (error as Error).message,
+      );
+    }
+    for (const sub of subroutes.reverse()) {
+      const full = joinSubroute(entry.route, sub.route);
+      handlers.push({
+        pattern: parseRoute(full),
+        matchedRoute: full,
+        entry,
+        entrypoint: sub.entrypoint,
+        module,
+        preopens,
+        logKey,
+      });
+    }
+    handlers.push({
+      pattern: parseRoute(entry.route),
+      matchedRoute: entry.route,
+      entry,
+      entrypoint: entry.entrypoint,
+      module,
+      preopens,
+      logKey,
+    });
+  }
+  return handlers;
+}

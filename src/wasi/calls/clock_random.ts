@@ -1,0 +1,51 @@
+/**
+ * `clock_*` and `random_get`.
+ * @module
+ */
+
+import { ClockId } from "../constants.ts";
+import { Errno, WasiError } from "../errno.ts";
+import { syscall, type WasiHost } from "../host.ts";
+
+/** `performance.now()` is milliseconds since this origin: monotonic nanoseconds come from it. */
+const ORIGIN_NS = BigInt(Math.round(performance.timeOrigin * 1e6));
+
+/** The current time of clock `id` in nanoseconds; `INVAL` for an unknown clock. */
+export function clockNow(id: number): bigint {
+  switch (id) {
+    case ClockId.REALTIME:
+      return BigInt(Date.now()) * 1_000_000n;
+    case ClockId.MONOTONIC:
+    case ClockId.PROCESS_CPUTIME:
+    case ClockId.THREAD_CPUTIME:
+      // CPU time is not observable from Deno; elapsed time is an upper bound that keeps going up.
+      return ORIGIN_NS + BigInt(Math.round(performance.now() * 1e6));
+    default:
+      throw new WasiError(Errno.INVAL);
+  }
+}
+
+/** Largest chunk `crypto.getRandomValues` accepts. */
+const RANDOM_CHUNK = 65536;
+
+/** The clock and randomness calls for `host`. */
+export function clockRandomCalls(host: WasiHost) {
+  const memory = host.memory;
+  return {
+    clock_res_get: syscall((id: number, resultPtr: number) => {
+      if (id === ClockId.REALTIME) memory.setU64(resultPtr, 1_000_000n);
+      else if (id >= ClockId.MONOTONIC && id <= ClockId.THREAD_CPUTIME) {
+        memory.setU64(resultPtr, 1_000n);
+      } else throw new WasiError(Errno.INVAL);
+    }),
+    clock_time_get: syscall((id: number, _precision: bigint, resultPtr: number) => {
+      memory.setU64(resultPtr, clockNow(id));
+    }),
+    random_get: syscall((bufPtr: number, len: number) => {
+      const target = memory.slice(bufPtr, len);
+      for (let at = 0; at < len; at += RANDOM_CHUNK) {
+        crypto.getRandomValues(target.subarray(at, Math.min(len, at + RANDOM_CHUNK)));
+      }
+    }),
+  };
+}

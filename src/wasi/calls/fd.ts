@@ -1,0 +1,241 @@
+/**
+ * `fd_*`: operations on open descriptors.
+ * @module
+ */
+
+import { Errno, WasiError } from "../errno.ts";
+import { FdFlags, FileType, FstFlags, PREOPENTYPE_DIR, Rights, Whence } from "../constants.ts";
+import { DirectoryDescriptor, FileDescriptor } from "../descriptors.ts";
+import { type Snapshot, syscall, type WasiHost } from "../host.ts";
+import { GuestMemory } from "../memory.ts";
+import { direntHeader, IOVEC_SIZE, writeFdstat, writeFilestat } from "../layout.ts";
+
+/** Preview 0 numbers `whence` CUR=0, END=1, SET=2; preview1 SET=0, CUR=1, END=2. */
+const PREVIEW0_WHENCE = [Whence.CUR, Whence.END, Whence.SET];
+
+/** Resolves the new times of a `*_set_times` call against the current ones. */
+export function newTimes(
+  atim: bigint,
+  mtim: bigint,
+  flags: number,
+  current: () => Deno.FileInfo,
+): [Date, Date] {
+  if (
+    (flags & FstFlags.ATIM && flags & FstFlags.ATIM_NOW) ||
+    (flags & FstFlags.MTIM && flags & FstFlags.MTIM_NOW)
+  ) {
+    throw new WasiError(Errno.INVAL);
+  }
+  const now = new Date();
+  let info: Deno.FileInfo | undefined;
+  const pick = (set: number, setNow: number, value: bigint, old: "atime" | "mtime") => {
+    if (flags & setNow) return now;
+    if (flags & set) return new Date(Number(BigInt.asUintN(64, value) / 1_000_000n));
+    info ??= current();
+    return info[old] ?? now;
+  };
+  return [
+    pick(FstFlags.ATIM, FstFlags.ATIM_NOW, atim, "atime"),
+    pick(FstFlags.MTIM, FstFlags.MTIM_NOW, mtim, "mtime"),
+  ];
+}
+
+/** The descriptor calls for `host`, with `snapshot`'s layouts. */
+export function fdCalls(host: WasiHost, snapshot: Snapshot) {
+  const memory = host.memory;
+
+  /** Runs `io` over each iovec until one is not filled completely; returns the byte total. */
+  const eachIovec = (
+    iovs: number,
+    count: number,
+    io: (view: Uint8Array) => number,
+  ): number => {
+    let total = 0;
+    for (let i = 0; i < count; i++) {
+      const base = iovs + i * IOVEC_SIZE;
+      const len = memory.u32(base + 4);
+      if (len === 0) continue;
+      const done = io(memory.slice(memory.u32(base), len));
+      total += done;
+      if (done < len) break;
+    }
+    return total;
+  };
+
+  return {
+    fd_advise: syscall((fd: number, _offset: bigint, _len: bigint, advice: number) => {
+      host.descriptor(fd).require(Rights.FD_ADVISE);
+      if (advice > 5) throw new WasiError(Errno.INVAL);
+    }),
+    fd_allocate: syscall((fd: number, offset: bigint, len: bigint) => {
+      const d = host.descriptor(fd);
+      d.require(Rights.FD_ALLOCATE);
+      const end = BigInt.asUintN(64, offset) + BigInt.asUintN(64, len);
+      if (d.stat().size < end) d.setSize(end);
+    }),
+    fd_close: syscall((fd: number) => {
+      host.descriptor(fd).close();
+      host.fds[fd] = undefined;
+    }),
+    fd_datasync: syscall((fd: number) => {
+      const d = host.descriptor(fd);
+      d.require(Rights.FD_DATASYNC);
+      d.sync();
+    }),
+    fd_sync: syscall((fd: number) => {
+      const d = host.descriptor(fd);
+      d.require(Rights.FD_SYNC);
+      d.sync();
+    }),
+    fd_fdstat_get: syscall((fd: number, ptr: number) => {
+      writeFdstat(memory, ptr, host.descriptor(fd));
+    }),
+    fd_fdstat_set_flags: syscall((fd: number, flags: number) => {
+      const d = host.descriptor(fd);
+      d.require(Rights.FD_FDSTAT_SET_FLAGS);
+      d.fdflags = flags & (FdFlags.APPEND | FdFlags.NONBLOCK);
+    }),
+    fd_fdstat_set_rights: syscall((fd: number, base: bigint, inheriting: bigint) => {
+      const d = host.descriptor(fd);
+      const newBase = BigInt.asUintN(64, base);
+      const newInheriting = BigInt.asUintN(64, inheriting);
+      if ((newBase & ~d.rightsBase) !== 0n || (newInheriting & ~d.rightsInheriting) !== 0n) {
+        throw new WasiError(Errno.NOTCAPABLE);
+      }
+      d.rightsBase = newBase;
+      d.rightsInheriting = newInheriting;
+    }),
+    fd_filestat_get: syscall((fd: number, ptr: number) => {
+      const d = host.descriptor(fd);
+      writeFilestat(memory, ptr, d.stat(), snapshot);
+    }),
+    fd_filestat_set_size: syscall((fd: number, size: bigint) => {
+      const d = host.descriptor(fd);
+      d.require(Rights.FD_FILESTAT_SET_SIZE);
+      d.setSize(BigInt.asUintN(64, size));
+    }),
+    fd_filestat_set_times: syscall((fd: number, atim: bigint, mtim: bigint, flags: number) => {
+      const d = host.descriptor(fd);
+      const path = d instanceof FileDescriptor || d instanceof DirectoryDescriptor
+        ? d.hostPath
+        : undefined;
+      if (path === undefined) throw new WasiError(Errno.BADF);
+      const [a, m] = newTimes(atim, mtim, flags, () => Deno.statSync(path));
+      Deno.utimeSync(path, a, m);
+    }),
+    fd_pread: syscall(
+      (fd: number, iovs: number, count: number, offset: bigint, resultPtr: number) => {
+        const d = host.descriptor(fd);
+        let at = BigInt.asUintN(64, offset);
+        const total = eachIovec(iovs, count, (view) => {
+          const n = d.pread(view, at);
+          at += BigInt(n);
+          return n;
+        });
+        memory.setU32(resultPtr, total);
+      },
+    ),
+    fd_pwrite: syscall(
+      (fd: number, iovs: number, count: number, offset: bigint, resultPtr: number) => {
+        const d = host.descriptor(fd);
+        let at = BigInt.asUintN(64, offset);
+        const total = eachIovec(iovs, count, (view) => {
+          const n = d.pwrite(view, at);
+          at += BigInt(n);
+          return n;
+        });
+        memory.setU32(resultPtr, total);
+      },
+    ),
+    fd_read: syscall((fd: number, iovs: number, count: number, resultPtr: number) => {
+      const d = host.descriptor(fd);
+      memory.setU32(resultPtr, eachIovec(iovs, count, (view) => d.read(view)));
+    }),
+    fd_write: syscall((fd: number, iovs: number, count: number, resultPtr: number) => {
+      const d = host.descriptor(fd);
+      memory.setU32(resultPtr, eachIovec(iovs, count, (view) => d.write(view)));
+    }),
+    fd_prestat_get: syscall((fd: number, ptr: number) => {
+      const d = host.descriptor(fd);
+      if (!(d instanceof DirectoryDescriptor) || d.preopenName === undefined) {
+        throw new WasiError(Errno.BADF);
+      }
+      memory.setU32(ptr, PREOPENTYPE_DIR);
+      memory.setU32(ptr + 4, GuestMemory.encode(d.preopenName).length);
+    }),
+    fd_prestat_dir_name: syscall((fd: number, ptr: number, len: number) => {
+      const d = host.descriptor(fd);
+      if (!(d instanceof DirectoryDescriptor) || d.preopenName === undefined) {
+        throw new WasiError(Errno.BADF);
+      }
+      const name = GuestMemory.encode(d.preopenName);
+      if (len < name.length) throw new WasiError(Errno.NAMETOOLONG);
+      memory.write(ptr, name);
+    }),
+    fd_readdir: syscall(
+      (fd: number, bufPtr: number, bufLen: number, cookie: bigint, resultPtr: number) => {
+        const d = host.directory(fd);
+        d.require(Rights.FD_READDIR);
+        const start = Number(BigInt.asUintN(64, cookie));
+        if (start === 0 || d.listing === undefined) d.listing = listDirectory(d.hostPath);
+        const out = memory.slice(bufPtr, bufLen);
+        let used = 0;
+        for (let i = start; i < d.listing.length && used < bufLen; i++) {
+          const entry = d.listing[i];
+          const name = GuestMemory.encode(entry.name);
+          const header = direntHeader(BigInt(i + 1), entry.ino, name.length, entry.filetype);
+          // Entries that do not fit are cut at the buffer's end, as the spec asks.
+          const headerPart = Math.min(header.length, bufLen - used);
+          out.set(header.subarray(0, headerPart), used);
+          used += headerPart;
+          const namePart = Math.min(name.length, bufLen - used);
+          out.set(name.subarray(0, namePart), used);
+          used += namePart;
+        }
+        memory.setU32(resultPtr, used);
+      },
+    ),
+    fd_renumber: syscall((from: number, to: number) => {
+      const source = host.descriptor(from);
+      host.descriptor(to).close();
+      host.fds[to] = source;
+      host.fds[from] = undefined;
+    }),
+    fd_seek: syscall((fd: number, offset: bigint, whence: number, resultPtr: number) => {
+      const d = host.descriptor(fd);
+      const mode = snapshot === "preview0" ? PREVIEW0_WHENCE[whence] : whence;
+      if (mode === undefined) throw new WasiError(Errno.INVAL);
+      memory.setU64(resultPtr, d.seek(offset, mode));
+    }),
+    fd_tell: syscall((fd: number, resultPtr: number) => {
+      memory.setU64(resultPtr, host.descriptor(fd).seek(0n, Whence.CUR));
+    }),
+  };
+}
+
+/** The entries of a directory as `fd_readdir` reports them, `.` and `..` first. */
+function listDirectory(hostPath: string) {
+  const inode = (path: string) => BigInt(Deno.lstatSync(path).ino ?? 0);
+  const entries: { name: string; ino: bigint; filetype: number }[] = [
+    { name: ".", ino: inode(hostPath), filetype: FileType.DIRECTORY },
+    { name: "..", ino: inode(hostPath + "/.."), filetype: FileType.DIRECTORY },
+  ];
+  for (const entry of Deno.readDirSync(hostPath)) {
+    let ino = 0n;
+    try {
+      ino = inode(`${hostPath}/${entry.name}`);
+    } catch { /* removed while listing */ }
+    entries.push({
+      name: entry.name,
+      ino,
+      filetype: entry.isFile
+        ? FileType.REGULAR_FILE
+        : entry.isDirectory
+        ? FileType.DIRECTORY
+        : entry.isSymlink
+        ? FileType.SYMBOLIC_LINK
+        : FileType.UNKNOWN,
+    });
+  }
+  return entries;
+}

@@ -1,0 +1,19 @@
+/**
+ * `proc_exit`, `proc_raise` and `sched_yield`.
+ * @module
+ */
+
+import { Errno } from "../errno.ts";
+import { ProcExit } from "../host.ts";
+
+/** The process calls. */
+export function procCalls() {
+  return {
+    proc_exit: (code: number): number => {
+      throw new ProcExit(code >>> 0);
+    },
+    // Signals are not part of the sandbox; wasmtime answers the same.
+    proc_raise: (_signal: number): number => Errno.NOSYS,
+    sched_yield: (): number => Errno.SUCCESS,
+  };
+}

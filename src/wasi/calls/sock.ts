@@ -1,0 +1,21 @@
+/**
+ * `sock_*`: no sockets are ever handed to the guest, so every descriptor is not a socket.
+ * @module
+ */
+
+import { Errno, WasiError } from "../errno.ts";
+import { syscall, type WasiHost } from "../host.ts";
+
+/** The socket calls for `host`. */
+export function sockCalls(host: WasiHost) {
+  const notSocket = (fd: number) => {
+    host.descriptor(fd);
+    throw new WasiError(Errno.NOTSOCK);
+  };
+  return {
+    sock_accept: syscall((fd: number, _flags: number, _resultPtr: number) => notSocket(fd)),
+    sock_recv: syscall((fd: number) => notSocket(fd)),
+    sock_send: syscall((fd: number) => notSocket(fd)),
+    sock_shutdown: syscall((fd: number, _how: number) => notSocket(fd)),
+  };
+}

@@ -1,0 +1,249 @@
+/**
+ * The objects behind guest file descriptors: standard streams, host files and directories.
+ * Each kind answers the operations it supports; the rest fail with the errno wasmtime gives.
+ * @module
+ */
+
+import { Errno, WasiError } from "./errno.ts";
+import {
+  DIRECTORY_RIGHTS,
+  FdFlags,
+  FILE_RIGHTS,
+  FileType,
+  Rights,
+  STREAM_RIGHTS,
+  Whence,
+} from "./constants.ts";
+
+/** The fields of a WASI `filestat`, as the host sees them. */
+export interface Filestat {
+  dev: bigint;
+  ino: bigint;
+  filetype: number;
+  nlink: bigint;
+  size: bigint;
+  atim: bigint;
+  mtim: bigint;
+  ctim: bigint;
+}
+
+/** Where guest output (stdout, stderr) goes; it must copy `bytes`, which is a view of guest memory. */
+export interface OutputSink {
+  write(bytes: Uint8Array): void;
+}
+
+/** Where guest input (stdin) comes from; `read` fills `into` and returns the count, 0 at end. */
+export interface InputSource {
+  read(into: Uint8Array): number;
+  /** Bytes that can be read now without waiting. */
+  available(): number;
+}
+
+/** Base of every descriptor: unsupported operations fail with `BADF` or `SPIPE` as in wasmtime. */
+export abstract class Descriptor {
+  abstract readonly filetype: number;
+  rightsBase: bigint;
+  rightsInheriting: bigint;
+  fdflags = 0;
+
+  constructor(rightsBase: bigint, rightsInheriting = 0n) {
+    this.rightsBase = rightsBase;
+    this.rightsInheriting = rightsInheriting;
+  }
+
+  /** Fails with `NOTCAPABLE` unless the descriptor holds every right in `rights`. */
+  require(rights: bigint): void {
+    if ((this.rightsBase & rights) !== rights) throw new WasiError(Errno.NOTCAPABLE);
+  }
+
+  read(_into: Uint8Array): number {
+    throw new WasiError(Errno.BADF);
+  }
+  write(_data: Uint8Array): number {
+    throw new WasiError(Errno.BADF);
+  }
+  pread(_into: Uint8Array, _offset: bigint): number {
+    throw new WasiError(Errno.SPIPE);
+  }
+  pwrite(_data: Uint8Array, _offset: bigint): number {
+    throw new WasiError(Errno.SPIPE);
+  }
+  seek(_offset: bigint, _whence: number): bigint {
+    throw new WasiError(Errno.SPIPE);
+  }
+  stat(): Filestat {
+    return {
+      dev: 0n,
+      ino: 0n,
+      filetype: this.filetype,
+      nlink: 1n,
+      size: 0n,
+      atim: 0n,
+      mtim: 0n,
+      ctim: 0n,
+    };
+  }
+  setSize(_size: bigint): void {
+    throw new WasiError(Errno.BADF);
+  }
+  sync(): void {}
+  close(): void {}
+}
+
+/** The guest's stdin: bytes from an {@link InputSource}. */
+export class InputDescriptor extends Descriptor {
+  readonly filetype = FileType.CHARACTER_DEVICE;
+  constructor(readonly source: InputSource) {
+    super(STREAM_RIGHTS & ~Rights.FD_WRITE);
+  }
+  override read(into: Uint8Array): number {
+    return this.source.read(into);
+  }
+}
+
+/** The guest's stdout or stderr: bytes to an {@link OutputSink}. */
+export class OutputDescriptor extends Descriptor {
+  readonly filetype = FileType.CHARACTER_DEVICE;
+  constructor(readonly sink: OutputSink) {
+    super(STREAM_RIGHTS & ~Rights.FD_READ);
+  }
+  override write(data: Uint8Array): number {
+    this.sink.write(data);
+    return data.length;
+  }
+}
+
+/** Converts a Deno file time to WASI nanoseconds. */
+function nanos(date: Date | null): bigint {
+  return date === null ? 0n : BigInt(date.getTime()) * 1_000_000n;
+}
+
+/** Converts `Deno.FileInfo` to a WASI {@link Filestat}. */
+export function filestatOf(info: Deno.FileInfo): Filestat {
+  const filetype = info.isFile
+    ? FileType.REGULAR_FILE
+    : info.isDirectory
+    ? FileType.DIRECTORY
+    : info.isSymlink
+    ? FileType.SYMBOLIC_LINK
+    : info.isBlockDevice
+    ? FileType.BLOCK_DEVICE
+    : info.isCharDevice
+    ? FileType.CHARACTER_DEVICE
+    : info.isSocket
+    ? FileType.SOCKET_STREAM
+    : FileType.UNKNOWN;
+  return {
+    dev: BigInt(info.dev ?? 0),
+    ino: BigInt(info.ino ?? 0),
+    filetype,
+    nlink: BigInt(info.nlink ?? 1),
+    size: BigInt(info.size),
+    atim: nanos(info.atime),
+    mtim: nanos(info.mtime),
+    ctim: nanos(info.ctime ?? info.mtime),
+  };
+}
+
+/** A regular host file opened through `path_open`. */
+export class FileDescriptor extends Descriptor {
+  readonly filetype = FileType.REGULAR_FILE;
+  constructor(
+    readonly file: Deno.FsFile,
+    readonly hostPath: string,
+    readonly readable: boolean,
+    readonly writable: boolean,
+    fdflags: number,
+  ) {
+    let rights = FILE_RIGHTS;
+    if (!readable) rights &= ~Rights.FD_READ;
+    if (!writable) {
+      rights &= ~(Rights.FD_WRITE | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE);
+    }
+    super(rights);
+    this.fdflags = fdflags;
+  }
+  override read(into: Uint8Array): number {
+    if (!this.readable) throw new WasiError(Errno.BADF);
+    return this.file.readSync(into) ?? 0;
+  }
+  override write(data: Uint8Array): number {
+    if (!this.writable) throw new WasiError(Errno.BADF);
+    // Append mode: every write goes to the current end, as O_APPEND does.
+    if (this.fdflags & FdFlags.APPEND) this.file.seekSync(0, Deno.SeekMode.End);
+    let written = 0;
+    while (written < data.length) written += this.file.writeSync(data.subarray(written));
+    return written;
+  }
+  override pread(into: Uint8Array, offset: bigint): number {
+    if (!this.readable) throw new WasiError(Errno.BADF);
+    const saved = this.file.seekSync(0, Deno.SeekMode.Current);
+    try {
+      this.file.seekSync(Number(offset), Deno.SeekMode.Start);
+      return this.file.readSync(into) ?? 0;
+    } finally {
+      this.file.seekSync(saved, Deno.SeekMode.Start);
+    }
+  }
+  override pwrite(data: Uint8Array, offset: bigint): number {
+    if (!this.writable) throw new WasiError(Errno.BADF);
+    const saved = this.file.seekSync(0, Deno.SeekMode.Current);
+    try {
+      this.file.seekSync(Number(offset), Deno.SeekMode.Start);
+      let written = 0;
+      while (written < data.length) written += this.file.writeSync(data.subarray(written));
+      return written;
+    } finally {
+      this.file.seekSync(saved, Deno.SeekMode.Start);
+    }
+  }
+  override seek(offset: bigint, whence: number): bigint {
+    const mode = whence === Whence.SET
+      ? Deno.SeekMode.Start
+      : whence === Whence.CUR
+      ? Deno.SeekMode.Current
+      : whence === Whence.END
+      ? Deno.SeekMode.End
+      : undefined;
+    if (mode === undefined) throw new WasiError(Errno.INVAL);
+    if (mode === Deno.SeekMode.Start && offset < 0n) throw new WasiError(Errno.INVAL);
+    return BigInt(this.file.seekSync(Number(offset), mode));
+  }
+  override stat(): Filestat {
+    return filestatOf(this.file.statSync());
+  }
+  override setSize(size: bigint): void {
+    this.file.truncateSync(Number(size));
+  }
+  override sync(): void {
+    this.file.syncSync();
+  }
+  override close(): void {
+    this.file.close();
+  }
+}
+
+/** A host directory: a preopened volume or one opened beneath it. */
+export class DirectoryDescriptor extends Descriptor {
+  readonly filetype = FileType.DIRECTORY;
+  /** Entries read by the last `fd_readdir` that started at cookie 0, reused by later cookies. */
+  listing: { name: string; ino: bigint; filetype: number }[] | undefined;
+
+  constructor(
+    /** The directory's real path on the host: path lookups never leave it. */
+    readonly hostPath: string,
+    /** The guest path of a preopen (what `fd_prestat_dir_name` reports); undefined otherwise. */
+    readonly preopenName?: string,
+  ) {
+    super(DIRECTORY_RIGHTS, DIRECTORY_RIGHTS | FILE_RIGHTS);
+  }
+  override stat(): Filestat {
+    return filestatOf(Deno.statSync(this.hostPath));
+  }
+  override read(): number {
+    throw new WasiError(Errno.ISDIR);
+  }
+  override write(): number {
+    throw new WasiError(Errno.ISDIR);
+  }
+}

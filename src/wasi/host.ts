@@ -1,0 +1,148 @@
+/**
+ * The WASI preview1 host: one guest's arguments, environment, descriptors and memory, and
+ * the import objects that expose them under `wasi_snapshot_preview1` and `wasi_unstable`.
+ * It knows nothing of HTTP: callers hand it bytes and sinks.
+ * @module
+ */
+
+import { Errno, errnoOf, WasiError } from "./errno.ts";
+import { GuestMemory } from "./memory.ts";
+import {
+  Descriptor,
+  DirectoryDescriptor,
+  InputDescriptor,
+  type InputSource,
+  OutputDescriptor,
+  type OutputSink,
+} from "./descriptors.ts";
+import { argsEnvironCalls } from "./calls/args_environ.ts";
+import { fdCalls } from "./calls/fd.ts";
+import { pathCalls } from "./calls/path.ts";
+import { clockRandomCalls } from "./calls/clock_random.ts";
+import { procCalls } from "./calls/proc.ts";
+import { pollCalls } from "./calls/poll.ts";
+import { sockCalls } from "./calls/sock.ts";
+
+/** A host directory made visible to the guest at `guestPath`. */
+export interface Preopen {
+  guestPath: string;
+  hostPath: string;
+}
+
+/** Everything a guest run is given. */
+export interface WasiOptions {
+  args: readonly string[];
+  /** `KEY=VALUE` pairs, in the order the guest sees them. */
+  env: readonly (readonly [string, string])[];
+  stdin: InputSource;
+  stdout: OutputSink;
+  stderr: OutputSink;
+  preopens?: readonly Preopen[];
+}
+
+/** Thrown by `proc_exit` to unwind the guest; the runner catches it and reads `code`. */
+export class ProcExit {
+  constructor(readonly code: number) {}
+}
+
+/** Which of the two WASI snapshots a call set is for; their layouts differ in a few places. */
+export type Snapshot = "preview0" | "preview1";
+
+/** A table of WASI import functions. */
+export type CallTable = Record<string, (...args: never[]) => number>;
+
+/** Wraps a host function so that any failure becomes an errno and `ProcExit` passes through. */
+export function syscall<A extends unknown[]>(
+  fn: (...args: A) => number | void,
+): (...args: A) => number {
+  return (...args: A): number => {
+    try {
+      return fn(...args) ?? Errno.SUCCESS;
+    } catch (error) {
+      if (error instanceof ProcExit) throw error;
+      return errnoOf(error);
+    }
+  };
+}
+
+const encoder = new TextEncoder();
+
+/** Encodes strings as NUL-terminated UTF-8, as `args_get` and `environ_get` hand them out. */
+function cStrings(items: readonly string[]): Uint8Array[] {
+  return items.map((item) => encoder.encode(item + "\0"));
+}
+
+/** One guest's WASI state and its imports. */
+export class WasiHost {
+  /** Guest linear memory, attached once the instance exists. */
+  readonly memory = new GuestMemory();
+  /** Descriptor table; index is the guest fd, `undefined` a closed slot. */
+  readonly fds: (Descriptor | undefined)[];
+  /** Arguments, NUL-terminated UTF-8. */
+  readonly args: Uint8Array[];
+  /** Environment as `KEY=VALUE`, NUL-terminated UTF-8. */
+  readonly env: Uint8Array[];
+
+  constructor(options: WasiOptions) {
+    this.args = cStrings(options.args);
+    this.env = cStrings(options.env.map(([key, value]) => `${key}=${value}`));
+    this.fds = [
+      new InputDescriptor(options.stdin),
+      new OutputDescriptor(options.stdout),
+      new OutputDescriptor(options.stderr),
+      ...(options.preopens ?? []).map((p) => new DirectoryDescriptor(p.hostPath, p.guestPath)),
+    ];
+  }
+
+  /** The open descriptor `fd`, or `BADF`. */
+  descriptor(fd: number): Descriptor {
+    const found = this.fds[fd];
+    if (found === undefined) throw new WasiError(Errno.BADF);
+    return found;
+  }
+
+  /** The open directory descriptor `fd`; `BADF` if closed, `NOTDIR` if not a directory. */
+  directory(fd: number): DirectoryDescriptor {
+    const found = this.descriptor(fd);
+    if (!(found instanceof DirectoryDescriptor)) throw new WasiError(Errno.NOTDIR);
+    return found;
+  }
+
+  /** Puts a descriptor in the lowest free slot and returns its fd. */
+  allocate(descriptor: Descriptor): number {
+    let fd = this.fds.indexOf(undefined);
+    if (fd === -1) fd = this.fds.length;
+    this.fds[fd] = descriptor;
+    return fd;
+  }
+
+  /** Closes every descriptor the guest left open (host files, not the streams). */
+  closeAll(): void {
+    for (const descriptor of this.fds) {
+      try {
+        descriptor?.close();
+      } catch { /* already closed by the guest */ }
+    }
+    this.fds.length = 0;
+  }
+
+  /** The import object: every preview1 call, under both snapshot names. */
+  imports(): WebAssembly.Imports {
+    return {
+      wasi_snapshot_preview1: this.#calls("preview1"),
+      wasi_unstable: this.#calls("preview0"),
+    };
+  }
+
+  #calls(snapshot: Snapshot): CallTable {
+    return {
+      ...argsEnvironCalls(this),
+      ...fdCalls(this, snapshot),
+      ...pathCalls(this, snapshot),
+      ...clockRandomCalls(this),
+      ...procCalls(),
+      ...pollCalls(this, snapshot),
+      ...sockCalls(this),
+    } as CallTable;
+  }
+}

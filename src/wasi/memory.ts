@@ -1,0 +1,117 @@
+/**
+ * The one place where the WASI host reads and writes guest linear memory.
+ * @module
+ */
+
+import { Errno, WasiError } from "./errno.ts";
+
+const UTF8_DECODER = new TextDecoder("utf-8", { fatal: true });
+const UTF8_ENCODER = new TextEncoder();
+
+/**
+ * Typed, bounds-checked access to a guest's linear memory. The views are rebuilt only
+ * when `memory.grow` has replaced the underlying buffer, so a call costs no allocation.
+ */
+export class GuestMemory {
+  #memory: WebAssembly.Memory | undefined;
+  #buffer: ArrayBuffer | undefined;
+  #bytes = new Uint8Array(0);
+  #view = new DataView(new ArrayBuffer(0));
+
+  /** Points this accessor at an instance's exported memory. */
+  attach(memory: WebAssembly.Memory): void {
+    this.#memory = memory;
+    this.#buffer = undefined;
+  }
+
+  #refresh(): void {
+    const memory = this.#memory;
+    if (memory === undefined) throw new WasiError(Errno.FAULT);
+    if (memory.buffer !== this.#buffer) {
+      this.#buffer = memory.buffer as ArrayBuffer;
+      this.#bytes = new Uint8Array(this.#buffer);
+      this.#view = new DataView(this.#buffer);
+    }
+  }
+
+  /** The whole memory as bytes (valid until the guest grows its memory). */
+  get bytes(): Uint8Array {
+    this.#refresh();
+    return this.#bytes;
+  }
+
+  /** Reads a little-endian u32. */
+  u32(ptr: number): number {
+    this.#refresh();
+    return this.#view.getUint32(ptr, true);
+  }
+
+  /** Reads a little-endian u64. */
+  u64(ptr: number): bigint {
+    this.#refresh();
+    return this.#view.getBigUint64(ptr, true);
+  }
+
+  /** Reads a u16. */
+  u16(ptr: number): number {
+    this.#refresh();
+    return this.#view.getUint16(ptr, true);
+  }
+
+  /** Reads a u8. */
+  u8(ptr: number): number {
+    this.#refresh();
+    return this.#view.getUint8(ptr);
+  }
+
+  /** Writes a u8. */
+  setU8(ptr: number, value: number): void {
+    this.#refresh();
+    this.#view.setUint8(ptr, value);
+  }
+
+  /** Writes a little-endian u16. */
+  setU16(ptr: number, value: number): void {
+    this.#refresh();
+    this.#view.setUint16(ptr, value, true);
+  }
+
+  /** Writes a little-endian u32. */
+  setU32(ptr: number, value: number): void {
+    this.#refresh();
+    this.#view.setUint32(ptr, value, true);
+  }
+
+  /** Writes a little-endian u64. */
+  setU64(ptr: number, value: bigint): void {
+    this.#refresh();
+    this.#view.setBigUint64(ptr, value, true);
+  }
+
+  /** A view (not a copy) of `len` guest bytes at `ptr`; `FAULT` if out of bounds. */
+  slice(ptr: number, len: number): Uint8Array {
+    this.#refresh();
+    if (ptr < 0 || len < 0 || ptr + len > this.#bytes.length) throw new WasiError(Errno.FAULT);
+    return this.#bytes.subarray(ptr, ptr + len);
+  }
+
+  /** Copies host bytes into guest memory at `ptr`. */
+  write(ptr: number, data: Uint8Array): void {
+    this.slice(ptr, data.length).set(data);
+  }
+
+  /** Decodes a UTF-8 string from guest memory; `ILSEQ` if it is not valid UTF-8. */
+  string(ptr: number, len: number): string {
+    const raw = this.slice(ptr, len);
+    try {
+      return UTF8_DECODER.decode(raw);
+    } catch {
+      throw new WasiError(Errno.ILSEQ);
+    }
+  }
+
+  /** The UTF-8 bytes of a host string. */
+  static encode(text: string): Uint8Array {
+    return UTF8_ENCODER.encode(text);
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Simple in-memory stdio for the WASI host: a byte source for stdin and a collecting sink.
+ * @module
+ */
+
+import type { InputSource, OutputSink } from "./descriptors.ts";
+
+/** stdin from bytes already in memory. */
+export class BytesSource implements InputSource {
+  #offset = 0;
+  constructor(readonly bytes: Uint8Array) {}
+  read(into: Uint8Array): number {
+    const n = Math.min(into.length, this.bytes.length - this.#offset);
+    into.set(this.bytes.subarray(this.#offset, this.#offset + n));
+    this.#offset += n;
+    return n;
+  }
+  available(): number {
+    return this.bytes.length - this.#offset;
+  }
+}
+
+/** Collects everything written, copying each write out of guest memory. */
+export class CollectingSink implements OutputSink {
+  #chunks: Uint8Array[] = [];
+  #length = 0;
+  /** Stop collecting past this many bytes (the rest is counted, not kept). */
+  constructor(readonly limit = Infinity) {}
+  write(bytes: Uint8Array): void {
+    const room = Math.min(bytes.length, this.limit - this.#length);
+    if (room > 0) {
+      this.#chunks.push(bytes.slice(0, room));
+      this.#length += room;
+    }
+  }
+  /** Everything collected, as one array. */
+  bytes(): Uint8Array<ArrayBuffer> {
+    const out = new Uint8Array(this.#length);
+    let at = 0;
+    for (const chunk of this.#chunks) {
+      out.set(chunk, at);
+      at += chunk.length;
+    }
+    return out;
+  }
+}
+
+/** Discards everything. */
+export const DISCARD: OutputSink = { write() {} };
