@@ -146,7 +146,7 @@ function checkEntry(
     for (const [k, v] of Object.entries(value)) {
       if (typeof v !== "string") fail(`'${key}.${k}' must be a string`);
     }
-    return value as Record<string, string>;
+    return { ...value } as Record<string, string>;
   };
 
   const route = string("route", true)!;

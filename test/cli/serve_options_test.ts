@@ -1,0 +1,137 @@
+import { assertEquals, assertIncludes, assertThrows } from "../_assert.ts";
+import { parseListen, parseServeArgs, UsageError } from "../../src/cli/serve_options.ts";
+import { EnvError, parseEnvAssignment, parseEnvFile } from "../../src/cli/env_file.ts";
+
+function setup() {
+  const start = Deno.makeTempDirSync({ prefix: "wagi-cli-" });
+  Deno.writeTextFileSync(`${start}/modules.toml`, "");
+  Deno.writeTextFileSync(`${start}/one.env`, "A=1\nB=file\n");
+  Deno.writeTextFileSync(`${start}/two.env`, "B=second\n");
+  return start;
+}
+
+const noEnv = (_: string) => undefined;
+
+Deno.test("defaults: 127.0.0.1:3000, localhost:3000, -c relative to the start directory", () => {
+  const start = setup();
+  const options = parseServeArgs(["-c", "modules.toml"], noEnv, start, "/elsewhere");
+  assertEquals(options.configFile, `${start}/modules.toml`);
+  assertEquals(options.listen, { hostname: "127.0.0.1", port: 3000 });
+  assertEquals(options.hostname, { name: "localhost", port: "3000" });
+  assertEquals(options.tls, undefined);
+  assertEquals(options.env, []);
+});
+
+Deno.test("PORT without -l listens on 0.0.0.0:$PORT; -l wins over PORT", () => {
+  const start = setup();
+  const env = (name: string) => (name === "PORT" ? "8080" : undefined);
+  assertEquals(parseServeArgs(["-c", "modules.toml"], env, start, start).listen, {
+    hostname: "0.0.0.0",
+    port: 8080,
+  });
+  assertEquals(
+    parseServeArgs(["-c", "modules.toml", "--listen=[::1]:9000"], env, start, start).listen,
+    { hostname: "::1", port: 9000 },
+  );
+});
+
+Deno.test("an invalid listen address is a clear error", () => {
+  assertThrows(() => parseListen("nope"), UsageError, "--listen 'nope': expected IP:PORT");
+  assertThrows(() => parseListen("127.0.0.1:99999"), UsageError, "expected IP:PORT");
+});
+
+Deno.test("a missing or non-file config is an error; no -c at all is too", () => {
+  const start = setup();
+  assertThrows(() => parseServeArgs(["-c", "x.toml"], noEnv, start, start), UsageError, "x.toml");
+  assertThrows(() => parseServeArgs(["-c", "."], noEnv, start, start), UsageError, "not a file");
+  assertThrows(() => parseServeArgs([], noEnv, start, start), UsageError, "-c/--config");
+});
+
+Deno.test("--default-config resolves against the task directory, and -c wins over it", () => {
+  const start = setup();
+  const other = setup();
+  const byDefault = parseServeArgs(["--default-config", "modules.toml"], noEnv, start, other);
+  assertEquals(byDefault.configFile, `${other}/modules.toml`);
+  const explicit = parseServeArgs(
+    ["--default-config", "modules.toml", "-c", "modules.toml"],
+    noEnv,
+    start,
+    other,
+  );
+  assertEquals(explicit.configFile, `${start}/modules.toml`);
+});
+
+Deno.test("env files in order, then -e; later wins", () => {
+  const start = setup();
+  const options = parseServeArgs(
+    ["-c", "modules.toml", "--env-file", "one.env", "--env-file", "two.env", "-e", "A=flag"],
+    noEnv,
+    start,
+    start,
+  );
+  assertEquals(options.env, [["A", "1"], ["B", "file"], ["B", "second"], ["A", "flag"]]);
+});
+
+Deno.test("TLS needs both files; env vars supply them too", () => {
+  const start = setup();
+  assertThrows(
+    () => parseServeArgs(["-c", "modules.toml", "--tls-cert", "c.pem"], noEnv, start, start),
+    UsageError,
+    "--tls-cert and --tls-key go together",
+  );
+  const env = (name: string) =>
+    ({ WAGI_TLS_CERT: "/c.pem", WAGI_TLS_KEY: "/k.pem" } as Record<string, string>)[name];
+  assertEquals(parseServeArgs(["-c", "modules.toml"], env, start, start).tls, {
+    certFile: "/c.pem",
+    keyFile: "/k.pem",
+  });
+});
+
+Deno.test("--log-dir, or WAGI_LOG_DIR, relative to the start directory", () => {
+  const start = setup();
+  assertEquals(
+    parseServeArgs(["-c", "modules.toml", "--log-dir", "logs"], noEnv, start, start).logDir,
+    `${start}/logs`,
+  );
+  const env = (name: string) => (name === "WAGI_LOG_DIR" ? "/var/log/wagi" : undefined);
+  assertEquals(parseServeArgs(["-c", "modules.toml"], env, start, start).logDir, "/var/log/wagi");
+});
+
+Deno.test("bindle flags and unknown flags are refused", () => {
+  const start = setup();
+  assertThrows(
+    () => parseServeArgs(["-b", "x/1"], noEnv, start, start),
+    UsageError,
+    "bindle is not supported",
+  );
+  assertThrows(
+    () => parseServeArgs(["--bindle-server", "x"], noEnv, start, start),
+    UsageError,
+    "bindle",
+  );
+  assertThrows(() => parseServeArgs(["--frobnicate"], noEnv, start, start), UsageError, "unknown");
+  assertThrows(() => parseServeArgs(["-c"], noEnv, start, start), UsageError, "needs a value");
+});
+
+Deno.test("-e splits at the first =, strips matching quotes, refuses an empty key", () => {
+  assertEquals(parseEnvAssignment("A=b=c"), ["A", "b=c"]);
+  assertEquals(parseEnvAssignment("A="), ["A", ""]);
+  assertEquals(parseEnvAssignment(`A="quoted value"`), ["A", "quoted value"]);
+  assertEquals(parseEnvAssignment(`A='x"`), ["A", `'x"`]);
+  assertThrows(() => parseEnvAssignment("=v"), EnvError, "name is empty");
+  assertThrows(() => parseEnvAssignment("novalue"), EnvError, "expected KEY=VALUE");
+});
+
+Deno.test("env files: export, spaces around =, quotes, comments; bad lines name file:line", () => {
+  assertEquals(
+    parseEnvFile(`# c\n\nA=1\nexport B=two\nC = "three four"\nD='x'\nE=\n`, "f.env"),
+    [["A", "1"], ["B", "two"], ["C", "three four"], ["D", "x"], ["E", ""]],
+  );
+  let message = "";
+  try {
+    parseEnvFile("A=1\nthis is not an assignment\n", "f.env");
+  } catch (error) {
+    message = (error as Error).message;
+  }
+  assertIncludes(message, "f.env:2:");
+});
