@@ -57,7 +57,7 @@ module = "only-here.wasm"
   assertEquals(b.entrypoint, "_start");
   assertEquals(b.modulePath, `${root}/conf/only-here.wasm`, "then relative to the config file");
   assertEquals(b.index, 2);
-  assertEquals(b.line, 13);
+  assertEquals(b.line, 12);
   assertEquals(config.warnings, []);
 });
 
