@@ -9,7 +9,7 @@ import { InlineExecutor } from "../executor/executor.ts";
 import { RoutingTable } from "../routing/table.ts";
 import { createApp } from "../server/app.ts";
 import { buildHandlers, type RouteHandler } from "../server/handlers.ts";
-import { listen } from "../server/lifecycle.ts";
+import { listen, type RunningServer } from "../server/lifecycle.ts";
 import type { Logger } from "../server/logger.ts";
 import { ModuleLog } from "../server/module_log.ts";
 import type { ServeOptions } from "./serve_options.ts";
@@ -34,7 +34,8 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   await Deno.mkdir(logDir, { recursive: true });
   if (options.logDir === undefined) logger.info(`module stderr goes to ${logDir}`);
 
-  let server: ReturnType<typeof listen> | undefined;
+  // The app asks the running server whether it is draining; the server needs the app first.
+  const running: { server?: RunningServer } = {};
   const app = createApp({
     table: new RoutingTable(handlers),
     executor: new InlineExecutor(),
@@ -43,11 +44,11 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     hostname: options.hostname,
     globalEnv: options.env,
     scheme: options.tls ? "https" : "http",
-    draining: () => server?.draining ?? false,
+    draining: () => running.server?.draining ?? false,
   });
 
   console.log(formatRoutes(handlers));
-  server = listen((request, info) => app.fetch(request, info), {
+  const server = listen((request, info) => app.fetch(request, info), {
     hostname: options.listen.hostname,
     port: options.listen.port,
     tls: options.tls && {
@@ -57,5 +58,6 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     logger,
     onReady: (url) => console.log(`Ready: serving on ${url}`),
   });
+  running.server = server;
   await server.finished;
 }

@@ -40,14 +40,21 @@ const WAT_FEATURES = {
   simd: true,
 };
 
-let wabtModule:
-  | Promise<{ parseWat: (name: string, text: string, features?: object) => any }>
-  | undefined;
+/** The part of wabt's API this module uses. */
+interface Wabt {
+  parseWat(name: string, text: string, features?: object): {
+    resolveNames(): void;
+    validate(features?: object): void;
+    toBinary(options: object): { buffer: Uint8Array };
+    destroy(): void;
+  };
+}
+
+let wabtModule: Promise<Wabt> | undefined;
 
 /** Compiles WebAssembly text to binary; wabt is loaded only the first time it is needed. */
 export async function watToWasm(path: string, text: string): Promise<Uint8Array> {
-  // deno-lint-ignore no-explicit-any
-  wabtModule ??= import("wabt").then((m: any) => m.default());
+  wabtModule ??= import("wabt").then((m) => (m.default as () => Promise<Wabt>)());
   const wabt = await wabtModule;
   const parsed = wabt.parseWat(path, text, WAT_FEATURES);
   try {

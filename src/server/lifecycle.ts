@@ -1,6 +1,6 @@
 /**
  * The runtime shell: `Deno.serve` around a fetch handler, and a graceful stop on SIGTERM and
- * SIGINT (stop accepting, let in-flight requests finish, then return).
+ * SIGINT: new requests are refused with 503, in-flight ones finish, then the listener closes.
  * @module
  */
 
@@ -35,6 +35,8 @@ export interface RunningServer {
 /** Starts serving `handler`; a stop signal drains in-flight requests and resolves `finished`. */
 export function listen(handler: FetchHandler, options: ListenOptions): RunningServer {
   let draining = false;
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
   const server = Deno.serve({
     hostname: options.hostname,
     port: options.port,
@@ -43,17 +45,33 @@ export function listen(handler: FetchHandler, options: ListenOptions): RunningSe
       const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
       options.onReady(`${options.tls ? "https" : "http"}://${host}:${addr.port}`);
     },
-  }, (request, info) => {
-    const remote = info.remoteAddr as Deno.NetAddr;
-    return handler(request, { remoteAddr: remote.hostname ?? "" });
+  }, async (request, info) => {
+    if (draining) {
+      return new Response("Service Unavailable: shutting down\n", {
+        status: 503,
+        headers: { "content-type": "text/plain;charset=UTF-8", connection: "close" },
+      });
+    }
+    inFlight++;
+    try {
+      const remote = info.remoteAddr as Deno.NetAddr;
+      return await handler(request, { remoteAddr: remote.hostname ?? "" });
+    } finally {
+      if (--inFlight === 0) idle?.();
+    }
   });
 
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGTERM", "SIGINT"];
   const stop = () => {
     if (draining) return;
     draining = true;
-    options.logger.info("stopping: no new connections, finishing in-flight requests");
-    server.shutdown();
+    options.logger.info(`stopping: refusing new requests, finishing ${inFlight} in flight`);
+    // Deno's shutdown() cuts request bodies still being uploaded, so it waits for the last
+    // in-flight request; responses being sent are then finished by shutdown() itself.
+    const drained = inFlight === 0
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => (idle = resolve));
+    drained.then(() => server.shutdown());
   };
   for (const signal of signals) Deno.addSignalListener(signal, stop);
   const finished = server.finished.then(() => {

@@ -16,7 +16,8 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 /** Blocks the calling thread for `nanoseconds` (the guest asked to sleep). */
 function sleep(nanoseconds: bigint): void {
-  if (nanoseconds > 0n) Atomics.wait(sleeper, 0, 0, Number(nanoseconds) / 1e6);
+  // At least a microsecond, so that a sub-millisecond remainder still waits.
+  if (nanoseconds > 0n) Atomics.wait(sleeper, 0, 0, Math.max(Number(nanoseconds) / 1e6, 0.001));
 }
 
 interface Event {
@@ -74,14 +75,15 @@ export function pollCalls(host: WasiHost, snapshot: Snapshot) {
       if (ready.length === 0 && clocks.length > 0) {
         // Nothing else can become ready while the guest waits, so sleep until the first clock.
         const first = clocks.reduce((a, b) => (b.deadline < a.deadline ? b : a));
-        sleep(first.deadline - clockNow(first.id));
+        // Atomics.wait may wake a little early (millisecond rounding): sleep until it is due.
+        for (let left = first.deadline - clockNow(first.id); left > 0n;) {
+          sleep(left);
+          left = first.deadline - clockNow(first.id);
+        }
         for (const clock of clocks) {
           if (clock.deadline <= clockNow(clock.id)) {
             ready.push({ userdata: clock.userdata, error: 0, type: EventType.CLOCK, nbytes: 0n });
           }
-        }
-        if (ready.length === 0) {
-          ready.push({ userdata: first.userdata, error: 0, type: EventType.CLOCK, nbytes: 0n });
         }
       }
       ready.forEach((event, i) => {

@@ -1,0 +1,66 @@
+import { assertEquals, assertOk, assertRejects } from "../_assert.ts";
+import { ModuleCache, ModuleLoadError } from "../../src/executor/module_cache.ts";
+import { fixture } from "../_fixtures.ts";
+
+async function writeTemp(name: string, content: string | Uint8Array): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "wagi-cache-" });
+  const path = `${dir}/${name}`;
+  if (typeof content === "string") await Deno.writeTextFile(path, content);
+  else await Deno.writeFile(path, content);
+  return path;
+}
+
+Deno.test("the same file, and the same bytes under another name, compile once", async () => {
+  const cache = new ModuleCache();
+  const a = await cache.load(fixture("cat.wasm"));
+  const b = await cache.load(fixture("cat.wasm"));
+  const copy = await writeTemp("copy.wasm", await Deno.readFile(fixture("cat.wasm")));
+  const c = await cache.load(copy);
+  assertOk(a === b && b === c);
+  assertOk(a !== await cache.load(fixture("exits.wasm")));
+});
+
+Deno.test("WebAssembly text is compiled at load time", async () => {
+  const path = await writeTemp(
+    "m.wat",
+    `(module (memory (export "memory") 1) (func (export "_start")))`,
+  );
+  const module = await new ModuleCache().load(path);
+  assertEquals(WebAssembly.Module.exports(module).map((e) => e.name), ["memory", "_start"]);
+});
+
+Deno.test("invalid text or binary names the file and the reason", async () => {
+  const badText = await writeTemp("bad.wat", '(module (func (export "x") (i32.bogus)))');
+  await assertRejects(() => new ModuleCache().load(badText), ModuleLoadError, badText);
+  const badBinary = await writeTemp("bad.wasm", new Uint8Array([0, 0x61, 0x73, 0x6d, 9, 9]));
+  await assertRejects(
+    () => new ModuleCache().load(badBinary),
+    ModuleLoadError,
+    "invalid WebAssembly module",
+  );
+  await assertRejects(
+    () => new ModuleCache().load("/no/such.wasm"),
+    ModuleLoadError,
+    "cannot read",
+  );
+});
+
+Deno.test("wasi_experimental_http imports are a clear 'not supported yet' error", async () => {
+  const path = await writeTemp(
+    "http.wat",
+    `(module (import "wasi_experimental_http" "req" (func (param i32) (result i32))))`,
+  );
+  await assertRejects(
+    () => new ModuleCache().load(path),
+    ModuleLoadError,
+    "outbound HTTP (wasi_experimental_http) is not supported yet",
+  );
+});
+
+Deno.test("an import the host does not provide is an error naming it", async () => {
+  const path = await writeTemp(
+    "env.wat",
+    `(module (import "env" "mystery" (func)) (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))))`,
+  );
+  await assertRejects(() => new ModuleCache().load(path), ModuleLoadError, "'env.mystery'");
+});

@@ -1,0 +1,100 @@
+/**
+ * Starts the real server as a child process on a free loopback port, for integration tests.
+ * @module
+ */
+
+import { ROOT } from "../_fixtures.ts";
+
+/** A server child process. */
+export interface ServerProcess {
+  /** `http://127.0.0.1:PORT`. */
+  url: string;
+  child: Deno.ChildProcess;
+  /** Everything the server printed so far on stdout and stderr. */
+  output(): { stdout: string; stderr: string };
+  /** Sends SIGTERM and waits for the exit status. */
+  stop(): Promise<Deno.CommandStatus>;
+}
+
+/** What a failed start printed, and its exit code. */
+export interface StartFailure {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }, onText: () => void) {
+  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  return (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      sink.text += value;
+      onText();
+    }
+  })();
+}
+
+/** Spawns `src/main.ts` with `args` (plus `-l 127.0.0.1:0` unless given) and waits for Ready. */
+export async function startServer(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<ServerProcess> {
+  const result = await spawnServer(args, options);
+  if ("code" in result) {
+    throw new Error(`server exited with ${result.code} before ready:\n${result.stderr}`);
+  }
+  return result;
+}
+
+/** Like {@link startServer}, but a server that exits before it is ready is a result. */
+export async function spawnServer(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<ServerProcess | StartFailure> {
+  const listen = args.includes("-l") || args.includes("--listen") ? [] : ["-l", "127.0.0.1:0"];
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", `${ROOT}src/main.ts`, ...args, ...listen],
+    cwd: options.cwd ?? ROOT,
+    env: options.env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdout = { text: "" };
+  const stderr = { text: "" };
+  let wake = () => {};
+  const done = Promise.all([
+    collect(child.stdout, stdout, () => wake()),
+    collect(child.stderr, stderr, () => wake()),
+  ]);
+  const status = child.status;
+  let exited: Deno.CommandStatus | undefined;
+  status.then((s) => (exited = s));
+  for (;;) {
+    const ready = stdout.text.match(/Ready: serving on (\S+)/);
+    if (ready) {
+      return {
+        url: ready[1],
+        child,
+        output: () => ({ stdout: stdout.text, stderr: stderr.text }),
+        async stop() {
+          try {
+            child.kill("SIGTERM");
+          } catch { /* already gone */ }
+          const s = await status;
+          await done;
+          return s;
+        },
+      };
+    }
+    if (exited) {
+      await done;
+      return { code: exited.code, stdout: stdout.text, stderr: stderr.text };
+    }
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+      setTimeout(resolve, 50);
+    });
+  }
+}
