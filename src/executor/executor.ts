@@ -4,7 +4,7 @@
  * @module
  */
 
-import { type Preopen, ProcExit, WasiHost } from "../wasi/host.ts";
+import { type Preopen, ProcExit, type Snapshot, snapshotsOf, WasiHost } from "../wasi/host.ts";
 import { BytesSource, CollectingSink } from "../wasi/streams.ts";
 
 /** One run of a module. */
@@ -56,6 +56,18 @@ export class InlineExecutor implements Executor {
   }
 }
 
+/** Which WASI snapshots each module imports, worked out once per module. */
+const moduleSnapshots = new WeakMap<WebAssembly.Module, Snapshot[]>();
+
+function snapshotsFor(module: WebAssembly.Module): Snapshot[] {
+  let found = moduleSnapshots.get(module);
+  if (!found) {
+    found = snapshotsOf(module);
+    moduleSnapshots.set(module, found);
+  }
+  return found;
+}
+
 /** Instantiates and runs one request to completion on the calling thread. */
 export function runInline(request: RunRequest): RunResult {
   const stdout = new CollectingSink();
@@ -71,7 +83,10 @@ export function runInline(request: RunRequest): RunResult {
   let exitCode = 0;
   let failure: string | undefined;
   try {
-    const instance = new WebAssembly.Instance(request.module, host.imports());
+    const instance = new WebAssembly.Instance(
+      request.module,
+      host.imports(snapshotsFor(request.module)),
+    );
     const memory = instance.exports.memory;
     if (memory instanceof WebAssembly.Memory) host.memory.attach(memory);
     callEntrypoint(instance, request.entrypoint);

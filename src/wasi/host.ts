@@ -48,6 +48,18 @@ export class ProcExit {
 /** Which of the two WASI snapshots a call set is for; their layouts differ in a few places. */
 export type Snapshot = "preview0" | "preview1";
 
+/** The import module name of each snapshot. */
+export const SNAPSHOT_MODULES: Record<Snapshot, string> = {
+  preview1: "wasi_snapshot_preview1",
+  preview0: "wasi_unstable",
+};
+
+/** The snapshots whose import modules `module` uses, so only those call tables are built. */
+export function snapshotsOf(module: WebAssembly.Module): Snapshot[] {
+  const used = new Set(WebAssembly.Module.imports(module).map((i) => i.module));
+  return (Object.keys(SNAPSHOT_MODULES) as Snapshot[]).filter((s) => used.has(SNAPSHOT_MODULES[s]));
+}
+
 /** A table of WASI import functions. */
 export type CallTable = Record<string, (...args: never[]) => number>;
 
@@ -126,12 +138,11 @@ export class WasiHost {
     this.fds.length = 0;
   }
 
-  /** The import object: every preview1 call, under both snapshot names. */
-  imports(): WebAssembly.Imports {
-    return {
-      wasi_snapshot_preview1: this.#calls("preview1"),
-      wasi_unstable: this.#calls("preview0"),
-    };
+  /** The import object: every call under each requested snapshot's module name. */
+  imports(snapshots: readonly Snapshot[] = ["preview1", "preview0"]): WebAssembly.Imports {
+    const imports: WebAssembly.Imports = {};
+    for (const snapshot of snapshots) imports[SNAPSHOT_MODULES[snapshot]] = this.#calls(snapshot);
+    return imports;
   }
 
   #calls(snapshot: Snapshot): CallTable {

@@ -18,9 +18,22 @@ const WAT_ROUTES = `(module
   (func (export "_start") (call $print (i32.const 300) (i32.const 35))))
 `;
 
+/** A WAT module in WAGI's own example style: preview 0 (`wasi_unstable`) imports. */
+const WAT_UNSTABLE = `(module
+  (import "wasi_unstable" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory 1)
+  (export "memory" (memory 0))
+  (data (i32.const 8) "content-type: text/plain\\n\\nhello world\\n")
+  (func $main (export "_start")
+    (i32.store (i32.const 0) (i32.const 8))
+    (i32.store (i32.const 4) (i32.const 38))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 100)))))
+`;
+
 async function writeConfig(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "wagi-fixtures-" });
   await Deno.writeTextFile(`${dir}/routes.wat`, WAT_ROUTES);
+  await Deno.writeTextFile(`${dir}/unstable.wat`, WAT_UNSTABLE);
   await Deno.writeTextFile(
     `${dir}/modules.toml`,
     `
@@ -31,6 +44,10 @@ module = "${fixture("routes.wasm")}"
 [[module]]
 route = "/wat"
 module = "routes.wat"
+
+[[module]]
+route = "/unstable"
+module = "unstable.wat"
 
 [[module]]
 route = "/exit0"
@@ -93,6 +110,12 @@ Deno.test("WAGI behaviours through the real server with test-only modules", asyn
     await t.step("a WAT module's _routes work too, joined to an exact parent", async () => {
       assertEquals((await get("/wat/wat-sub")).body, "wat sub\n");
       assertEquals((await get("/wat")).body, "wat main\n");
+    });
+
+    await t.step("a wasi_unstable (preview 0) module works", async () => {
+      const response = await get("/unstable");
+      assertEquals([response.status, response.body], [200, "hello world\n"]);
+      assertEquals(response.headers.get("content-type"), "text/plain");
     });
 
     await t.step("proc_exit(0) is a normal response", async () => {
