@@ -79,6 +79,24 @@ export interface CgiRequest {
   bodyLength: number;
   /** `https` when the server runs TLS. */
   scheme: "http" | "https";
+  /** The request's authority: its `Host` header (HTTP/1.1) or `:authority` (HTTP/2). */
+  authority?: string | null;
+  /** `SERVER_PROTOCOL`; `HTTP/1.1` unless told otherwise. */
+  protocol?: string;
+}
+
+/**
+ * The authority and protocol of a request as `Deno.serve` hands it over. HTTP/2 (only over
+ * TLS here) has no `Host` header: its `:authority` is the URL's host, and HTTP/1.1 must send
+ * `Host`, so a TLS request without one is HTTP/2.
+ */
+export function authorityOf(
+  request: Request,
+  scheme: "http" | "https",
+): { authority: string | null; protocol: string } {
+  const host = request.headers.get("host");
+  if (host !== null || scheme === "http") return { authority: host, protocol: "HTTP/1.1" };
+  return { authority: new URL(request.url).host, protocol: "HTTP/2" };
 }
 
 /** What the CGI translation needs to know about the matched route. */
@@ -128,7 +146,7 @@ export function cgiEnvironment(
   const env = new Map<string, string>(defaults.globalEnv as [string, string][]);
   for (const [key, value] of Object.entries(defaults.moduleEnv)) env.set(key, value);
 
-  const fromHost = parseHostPort(request.headers.get("host"));
+  const fromHost = parseHostPort(request.authority ?? request.headers.get("host"));
   const serverName = fromHost.name ?? defaults.hostname.name ?? "localhost";
   const serverPort = fromHost.port ?? defaults.hostname.port ?? "3000";
   const rawQuery = request.target.query ?? "";
@@ -156,7 +174,7 @@ export function cgiEnvironment(
   );
   env.set("SERVER_NAME", serverName);
   env.set("SERVER_PORT", serverPort);
-  env.set("SERVER_PROTOCOL", "HTTP/1.1");
+  env.set("SERVER_PROTOCOL", request.protocol ?? "HTTP/1.1");
   env.set("SERVER_SOFTWARE", "WAGI/1");
   for (const [name, value] of request.headers) {
     if (HIDDEN_HEADERS.has(name)) continue;

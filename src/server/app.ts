@@ -5,7 +5,7 @@
  */
 
 import { Hono } from "hono";
-import { cgiArgv, cgiEnvironment, type HostPort, rawTarget } from "../cgi/request.ts";
+import { authorityOf, cgiArgv, cgiEnvironment, type HostPort, rawTarget } from "../cgi/request.ts";
 import { parseCgiOutput } from "../cgi/response.ts";
 import type { Executor } from "../executor/executor.ts";
 import type { RoutingTable } from "../routing/table.ts";
@@ -57,6 +57,7 @@ export function createApp(options: AppOptions): Hono<AppBindings> {
         remoteAddr: c.env?.remoteAddr ?? "",
         bodyLength: body.length,
         scheme: options.scheme,
+        ...authorityOf(request, options.scheme),
       },
       { ...match, matchedRoute: handler.matchedRoute },
       {

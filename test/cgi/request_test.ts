@@ -1,5 +1,6 @@
 import { assertEquals } from "../_assert.ts";
 import {
+  authorityOf,
   cgiArgv,
   type CgiDefaults,
   cgiEnvironment,
@@ -85,6 +86,18 @@ Deno.test("SERVER_NAME/PORT fall back part by part from Host to --hostname", () 
   const fromFlag = env(request(), custom);
   assertEquals([fromFlag.SERVER_NAME, fromFlag.SERVER_PORT], ["wagi.example", "9000"]);
   assertEquals(fromFlag.X_FULL_URL, "http://wagi.example:9000/foo/a%20b?x=1&y=%41");
+});
+
+Deno.test("HTTP/2 over TLS: :authority stands in for Host, SERVER_PROTOCOL says HTTP/2", () => {
+  const h2 = new Request("https://wagi.example:8443/foo/a%20b");
+  const info = authorityOf(h2, "https");
+  assertEquals(info, { authority: "wagi.example:8443", protocol: "HTTP/2" });
+  const vars = env(request({ ...info, scheme: "https" }));
+  assertEquals([vars.SERVER_NAME, vars.SERVER_PORT], ["wagi.example", "8443"]);
+  assertEquals(vars.SERVER_PROTOCOL, "HTTP/2");
+  assertEquals(vars.X_FULL_URL.startsWith("https://wagi.example:8443/"), true);
+  const plain = new Request("http://localhost/x");
+  assertEquals(authorityOf(plain, "http"), { authority: null, protocol: "HTTP/1.1" });
 });
 
 Deno.test("IPv6 Host headers keep their brackets and split off the port", () => {
