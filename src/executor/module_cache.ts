@@ -5,6 +5,7 @@
  * @module
  */
 
+import { sha256Hex } from "../digest.ts";
 import { WasiHost } from "../wasi/host.ts";
 import { DISCARD } from "../wasi/streams.ts";
 import { BytesSource } from "../wasi/streams.ts";
@@ -82,11 +83,6 @@ export function checkImports(path: string, module: WebAssembly.Module): void {
       );
     }
   }
-}
-
-async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Compiled modules by file path and by content hash. */

@@ -14,6 +14,7 @@ import {
   type RoutePattern,
 } from "../routing/route.ts";
 import type { Preopen } from "../wasi/host.ts";
+import { sha256Hex } from "../digest.ts";
 
 /** Everything needed to serve one route. */
 export interface RouteHandler {
@@ -28,9 +29,12 @@ export interface RouteHandler {
   logKey: string;
 }
 
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+/** Prefixes a load error with the file, line, index and route of the entry it belongs to. */
+function entryError(config: ModulesConfig, entry: ModuleEntry, error: unknown): ModuleLoadError {
+  return new ModuleLoadError(
+    `${config.file}:${entry.line}: [[module]] #${entry.index} (route '${entry.route}'): ` +
+      (error as Error).message,
+  );
 }
 
 /** Runs a module's `_routes` export (no args, no env) and returns its sub-routes. */
@@ -71,10 +75,7 @@ export async function buildHandlers(
     try {
       return await cache.load(entry.modulePath);
     } catch (error) {
-      throw new ModuleLoadError(
-        `${config.file}:${entry.line}: [[module]] #${entry.index} (route '${entry.route}'): ` +
-          (error as Error).message,
-      );
+      throw entryError(config, entry, error);
     }
   }));
   const handlers: RouteHandler[] = [];
@@ -89,10 +90,7 @@ export async function buildHandlers(
     try {
       subroutes = discoverSubroutes(entry, module);
     } catch (error) {
-      throw new ModuleLoadError(
-        `${config.file}:${entry.line}: [[module]] #${entry.index} (route '${entry.route}'): ` +
-          (error as Error).message,
-      );
+      throw entryError(config, entry, error);
     }
     for (const sub of subroutes.reverse()) {
       const full = joinSubroute(entry.route, sub.route);

@@ -62,6 +62,21 @@ export function fdCalls(host: WasiHost, snapshot: Snapshot) {
     return total;
   };
 
+  /** Like `eachIovec`, for positioned I/O: each iovec continues where the last one ended. */
+  const atOffset = (
+    iovs: number,
+    count: number,
+    offset: bigint,
+    io: (view: Uint8Array, at: bigint) => number,
+  ): number => {
+    let at = BigInt.asUintN(64, offset);
+    return eachIovec(iovs, count, (view) => {
+      const done = io(view, at);
+      at += BigInt(done);
+      return done;
+    });
+  };
+
   return {
     fd_advise: syscall((fd: number, _offset: bigint, _len: bigint, advice: number) => {
       host.descriptor(fd).require(Rights.FD_ADVISE);
@@ -126,25 +141,13 @@ export function fdCalls(host: WasiHost, snapshot: Snapshot) {
     fd_pread: syscall(
       (fd: number, iovs: number, count: number, offset: bigint, resultPtr: number) => {
         const d = host.descriptor(fd);
-        let at = BigInt.asUintN(64, offset);
-        const total = eachIovec(iovs, count, (view) => {
-          const n = d.pread(view, at);
-          at += BigInt(n);
-          return n;
-        });
-        memory.setU32(resultPtr, total);
+        memory.setU32(resultPtr, atOffset(iovs, count, offset, (v, at) => d.pread(v, at)));
       },
     ),
     fd_pwrite: syscall(
       (fd: number, iovs: number, count: number, offset: bigint, resultPtr: number) => {
         const d = host.descriptor(fd);
-        let at = BigInt.asUintN(64, offset);
-        const total = eachIovec(iovs, count, (view) => {
-          const n = d.pwrite(view, at);
-          at += BigInt(n);
-          return n;
-        });
-        memory.setU32(resultPtr, total);
+        memory.setU32(resultPtr, atOffset(iovs, count, offset, (v, at) => d.pwrite(v, at)));
       },
     ),
     fd_read: syscall((fd: number, iovs: number, count: number, resultPtr: number) => {
