@@ -1,5 +1,5 @@
 /**
- * wagi-deno's command line: `serve` (the default, WAGI's flags).
+ * wagi-deno's command line: `serve` (the default, WAGI's flags) and `run` (one WASI command).
  * @module
  */
 
@@ -8,6 +8,7 @@ import { ModuleLoadError } from "./executor/module_cache.ts";
 import { EnvError } from "./cli/env_file.ts";
 import { parseServeArgs, SERVE_USAGE, UsageError } from "./cli/serve_options.ts";
 import { serve } from "./cli/serve.ts";
+import { parseRunArgs, RUN_USAGE, runCommand } from "./cli/run.ts";
 import { stderrLogger } from "./server/logger.ts";
 import denoJson from "../deno.json" with { type: "json" };
 
@@ -16,20 +17,24 @@ export const VERSION = denoJson.version;
 
 /** Runs the command line; returns the process exit code. */
 export async function main(args: string[]): Promise<number> {
-  if (args.includes("--version") || args.includes("-V")) {
+  const command = args[0] === "run" || args[0] === "serve" ? args[0] : "serve";
+  const rest = args[0] === command ? args.slice(1) : args;
+  // The guest's own arguments (after `--`) are never ours to interpret.
+  const own = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
+  if (own.includes("--version") || own.includes("-V")) {
     console.log(`wagi-deno ${VERSION}`);
     return 0;
   }
-  if (args.includes("--help") || args.includes("-h")) {
-    console.log(SERVE_USAGE);
+  if (own.includes("--help") || own.includes("-h")) {
+    console.log(command === "run" ? RUN_USAGE : SERVE_USAGE);
     return 0;
   }
-  const rest = args[0] === "serve" ? args.slice(1) : args;
+  // Under `deno task`, the user's directory is INIT_CWD; relative paths resolve against it.
+  const startDir = Deno.env.get("INIT_CWD") ?? Deno.cwd();
+  const getEnv = (name: string) => Deno.env.get(name);
   try {
-    // Under `deno task`, the user's directory is INIT_CWD; relative paths resolve against it.
-    const startDir = Deno.env.get("INIT_CWD") ?? Deno.cwd();
-    const options = parseServeArgs(rest, (name) => Deno.env.get(name), startDir, Deno.cwd());
-    await serve(options, stderrLogger);
+    if (command === "run") return await runCommand(parseRunArgs(rest, startDir, getEnv));
+    await serve(parseServeArgs(rest, getEnv, startDir, Deno.cwd()), stderrLogger);
     return 0;
   } catch (error) {
     if (

@@ -8,6 +8,8 @@ import { parse, TomlError } from "smol-toml";
 import { dirname, isAbsolute, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { existsSync, statSync } from "node:fs";
+import type { Preopen } from "../wasi/host.ts";
+import { parseVolume } from "./volumes.ts";
 
 /** One `[[module]]` entry, checked and with its paths resolved. */
 export interface ModuleEntry {
@@ -21,8 +23,8 @@ export interface ModuleEntry {
   /** The module's file on the host. */
   modulePath: string;
   entrypoint: string;
-  /** Guest path → host directory. */
-  volumes: Record<string, string>;
+  /** Host directories preopened for the module, at their guest paths. */
+  volumes: Preopen[];
   environment: Record<string, string>;
   allowedHosts?: string[];
   httpMaxConcurrency?: number;
@@ -162,13 +164,14 @@ function checkEntry(
   if ("tried" in found) fail(`module file '${module}' not found (tried ${found.tried.join(", ")})`);
   const modulePath = (found as { path: string }).path;
 
-  const volumes: Record<string, string> = {};
-  for (const [guest, host] of Object.entries(stringTable("volumes"))) {
+  const volumes: Preopen[] = [];
+  for (const [guest, value] of Object.entries(stringTable("volumes"))) {
+    const { path: host, readOnly } = parseVolume(value);
     const dir = resolveUserPath(host, startDir, configDir);
     if ("tried" in dir) fail(`volume '${guest}': directory '${host}' not found`);
     const hostPath = (dir as { path: string }).path;
     if (!statSync(hostPath).isDirectory()) fail(`volume '${guest}': '${host}' is not a directory`);
-    volumes[guest] = hostPath;
+    volumes.push({ guestPath: guest, hostPath, readOnly });
   }
 
   let allowedHosts: string[] | undefined;

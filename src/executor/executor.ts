@@ -4,7 +4,14 @@
  * @module
  */
 
-import { type Preopen, ProcExit, type Snapshot, snapshotsOf, WasiHost } from "../wasi/host.ts";
+import {
+  type Preopen,
+  ProcExit,
+  type Snapshot,
+  snapshotsOf,
+  WasiHost,
+  type WasiOptions,
+} from "../wasi/host.ts";
 import { BytesSource, CollectingSink } from "../wasi/streams.ts";
 
 /** One run of a module. */
@@ -68,11 +75,48 @@ function snapshotsFor(module: WebAssembly.Module): Snapshot[] {
   return found;
 }
 
-/** Instantiates and runs one request to completion on the calling thread. */
+/** How a guest ended: its exit code, or a host-side failure (trap, missing entrypoint, …). */
+export interface GuestEnd {
+  exitCode: number;
+  failure?: string;
+}
+
+/**
+ * Instantiates `module` with a WASI host built from `wasi` and calls `entrypoint` to the end,
+ * on the calling thread. Never throws: every way a guest can end is in the result.
+ */
+export function runGuest(
+  module: WebAssembly.Module,
+  entrypoint: string,
+  wasi: WasiOptions,
+): GuestEnd {
+  const host = new WasiHost(wasi);
+  try {
+    const instance = new WebAssembly.Instance(module, host.imports(snapshotsFor(module)));
+    const memory = instance.exports.memory;
+    if (memory instanceof WebAssembly.Memory) host.memory.attach(memory);
+    callEntrypoint(instance, entrypoint);
+    return { exitCode: 0 };
+  } catch (error) {
+    if (error instanceof ProcExit) return { exitCode: error.code };
+    const failure = error instanceof EntrypointMissing
+      ? error.message
+      : error instanceof WebAssembly.RuntimeError
+      ? `trap: ${error.message}`
+      : error instanceof WebAssembly.LinkError
+      ? `cannot link: ${error.message}`
+      : `failed: ${(error as Error)?.message ?? String(error)}`;
+    return { exitCode: 0, failure };
+  } finally {
+    host.closeAll();
+  }
+}
+
+/** Instantiates and runs one request to completion on the calling thread, collecting output. */
 export function runInline(request: RunRequest): RunResult {
   const stdout = new CollectingSink();
   const stderr = new CollectingSink();
-  const host = new WasiHost({
+  const end = runGuest(request.module, request.entrypoint, {
     args: request.args,
     env: request.env,
     stdin: new BytesSource(request.stdin),
@@ -80,24 +124,5 @@ export function runInline(request: RunRequest): RunResult {
     stderr,
     preopens: request.preopens,
   });
-  let exitCode = 0;
-  let failure: string | undefined;
-  try {
-    const instance = new WebAssembly.Instance(
-      request.module,
-      host.imports(snapshotsFor(request.module)),
-    );
-    const memory = instance.exports.memory;
-    if (memory instanceof WebAssembly.Memory) host.memory.attach(memory);
-    callEntrypoint(instance, request.entrypoint);
-  } catch (error) {
-    if (error instanceof ProcExit) exitCode = error.code;
-    else if (error instanceof EntrypointMissing) failure = error.message;
-    else if (error instanceof WebAssembly.RuntimeError) failure = `trap: ${error.message}`;
-    else if (error instanceof WebAssembly.LinkError) failure = `cannot link: ${error.message}`;
-    else failure = `failed: ${(error as Error)?.message ?? String(error)}`;
-  } finally {
-    host.closeAll();
-  }
-  return { stdout: stdout.bytes(), stderr: stderr.bytes(), exitCode, failure };
+  return { stdout: stdout.bytes(), stderr: stderr.bytes(), ...end };
 }

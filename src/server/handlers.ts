@@ -81,10 +81,7 @@ export async function buildHandlers(
   const handlers: RouteHandler[] = [];
   for (const [i, entry] of config.entries.entries()) {
     const module = modules[i];
-    const preopens = Object.entries(entry.volumes).map(([guestPath, hostPath]) => ({
-      guestPath,
-      hostPath,
-    }));
+    const preopens = entry.volumes;
     const logKey = await sha256Hex(entry.route);
     let subroutes;
     try {

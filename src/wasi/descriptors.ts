@@ -234,11 +234,17 @@ export class DirectoryDescriptor extends Descriptor {
     readonly hostPath: string,
     /** The guest path of a preopen (what `fd_prestat_dir_name` reports); undefined otherwise. */
     readonly preopenName?: string,
+    /** Beneath a read-only volume: nothing may be created, changed or removed. */
+    readonly readOnly = false,
   ) {
     super(DIRECTORY_RIGHTS, DIRECTORY_RIGHTS | FILE_RIGHTS);
   }
   override stat(): Filestat {
     return filestatOf(Deno.statSync(this.hostPath));
+  }
+  /** Fails with `PERM` when this directory is beneath a read-only volume. */
+  requireWritable(): void {
+    if (this.readOnly) throw new WasiError(Errno.PERM);
   }
   override read(): number {
     throw new WasiError(Errno.ISDIR);

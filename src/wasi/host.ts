@@ -27,6 +27,8 @@ import { sockCalls } from "./calls/sock.ts";
 export interface Preopen {
   guestPath: string;
   hostPath: string;
+  /** Mounted read-only: every change beneath it fails with `PERM`. */
+  readOnly?: boolean;
 }
 
 /** Everything a guest run is given. */
@@ -102,7 +104,9 @@ export class WasiHost {
       new InputDescriptor(options.stdin),
       new OutputDescriptor(options.stdout),
       new OutputDescriptor(options.stderr),
-      ...(options.preopens ?? []).map((p) => new DirectoryDescriptor(p.hostPath, p.guestPath)),
+      ...(options.preopens ?? []).map((p) =>
+        new DirectoryDescriptor(p.hostPath, p.guestPath, p.readOnly ?? false)
+      ),
     ];
   }
 

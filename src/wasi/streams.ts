@@ -47,3 +47,24 @@ export class CollectingSink implements OutputSink {
 
 /** Discards everything. */
 export const DISCARD: OutputSink = { write() {} };
+
+/** stdin from a host file handle (the process's stdin for `run`), read synchronously. */
+export class HandleSource implements InputSource {
+  constructor(readonly handle: { readSync(into: Uint8Array): number | null }) {}
+  read(into: Uint8Array): number {
+    if (into.length === 0) return 0;
+    return this.handle.readSync(into) ?? 0;
+  }
+  available(): number {
+    return 0;
+  }
+}
+
+/** Output straight to a host file handle (the process's stdout or stderr for `run`). */
+export class HandleSink implements OutputSink {
+  constructor(readonly handle: { writeSync(data: Uint8Array): number }) {}
+  write(bytes: Uint8Array): void {
+    let written = 0;
+    while (written < bytes.length) written += this.handle.writeSync(bytes.subarray(written));
+  }
+}

@@ -49,7 +49,7 @@ module = "only-here.wasm"
   assertEquals(a.route, "/a/...");
   assertEquals(a.modulePath, `${root}/start/m.wasm`, "relative to the start directory first");
   assertEquals(a.entrypoint, "run");
-  assertEquals(a.volumes, { "/data": `${root}/conf/data` });
+  assertEquals(a.volumes, [{ guestPath: "/data", hostPath: `${root}/conf/data`, readOnly: false }]);
   assertEquals(a.environment, { K: "v" });
   assertEquals(a.allowedHosts, ["https://example.com"]);
   assertEquals(a.httpMaxConcurrency, 2);

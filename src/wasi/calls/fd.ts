@@ -135,6 +135,8 @@ export function fdCalls(host: WasiHost, snapshot: Snapshot) {
         ? d.hostPath
         : undefined;
       if (path === undefined) throw new WasiError(Errno.BADF);
+      if (d instanceof DirectoryDescriptor) d.requireWritable();
+      if (d instanceof FileDescriptor && !d.writable) throw new WasiError(Errno.BADF);
       const [a, m] = newTimes(atim, mtim, flags, () => Deno.statSync(path));
       Deno.utimeSync(path, a, m);
     }),

@@ -32,7 +32,18 @@ export function pathCalls(host: WasiHost, snapshot: Snapshot) {
   const resolve = (fd: number, right: bigint, ptr: number, len: number, follow: boolean) => {
     const dir = host.directory(fd);
     dir.require(right);
-    return resolveBeneath(dir.hostPath, memory.string(ptr, len), follow);
+    return { ...resolveBeneath(dir.hostPath, memory.string(ptr, len), follow), dir };
+  };
+  /** Like `resolve`, for a call that changes the file system: refused on read-only volumes. */
+  const resolveToChange = (
+    fd: number,
+    right: bigint,
+    ptr: number,
+    len: number,
+    follow: boolean,
+  ) => {
+    host.directory(fd).requireWritable();
+    return resolve(fd, right, ptr, len, follow);
   };
 
   return {
@@ -48,7 +59,7 @@ export function pathCalls(host: WasiHost, snapshot: Snapshot) {
       resultPtr: number,
     ) => {
       const follow = (lookupFlags & LookupFlags.SYMLINK_FOLLOW) !== 0;
-      const { hostPath, mustBeDirectory } = resolve(
+      const { hostPath, mustBeDirectory, dir } = resolve(
         dirFd,
         Rights.PATH_OPEN,
         pathPtr,
@@ -61,11 +72,13 @@ export function pathCalls(host: WasiHost, snapshot: Snapshot) {
       const writable = (rights & WRITE_RIGHTS) !== 0n || (fdflags & FdFlags.APPEND) !== 0 ||
         (oflags & OFlags.TRUNC) !== 0;
       const wantsDirectory = (oflags & OFlags.DIRECTORY) !== 0 || mustBeDirectory;
+      if (writable || oflags & OFlags.CREAT) dir.requireWritable();
 
       if (info && oflags & OFlags.CREAT && oflags & OFlags.EXCL) throw new WasiError(Errno.EXIST);
       if (info?.isDirectory) {
         if (writable) throw new WasiError(Errno.ISDIR);
-        memory.setU32(resultPtr, host.allocate(new DirectoryDescriptor(hostPath)));
+        const opened = new DirectoryDescriptor(hostPath, undefined, dir.readOnly);
+        memory.setU32(resultPtr, host.allocate(opened));
         return;
       }
       if (wantsDirectory) throw new WasiError(info ? Errno.NOTDIR : Errno.NOENT);
@@ -104,21 +117,39 @@ export function pathCalls(host: WasiHost, snapshot: Snapshot) {
       fstFlags: number,
     ) => {
       const follow = (flags & LookupFlags.SYMLINK_FOLLOW) !== 0;
-      const { hostPath } = resolve(fd, Rights.PATH_FILESTAT_SET_TIMES, pathPtr, pathLen, follow);
+      const { hostPath } = resolveToChange(
+        fd,
+        Rights.PATH_FILESTAT_SET_TIMES,
+        pathPtr,
+        pathLen,
+        follow,
+      );
       const [a, m] = newTimes(atim, mtim, fstFlags, () => Deno.statSync(hostPath));
       Deno.utimeSync(hostPath, a, m);
     }),
     path_create_directory: syscall((fd: number, pathPtr: number, pathLen: number) => {
-      const { hostPath } = resolve(fd, Rights.PATH_CREATE_DIRECTORY, pathPtr, pathLen, false);
+      const { hostPath } = resolveToChange(
+        fd,
+        Rights.PATH_CREATE_DIRECTORY,
+        pathPtr,
+        pathLen,
+        false,
+      );
       Deno.mkdirSync(hostPath);
     }),
     path_remove_directory: syscall((fd: number, pathPtr: number, pathLen: number) => {
-      const { hostPath } = resolve(fd, Rights.PATH_REMOVE_DIRECTORY, pathPtr, pathLen, false);
+      const { hostPath } = resolveToChange(
+        fd,
+        Rights.PATH_REMOVE_DIRECTORY,
+        pathPtr,
+        pathLen,
+        false,
+      );
       if (!Deno.lstatSync(hostPath).isDirectory) throw new WasiError(Errno.NOTDIR);
       Deno.removeSync(hostPath);
     }),
     path_unlink_file: syscall((fd: number, pathPtr: number, pathLen: number) => {
-      const { hostPath, mustBeDirectory } = resolve(
+      const { hostPath, mustBeDirectory } = resolveToChange(
         fd,
         Rights.PATH_UNLINK_FILE,
         pathPtr,
@@ -152,8 +183,8 @@ export function pathCalls(host: WasiHost, snapshot: Snapshot) {
       newPtr: number,
       newLen: number,
     ) => {
-      const from = resolve(fd, Rights.PATH_RENAME_SOURCE, oldPtr, oldLen, false);
-      const to = resolve(newFd, Rights.PATH_RENAME_TARGET, newPtr, newLen, false);
+      const from = resolveToChange(fd, Rights.PATH_RENAME_SOURCE, oldPtr, oldLen, false);
+      const to = resolveToChange(newFd, Rights.PATH_RENAME_TARGET, newPtr, newLen, false);
       Deno.renameSync(from.hostPath, to.hostPath);
     }),
     path_symlink: syscall((
@@ -165,7 +196,7 @@ export function pathCalls(host: WasiHost, snapshot: Snapshot) {
     ) => {
       const target = memory.string(oldPtr, oldLen);
       if (target.startsWith("/")) throw new WasiError(Errno.PERM);
-      const { hostPath } = resolve(fd, Rights.PATH_SYMLINK, newPtr, newLen, false);
+      const { hostPath } = resolveToChange(fd, Rights.PATH_SYMLINK, newPtr, newLen, false);
       Deno.symlinkSync(target, hostPath);
     }),
     path_link: syscall((
@@ -179,7 +210,7 @@ export function pathCalls(host: WasiHost, snapshot: Snapshot) {
     ) => {
       const follow = (oldFlags & LookupFlags.SYMLINK_FOLLOW) !== 0;
       const from = resolve(oldFd, Rights.PATH_LINK_SOURCE, oldPtr, oldLen, follow);
-      const to = resolve(newFd, Rights.PATH_LINK_TARGET, newPtr, newLen, false);
+      const to = resolveToChange(newFd, Rights.PATH_LINK_TARGET, newPtr, newLen, false);
       Deno.linkSync(from.hostPath, to.hostPath);
     }),
   };

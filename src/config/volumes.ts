@@ -1,0 +1,12 @@
+/**
+ * Volume specifications shared by `modules.toml` and `run --dir`: a host path with an optional
+ * `:ro` suffix that mounts it read-only.
+ * @module
+ */
+
+/** Splits a trailing `:ro` (read-only) or `:rw` (the default) off a volume's host path. */
+export function parseVolume(value: string): { path: string; readOnly: boolean } {
+  if (value.endsWith(":ro")) return { path: value.slice(0, -3), readOnly: true };
+  if (value.endsWith(":rw")) return { path: value.slice(0, -3), readOnly: false };
+  return { path: value, readOnly: false };
+}
