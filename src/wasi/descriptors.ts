@@ -5,6 +5,7 @@
  */
 
 import { Errno, WasiError } from "./errno.ts";
+import { type FileTimes, fileTimes } from "./file_times.ts";
 import {
   DIRECTORY_RIGHTS,
   FdFlags,
@@ -113,13 +114,8 @@ export class OutputDescriptor extends Descriptor {
   }
 }
 
-/** Converts a Deno file time to WASI nanoseconds. */
-function nanos(date: Date | null): bigint {
-  return date === null ? 0n : BigInt(date.getTime()) * 1_000_000n;
-}
-
-/** Converts `Deno.FileInfo` to a WASI {@link Filestat}. */
-export function filestatOf(info: Deno.FileInfo): Filestat {
+/** Converts `Deno.FileInfo` and the file's nanosecond times to a WASI {@link Filestat}. */
+export function filestatOf(info: Deno.FileInfo, times: FileTimes): Filestat {
   const filetype = info.isFile
     ? FileType.REGULAR_FILE
     : info.isDirectory
@@ -139,9 +135,7 @@ export function filestatOf(info: Deno.FileInfo): Filestat {
     filetype,
     nlink: BigInt(info.nlink ?? 1),
     size: BigInt(info.size),
-    atim: nanos(info.atime),
-    mtim: nanos(info.mtime),
-    ctim: nanos(info.ctime ?? info.mtime),
+    ...times,
   };
 }
 
@@ -154,13 +148,15 @@ export class FileDescriptor extends Descriptor {
     readonly readable: boolean,
     readonly writable: boolean,
     fdflags: number,
+    /** What the directory it was opened from lets its files inherit. */
+    inheritable: bigint = FILE_RIGHTS,
   ) {
-    let rights = FILE_RIGHTS;
+    let rights = FILE_RIGHTS & inheritable;
     if (!readable) rights &= ~Rights.FD_READ;
     if (!writable) {
       rights &= ~(Rights.FD_WRITE | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE);
     }
-    super(rights);
+    super(rights, rights);
     this.fdflags = fdflags;
   }
   override read(into: Uint8Array): number {
@@ -210,7 +206,7 @@ export class FileDescriptor extends Descriptor {
     return BigInt(this.file.seekSync(Number(offset), mode));
   }
   override stat(): Filestat {
-    return filestatOf(this.file.statSync());
+    return filestatOf(this.file.statSync(), fileTimes(this.hostPath, true));
   }
   override setSize(size: bigint): void {
     this.file.truncateSync(Number(size));
@@ -236,11 +232,13 @@ export class DirectoryDescriptor extends Descriptor {
     readonly preopenName?: string,
     /** Beneath a read-only volume: nothing may be created, changed or removed. */
     readonly readOnly = false,
+    /** What the directory it was opened from lets it inherit (everything for a preopen). */
+    inheritable: bigint = DIRECTORY_RIGHTS | FILE_RIGHTS,
   ) {
-    super(DIRECTORY_RIGHTS, DIRECTORY_RIGHTS | FILE_RIGHTS);
+    super(DIRECTORY_RIGHTS & inheritable, inheritable);
   }
   override stat(): Filestat {
-    return filestatOf(Deno.statSync(this.hostPath));
+    return filestatOf(Deno.statSync(this.hostPath), fileTimes(this.hostPath, true));
   }
   /** Fails with `PERM` when this directory is beneath a read-only volume. */
   requireWritable(): void {
@@ -251,5 +249,15 @@ export class DirectoryDescriptor extends Descriptor {
   }
   override write(): number {
     throw new WasiError(Errno.ISDIR);
+  }
+  override pread(): number {
+    throw new WasiError(Errno.ISDIR);
+  }
+  override pwrite(): number {
+    throw new WasiError(Errno.ISDIR);
+  }
+  /** Seeking a directory is `BADF` in wasmtime (POSIX would answer 0). */
+  override seek(): bigint {
+    throw new WasiError(Errno.BADF);
   }
 }

@@ -120,6 +120,7 @@ const POSIX_CODES: Record<string, ErrnoValue> = {
   ENOSYS: Errno.NOSYS,
   ENOTDIR: Errno.NOTDIR,
   ENOTEMPTY: Errno.NOTEMPTY,
+  ENOTSOCK: Errno.NOTSOCK,
   ENOTSUP: Errno.NOTSUP,
   EOPNOTSUPP: Errno.NOTSUP,
   ENXIO: Errno.NXIO,
@@ -141,6 +142,9 @@ const POSIX_CODES: Record<string, ErrnoValue> = {
 export function errnoOf(error: unknown): ErrnoValue {
   if (error instanceof WasiError) return error.errno;
   if (error instanceof RangeError) return Errno.FAULT;
+  // The POSIX code is more precise than Deno's class (PermissionDenied is EACCES or EPERM).
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && code in POSIX_CODES) return POSIX_CODES[code];
   if (error instanceof Deno.errors.NotFound) return Errno.NOENT;
   if (error instanceof Deno.errors.AlreadyExists) return Errno.EXIST;
   if (error instanceof Deno.errors.PermissionDenied) return Errno.ACCES;
@@ -149,7 +153,5 @@ export function errnoOf(error: unknown): ErrnoValue {
   if (error instanceof Deno.errors.FilesystemLoop) return Errno.LOOP;
   if (error instanceof Deno.errors.NotSupported) return Errno.NOTSUP;
   if (error instanceof Deno.errors.BrokenPipe) return Errno.PIPE;
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === "string" && code in POSIX_CODES) return POSIX_CODES[code];
   return Errno.IO;
 }

@@ -69,7 +69,8 @@ export function resolveBeneath(
       pending.unshift(...componentsOf(target));
       continue;
     }
-    if (!isLast && !info.isDirectory) throw new WasiError(Errno.NOTDIR);
+    // A file where a directory must be: mid-path, or last with a trailing slash.
+    if ((!isLast || mustBeDirectory) && !info.isDirectory) throw new WasiError(Errno.NOTDIR);
     resolved.push(part);
   }
   return { hostPath: joinHost(baseHostPath, resolved), mustBeDirectory };

@@ -8,35 +8,25 @@ import { FdFlags, FileType, FstFlags, PREOPENTYPE_DIR, Rights, Whence } from "..
 import { DirectoryDescriptor, FileDescriptor } from "../descriptors.ts";
 import { type Snapshot, syscall, type WasiHost } from "../host.ts";
 import { GuestMemory } from "../memory.ts";
+import { type NewTime, setFileTimes } from "../file_times.ts";
 import { direntHeader, IOVEC_SIZE, writeFdstat, writeFilestat } from "../layout.ts";
 
 /** Preview 0 numbers `whence` CUR=0, END=1, SET=2; preview1 SET=0, CUR=1, END=2. */
 const PREVIEW0_WHENCE = [Whence.CUR, Whence.END, Whence.SET];
 
-/** Resolves the new times of a `*_set_times` call against the current ones. */
-export function newTimes(
-  atim: bigint,
-  mtim: bigint,
-  flags: number,
-  current: () => Deno.FileInfo,
-): [Date, Date] {
+/** The new access and modification times a `*_set_times` call asks for; `INVAL` if contradictory. */
+export function newTimes(atim: bigint, mtim: bigint, flags: number): [NewTime, NewTime] {
   if (
     (flags & FstFlags.ATIM && flags & FstFlags.ATIM_NOW) ||
     (flags & FstFlags.MTIM && flags & FstFlags.MTIM_NOW)
   ) {
     throw new WasiError(Errno.INVAL);
   }
-  const now = new Date();
-  let info: Deno.FileInfo | undefined;
-  const pick = (set: number, setNow: number, value: bigint, old: "atime" | "mtime") => {
-    if (flags & setNow) return now;
-    if (flags & set) return new Date(Number(BigInt.asUintN(64, value) / 1_000_000n));
-    info ??= current();
-    return info[old] ?? now;
-  };
+  const pick = (set: number, setNow: number, value: bigint): NewTime =>
+    flags & setNow ? "now" : flags & set ? BigInt.asUintN(64, value) : undefined;
   return [
-    pick(FstFlags.ATIM, FstFlags.ATIM_NOW, atim, "atime"),
-    pick(FstFlags.MTIM, FstFlags.MTIM_NOW, mtim, "mtime"),
+    pick(FstFlags.ATIM, FstFlags.ATIM_NOW, atim),
+    pick(FstFlags.MTIM, FstFlags.MTIM_NOW, mtim),
   ];
 }
 
@@ -137,8 +127,8 @@ export function fdCalls(host: WasiHost, snapshot: Snapshot) {
       if (path === undefined) throw new WasiError(Errno.BADF);
       if (d instanceof DirectoryDescriptor) d.requireWritable();
       if (d instanceof FileDescriptor && !d.writable) throw new WasiError(Errno.BADF);
-      const [a, m] = newTimes(atim, mtim, flags, () => Deno.statSync(path));
-      Deno.utimeSync(path, a, m);
+      const [a, m] = newTimes(atim, mtim, flags);
+      setFileTimes(path, a, m, true);
     }),
     fd_pread: syscall(
       (fd: number, iovs: number, count: number, offset: bigint, resultPtr: number) => {

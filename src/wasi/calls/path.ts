@@ -9,6 +9,7 @@ import { DirectoryDescriptor, FileDescriptor, filestatOf } from "../descriptors.
 import { type Snapshot, syscall, type WasiHost } from "../host.ts";
 import { writeFilestat } from "../layout.ts";
 import { resolveBeneath } from "../sandbox.ts";
+import { fileTimes, setFileTimes } from "../file_times.ts";
 import { newTimes } from "./fd.ts";
 
 /** Rights that need the file opened for writing. */
@@ -21,6 +22,16 @@ function statIfExists(path: string, follow: boolean): Deno.FileInfo | undefined 
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
+  }
+}
+
+/**
+ * Refuses a new link name that ends in `/` (it would name a directory, which a link is not):
+ * `EXIST` when something is there already, else `NOENT`.
+ */
+function refuseDirectoryName(name: { hostPath: string; mustBeDirectory: boolean }): void {
+  if (name.mustBeDirectory) {
+    throw new WasiError(statIfExists(name.hostPath, false) ? Errno.EXIST : Errno.NOENT);
   }
 }
 
@@ -73,30 +84,49 @@ export function pathCalls(host: WasiHost, snapshot: Snapshot) {
         (oflags & OFlags.TRUNC) !== 0;
       const wantsDirectory = (oflags & OFlags.DIRECTORY) !== 0 || mustBeDirectory;
       if (writable || oflags & OFlags.CREAT) dir.requireWritable();
+      // Truncating through a path needs the directory's right to set sizes by path.
+      if (oflags & OFlags.TRUNC && !(dir.rightsBase & Rights.PATH_FILESTAT_SET_SIZE)) {
+        throw new WasiError(Errno.PERM);
+      }
 
       if (info && oflags & OFlags.CREAT && oflags & OFlags.EXCL) throw new WasiError(Errno.EXIST);
       if (info?.isDirectory) {
         if (writable) throw new WasiError(Errno.ISDIR);
-        const opened = new DirectoryDescriptor(hostPath, undefined, dir.readOnly);
+        const opened = new DirectoryDescriptor(
+          hostPath,
+          undefined,
+          dir.readOnly,
+          dir.rightsInheriting,
+        );
         memory.setU32(resultPtr, host.allocate(opened));
         return;
       }
       if (wantsDirectory) throw new WasiError(info ? Errno.NOTDIR : Errno.NOENT);
       if (!info && !(oflags & OFlags.CREAT)) throw new WasiError(Errno.NOENT);
 
-      const readable = (rights & Rights.FD_READ) !== 0n || !writable;
+      // The host file is opened for reading unless the guest asked to write only; the guest may
+      // read only when the directory passes FD_READ on to what it opens.
+      const hostRead = (rights & Rights.FD_READ) !== 0n || !writable;
+      const readable = hostRead && (dir.rightsInheriting & Rights.FD_READ) !== 0n;
       if (!info && !writable) {
         // Deno only creates files opened for writing: create it first, then open read-only.
         Deno.openSync(hostPath, { write: true, createNew: true }).close();
       }
       const file = Deno.openSync(hostPath, {
-        read: readable,
+        read: hostRead,
         write: writable,
         create: writable && (oflags & OFlags.CREAT) !== 0,
         createNew: writable && (oflags & OFlags.CREAT) !== 0 && (oflags & OFlags.EXCL) !== 0,
         truncate: (oflags & OFlags.TRUNC) !== 0,
       });
-      const descriptor = new FileDescriptor(file, hostPath, readable, writable, fdflags);
+      const descriptor = new FileDescriptor(
+        file,
+        hostPath,
+        readable,
+        writable,
+        fdflags,
+        dir.rightsInheriting,
+      );
       memory.setU32(resultPtr, host.allocate(descriptor));
     }),
     path_filestat_get: syscall(
@@ -104,7 +134,7 @@ export function pathCalls(host: WasiHost, snapshot: Snapshot) {
         const follow = (flags & LookupFlags.SYMLINK_FOLLOW) !== 0;
         const { hostPath } = resolve(fd, Rights.PATH_FILESTAT_GET, pathPtr, pathLen, follow);
         const info = follow ? Deno.statSync(hostPath) : Deno.lstatSync(hostPath);
-        writeFilestat(memory, resultPtr, filestatOf(info), snapshot);
+        writeFilestat(memory, resultPtr, filestatOf(info, fileTimes(hostPath, follow)), snapshot);
       },
     ),
     path_filestat_set_times: syscall((
@@ -124,8 +154,8 @@ export function pathCalls(host: WasiHost, snapshot: Snapshot) {
         pathLen,
         follow,
       );
-      const [a, m] = newTimes(atim, mtim, fstFlags, () => Deno.statSync(hostPath));
-      Deno.utimeSync(hostPath, a, m);
+      const [a, m] = newTimes(atim, mtim, fstFlags);
+      setFileTimes(hostPath, a, m, follow);
     }),
     path_create_directory: syscall((fd: number, pathPtr: number, pathLen: number) => {
       const { hostPath } = resolveToChange(
@@ -196,8 +226,9 @@ export function pathCalls(host: WasiHost, snapshot: Snapshot) {
     ) => {
       const target = memory.string(oldPtr, oldLen);
       if (target.startsWith("/")) throw new WasiError(Errno.PERM);
-      const { hostPath } = resolveToChange(fd, Rights.PATH_SYMLINK, newPtr, newLen, false);
-      Deno.symlinkSync(target, hostPath);
+      const link = resolveToChange(fd, Rights.PATH_SYMLINK, newPtr, newLen, false);
+      refuseDirectoryName(link);
+      Deno.symlinkSync(target, link.hostPath);
     }),
     path_link: syscall((
       oldFd: number,
@@ -211,6 +242,7 @@ export function pathCalls(host: WasiHost, snapshot: Snapshot) {
       const follow = (oldFlags & LookupFlags.SYMLINK_FOLLOW) !== 0;
       const from = resolve(oldFd, Rights.PATH_LINK_SOURCE, oldPtr, oldLen, follow);
       const to = resolveToChange(newFd, Rights.PATH_LINK_TARGET, newPtr, newLen, false);
+      refuseDirectoryName(to);
       Deno.linkSync(from.hostPath, to.hostPath);
     }),
   };
