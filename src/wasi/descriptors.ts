@@ -28,14 +28,17 @@ export interface Filestat {
   ctim: bigint;
 }
 
-/** Where guest output (stdout, stderr) goes; it must copy `bytes`, which is a view of guest memory. */
+/**
+ * Where guest output (stdout, stderr) goes: `length` bytes of `memory` (all of guest memory,
+ * so no view is allocated per call) from `at`. The sink copies what it keeps.
+ */
 export interface OutputSink {
-  write(bytes: Uint8Array): void;
+  write(memory: Uint8Array, at: number, length: number): void;
 }
 
-/** Where guest input (stdin) comes from; `read` fills `into` and returns the count, 0 at end. */
+/** Where guest input (stdin) comes from: fills up to `length` bytes at `at`; 0 at the end. */
 export interface InputSource {
-  read(into: Uint8Array): number;
+  read(memory: Uint8Array, at: number, length: number): number;
   /** Bytes that can be read now without waiting. */
   available(): number;
 }
@@ -57,16 +60,20 @@ export abstract class Descriptor {
     if ((this.rightsBase & rights) !== rights) throw new WasiError(Errno.NOTCAPABLE);
   }
 
-  read(_into: Uint8Array): number {
+  /** Reads up to `length` bytes into `memory` at `at`; returns the count, 0 at the end. */
+  read(_memory: Uint8Array, _at: number, _length: number): number {
     throw new WasiError(Errno.BADF);
   }
-  write(_data: Uint8Array): number {
+  /** Writes `length` bytes of `memory` from `at`; returns the count written. */
+  write(_memory: Uint8Array, _at: number, _length: number): number {
     throw new WasiError(Errno.BADF);
   }
-  pread(_into: Uint8Array, _offset: bigint): number {
+  /** Like `read`, at a file offset, leaving the current offset alone. */
+  pread(_memory: Uint8Array, _at: number, _length: number, _offset: bigint): number {
     throw new WasiError(Errno.SPIPE);
   }
-  pwrite(_data: Uint8Array, _offset: bigint): number {
+  /** Like `write`, at a file offset, leaving the current offset alone. */
+  pwrite(_memory: Uint8Array, _at: number, _length: number, _offset: bigint): number {
     throw new WasiError(Errno.SPIPE);
   }
   seek(_offset: bigint, _whence: number): bigint {
@@ -97,8 +104,8 @@ export class InputDescriptor extends Descriptor {
   constructor(readonly source: InputSource) {
     super(STREAM_RIGHTS & ~Rights.FD_WRITE);
   }
-  override read(into: Uint8Array): number {
-    return this.source.read(into);
+  override read(memory: Uint8Array, at: number, length: number): number {
+    return this.source.read(memory, at, length);
   }
 }
 
@@ -108,9 +115,9 @@ export class OutputDescriptor extends Descriptor {
   constructor(readonly sink: OutputSink) {
     super(STREAM_RIGHTS & ~Rights.FD_READ);
   }
-  override write(data: Uint8Array): number {
-    this.sink.write(data);
-    return data.length;
+  override write(memory: Uint8Array, at: number, length: number): number {
+    this.sink.write(memory, at, length);
+    return length;
   }
 }
 
@@ -159,30 +166,32 @@ export class FileDescriptor extends Descriptor {
     super(rights, rights);
     this.fdflags = fdflags;
   }
-  override read(into: Uint8Array): number {
+  override read(memory: Uint8Array, at: number, length: number): number {
     if (!this.readable) throw new WasiError(Errno.BADF);
-    return this.file.readSync(into) ?? 0;
+    return this.file.readSync(memory.subarray(at, at + length)) ?? 0;
   }
-  override write(data: Uint8Array): number {
+  override write(memory: Uint8Array, at: number, length: number): number {
     if (!this.writable) throw new WasiError(Errno.BADF);
+    const data = memory.subarray(at, at + length);
     // Append mode: every write goes to the current end, as O_APPEND does.
     if (this.fdflags & FdFlags.APPEND) this.file.seekSync(0, Deno.SeekMode.End);
     let written = 0;
     while (written < data.length) written += this.file.writeSync(data.subarray(written));
     return written;
   }
-  override pread(into: Uint8Array, offset: bigint): number {
+  override pread(memory: Uint8Array, at: number, length: number, offset: bigint): number {
     if (!this.readable) throw new WasiError(Errno.BADF);
     const saved = this.file.seekSync(0, Deno.SeekMode.Current);
     try {
       this.file.seekSync(Number(offset), Deno.SeekMode.Start);
-      return this.file.readSync(into) ?? 0;
+      return this.file.readSync(memory.subarray(at, at + length)) ?? 0;
     } finally {
       this.file.seekSync(saved, Deno.SeekMode.Start);
     }
   }
-  override pwrite(data: Uint8Array, offset: bigint): number {
+  override pwrite(memory: Uint8Array, at: number, length: number, offset: bigint): number {
     if (!this.writable) throw new WasiError(Errno.BADF);
+    const data = memory.subarray(at, at + length);
     const saved = this.file.seekSync(0, Deno.SeekMode.Current);
     try {
       this.file.seekSync(Number(offset), Deno.SeekMode.Start);

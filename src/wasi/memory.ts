@@ -88,6 +88,12 @@ export class GuestMemory {
     this.#view.setBigUint64(ptr, value, true);
   }
 
+  /** Fails with `FAULT` unless `len` bytes at `ptr` lie inside guest memory. */
+  check(ptr: number, len: number): void {
+    this.#refresh();
+    if (ptr < 0 || len < 0 || ptr + len > this.#bytes.length) throw new WasiError(Errno.FAULT);
+  }
+
   /** A view (not a copy) of `len` guest bytes at `ptr`; `FAULT` if out of bounds. */
   slice(ptr: number, len: number): Uint8Array {
     this.#refresh();

@@ -9,9 +9,9 @@ import type { InputSource, OutputSink } from "./descriptors.ts";
 export class BytesSource implements InputSource {
   #offset = 0;
   constructor(readonly bytes: Uint8Array) {}
-  read(into: Uint8Array): number {
-    const n = Math.min(into.length, this.bytes.length - this.#offset);
-    into.set(this.bytes.subarray(this.#offset, this.#offset + n));
+  read(memory: Uint8Array, at: number, length: number): number {
+    const n = Math.min(length, this.bytes.length - this.#offset);
+    memory.set(this.bytes.subarray(this.#offset, this.#offset + n), at);
     this.#offset += n;
     return n;
   }
@@ -26,10 +26,10 @@ export class CollectingSink implements OutputSink {
   #length = 0;
   /** Stop collecting past this many bytes (the rest is counted, not kept). */
   constructor(readonly limit = Infinity) {}
-  write(bytes: Uint8Array): void {
-    const room = Math.min(bytes.length, this.limit - this.#length);
+  write(memory: Uint8Array, at: number, length: number): void {
+    const room = Math.min(length, this.limit - this.#length);
     if (room > 0) {
-      this.#chunks.push(bytes.slice(0, room));
+      this.#chunks.push(memory.slice(at, at + room));
       this.#length += room;
     }
   }
@@ -51,9 +51,9 @@ export const DISCARD: OutputSink = { write() {} };
 /** stdin from a host file handle (the process's stdin for `run`), read synchronously. */
 export class HandleSource implements InputSource {
   constructor(readonly handle: { readSync(into: Uint8Array): number | null }) {}
-  read(into: Uint8Array): number {
-    if (into.length === 0) return 0;
-    return this.handle.readSync(into) ?? 0;
+  read(memory: Uint8Array, at: number, length: number): number {
+    if (length === 0) return 0;
+    return this.handle.readSync(memory.subarray(at, at + length)) ?? 0;
   }
   available(): number {
     return 0;
@@ -63,8 +63,8 @@ export class HandleSource implements InputSource {
 /** Output straight to a host file handle (the process's stdout or stderr for `run`). */
 export class HandleSink implements OutputSink {
   constructor(readonly handle: { writeSync(data: Uint8Array): number }) {}
-  write(bytes: Uint8Array): void {
-    let written = 0;
-    while (written < bytes.length) written += this.handle.writeSync(bytes.subarray(written));
+  write(memory: Uint8Array, at: number, length: number): void {
+    const end = at + length;
+    while (at < end) at += this.handle.writeSync(memory.subarray(at, end));
   }
 }

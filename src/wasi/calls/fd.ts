@@ -3,13 +3,21 @@
  * @module
  */
 
-import { Errno, WasiError } from "../errno.ts";
+import { Errno, errnoOf, WasiError } from "../errno.ts";
 import { FdFlags, FileType, FstFlags, PREOPENTYPE_DIR, Rights, Whence } from "../constants.ts";
-import { DirectoryDescriptor, FileDescriptor } from "../descriptors.ts";
-import { type Snapshot, syscall, type WasiHost } from "../host.ts";
+import { type Descriptor, DirectoryDescriptor, FileDescriptor } from "../descriptors.ts";
+import { ProcExit, type Snapshot, syscall, type WasiHost } from "../host.ts";
 import { GuestMemory } from "../memory.ts";
 import { type NewTime, setFileTimes } from "../file_times.ts";
 import { direntHeader, IOVEC_SIZE, writeFdstat, writeFilestat } from "../layout.ts";
+
+/** Which way `transfer` moves bytes. */
+const enum Transfer {
+  READ,
+  WRITE,
+  PREAD,
+  PWRITE,
+}
 
 /** Preview 0 numbers `whence` CUR=0, END=1, SET=2; preview1 SET=0, CUR=1, END=2. */
 const PREVIEW0_WHENCE = [Whence.CUR, Whence.END, Whence.SET];
@@ -34,37 +42,55 @@ export function newTimes(atim: bigint, mtim: bigint, flags: number): [NewTime, N
 export function fdCalls(host: WasiHost, snapshot: Snapshot) {
   const memory = host.memory;
 
-  /** Runs `io` over each iovec until one is not filled completely; returns the byte total. */
-  const eachIovec = (
+  /**
+   * Moves bytes between a descriptor and the guest's iovecs, stopping at the first short
+   * transfer; returns the total. Positioned modes continue from `offset`. No closure or view
+   * is allocated: descriptors get all of guest memory with a position and a length.
+   */
+  const transfer = (
+    d: Descriptor,
     iovs: number,
     count: number,
-    io: (view: Uint8Array) => number,
+    mode: Transfer,
+    offset: bigint,
   ): number => {
+    const bytes = memory.bytes;
     let total = 0;
     for (let i = 0; i < count; i++) {
       const base = iovs + i * IOVEC_SIZE;
-      const len = memory.u32(base + 4);
-      if (len === 0) continue;
-      const done = io(memory.slice(memory.u32(base), len));
+      const at = memory.u32(base);
+      const length = memory.u32(base + 4);
+      if (length === 0) continue;
+      memory.check(at, length);
+      const done = mode === Transfer.READ
+        ? d.read(bytes, at, length)
+        : mode === Transfer.WRITE
+        ? d.write(bytes, at, length)
+        : mode === Transfer.PREAD
+        ? d.pread(bytes, at, length, offset + BigInt(total))
+        : d.pwrite(bytes, at, length, offset + BigInt(total));
       total += done;
-      if (done < len) break;
+      if (done < length) break;
     }
     return total;
   };
 
-  /** Like `eachIovec`, for positioned I/O: each iovec continues where the last one ended. */
-  const atOffset = (
+  /** The body of fd_read, fd_write, fd_pread and fd_pwrite, without the generic wrapper. */
+  const io = (
+    fd: number,
     iovs: number,
     count: number,
+    resultPtr: number,
+    mode: Transfer,
     offset: bigint,
-    io: (view: Uint8Array, at: bigint) => number,
-  ): number => {
-    let at = BigInt.asUintN(64, offset);
-    return eachIovec(iovs, count, (view) => {
-      const done = io(view, at);
-      at += BigInt(done);
-      return done;
-    });
+  ) => {
+    try {
+      memory.setU32(resultPtr, transfer(host.descriptor(fd), iovs, count, mode, offset));
+      return Errno.SUCCESS;
+    } catch (error) {
+      if (error instanceof ProcExit) throw error;
+      return errnoOf(error);
+    }
   };
 
   return {
@@ -130,26 +156,14 @@ export function fdCalls(host: WasiHost, snapshot: Snapshot) {
       const [a, m] = newTimes(atim, mtim, flags);
       setFileTimes(path, a, m, true);
     }),
-    fd_pread: syscall(
-      (fd: number, iovs: number, count: number, offset: bigint, resultPtr: number) => {
-        const d = host.descriptor(fd);
-        memory.setU32(resultPtr, atOffset(iovs, count, offset, (v, at) => d.pread(v, at)));
-      },
-    ),
-    fd_pwrite: syscall(
-      (fd: number, iovs: number, count: number, offset: bigint, resultPtr: number) => {
-        const d = host.descriptor(fd);
-        memory.setU32(resultPtr, atOffset(iovs, count, offset, (v, at) => d.pwrite(v, at)));
-      },
-    ),
-    fd_read: syscall((fd: number, iovs: number, count: number, resultPtr: number) => {
-      const d = host.descriptor(fd);
-      memory.setU32(resultPtr, eachIovec(iovs, count, (view) => d.read(view)));
-    }),
-    fd_write: syscall((fd: number, iovs: number, count: number, resultPtr: number) => {
-      const d = host.descriptor(fd);
-      memory.setU32(resultPtr, eachIovec(iovs, count, (view) => d.write(view)));
-    }),
+    fd_pread: (fd: number, iovs: number, count: number, offset: bigint, resultPtr: number) =>
+      io(fd, iovs, count, resultPtr, Transfer.PREAD, BigInt.asUintN(64, offset)),
+    fd_pwrite: (fd: number, iovs: number, count: number, offset: bigint, resultPtr: number) =>
+      io(fd, iovs, count, resultPtr, Transfer.PWRITE, BigInt.asUintN(64, offset)),
+    fd_read: (fd: number, iovs: number, count: number, resultPtr: number) =>
+      io(fd, iovs, count, resultPtr, Transfer.READ, 0n),
+    fd_write: (fd: number, iovs: number, count: number, resultPtr: number) =>
+      io(fd, iovs, count, resultPtr, Transfer.WRITE, 0n),
     fd_prestat_get: syscall((fd: number, ptr: number) => {
       const d = host.descriptor(fd);
       if (!(d instanceof DirectoryDescriptor) || d.preopenName === undefined) {
