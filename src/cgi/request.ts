@@ -76,7 +76,8 @@ export interface CgiRequest {
   headers: Headers;
   /** Client IP without port. */
   remoteAddr: string;
-  bodyLength: number;
+  /** `CONTENT_LENGTH`: the body's length, or "" when a streamed body's length is unknown. */
+  bodyLength: number | "";
   /** `https` when the server runs TLS. */
   scheme: "http" | "https";
   /** The request's authority: its `Host` header (HTTP/1.1) or `:authority` (HTTP/2). */

@@ -15,24 +15,42 @@ export interface CgiOutput {
 
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
-/** Splits stdout into header lines and body: the first empty line (`\n` or `\r\n`) ends the headers. */
+/**
+ * Where the body starts: just after the first empty header line (`\n` or `\r\n`), or -1
+ * while no empty line has been seen.
+ */
+export function bodyStart(output: Uint8Array): number {
+  let lineStart = 0;
+  for (;;) {
+    const newline = output.indexOf(0x0a, lineStart);
+    if (newline === -1) return -1;
+    // Only CRs may stand on an empty line: they are dropped from the header part.
+    let empty = true;
+    for (let i = lineStart; i < newline; i++) {
+      if (output[i] !== 0x0d) {
+        empty = false;
+        break;
+      }
+    }
+    if (empty) return newline + 1;
+    lineStart = newline + 1;
+  }
+}
+
+/** The header lines before `end` (as found by {@link bodyStart}), CRs dropped. */
+export function headerLines(output: Uint8Array, end: number): string[] {
+  const text = new TextDecoder().decode(output.subarray(0, end)).replaceAll("\r", "");
+  return text.split("\n").filter((line) => line !== "");
+}
+
+/** Splits stdout into header lines and body: the first empty line ends the headers. */
 export function splitOutput(
   stdout: Uint8Array<ArrayBuffer>,
 ): { headerLines: string[]; body: Uint8Array<ArrayBuffer> } {
-  const decoder = new TextDecoder();
-  const headerLines: string[] = [];
-  let start = 0;
-  while (start < stdout.length) {
-    const newline = stdout.indexOf(0x0a, start);
-    if (newline === -1) break;
-    // CRs in the header part are dropped, wherever they stand.
-    const line = decoder.decode(stdout.subarray(start, newline)).replaceAll("\r", "");
-    start = newline + 1;
-    if (line === "") return { headerLines, body: stdout.subarray(start) };
-    headerLines.push(line);
-  }
+  const start = bodyStart(stdout);
   // No blank line: the whole output is the body and there are no headers.
-  return { headerLines: [], body: stdout };
+  if (start === -1) return { headerLines: [], body: stdout };
+  return { headerLines: headerLines(stdout, start), body: stdout.subarray(start) };
 }
 
 function errorOutput(status: number, body: string, warnings: string[]): CgiOutput {
@@ -42,16 +60,20 @@ function errorOutput(status: number, body: string, warnings: string[]): CgiOutpu
   };
 }
 
-/** Turns a module's stdout into a Response, as WAGI does, with our fixes (spec §6). */
-export function parseCgiOutput(stdout: Uint8Array<ArrayBuffer>): CgiOutput {
-  const { headerLines, body } = splitOutput(stdout);
+/** A parsed header block: the status and headers to answer with, or an error response. */
+export type CgiHead =
+  | { status: number; headers: Headers; warnings: string[]; error?: undefined }
+  | { error: CgiOutput };
+
+/** Interprets a module's header lines as WAGI does, with our fixes (spec §6). */
+export function parseCgiHead(lines: readonly string[]): CgiHead {
   const warnings: string[] = [];
   const headers = new Headers();
   let status: number | undefined;
   let hasContentType = false;
   let hasLocation = false;
 
-  for (const line of headerLines) {
+  for (const line of lines) {
     const colon = line.indexOf(":");
     if (colon === -1) {
       warnings.push(`header line without ':' skipped: ${JSON.stringify(line)}`);
@@ -64,10 +86,12 @@ export function parseCgiOutput(stdout: Uint8Array<ArrayBuffer>): CgiOutput {
       const code = value.match(/^\d+/);
       const parsed = code ? Number(code[0]) : NaN;
       if (!(parsed >= 200 && parsed <= 599)) {
-        return errorOutput(502, "Bad Gateway\n", [
-          ...warnings,
-          `module sent an unusable Status header: ${JSON.stringify(value)}`,
-        ]);
+        return {
+          error: errorOutput(502, "Bad Gateway\n", [
+            ...warnings,
+            `module sent an unusable Status header: ${JSON.stringify(value)}`,
+          ]),
+        };
       }
       status = parsed;
       continue;
@@ -75,19 +99,37 @@ export function parseCgiOutput(stdout: Uint8Array<ArrayBuffer>): CgiOutput {
     try {
       headers.append(name, value);
     } catch {
-      return errorOutput(500, "Internal Server Error\n", [
-        ...warnings,
-        `module sent an invalid header: ${JSON.stringify(line)}`,
-      ]);
+      return {
+        error: errorOutput(500, "Internal Server Error\n", [
+          ...warnings,
+          `module sent an invalid header: ${JSON.stringify(line)}`,
+        ]),
+      };
     }
     if (lower === "content-type") hasContentType = true;
     if (lower === "location") hasLocation = true;
   }
 
   if (!hasContentType && !hasLocation && status === undefined) {
-    return errorOutput(500, MISSING_CONTENT_TYPE, [...warnings, MISSING_CONTENT_TYPE]);
+    return { error: errorOutput(500, MISSING_CONTENT_TYPE, [...warnings, MISSING_CONTENT_TYPE]) };
   }
-  const finalStatus = status ?? (hasLocation ? 302 : 200);
-  const responseBody = NULL_BODY_STATUSES.has(finalStatus) ? null : body;
-  return { response: new Response(responseBody, { status: finalStatus, headers }), warnings };
+  return { status: status ?? (hasLocation ? 302 : 200), headers, warnings };
+}
+
+/** The response for a parsed head and a body; statuses that allow no body get none. */
+export function cgiResponse(
+  head: { status: number; headers: Headers },
+  body: BodyInit | null,
+): Response {
+  const allowed = !NULL_BODY_STATUSES.has(head.status);
+  if (!allowed && body instanceof ReadableStream) body.cancel().catch(() => {});
+  return new Response(allowed ? body : null, { status: head.status, headers: head.headers });
+}
+
+/** Turns a module's whole stdout into a Response, as WAGI does, with our fixes (spec §6). */
+export function parseCgiOutput(stdout: Uint8Array<ArrayBuffer>): CgiOutput {
+  const { headerLines, body } = splitOutput(stdout);
+  const head = parseCgiHead(headerLines);
+  if (head.error) return head.error;
+  return { response: cgiResponse(head, body), warnings: head.warnings };
 }

@@ -5,7 +5,10 @@
  */
 
 import { loadModulesToml } from "../config/modules_toml.ts";
-import { InlineExecutor } from "../executor/executor.ts";
+import { WorkerPool } from "../executor/worker_pool.ts";
+
+/** A worker whose guest grew its memory past this is replaced, so the memory goes back. */
+const RETIRE_WORKER_ABOVE_BYTES = 32 * 1024 * 1024;
 import { RoutingTable } from "../routing/table.ts";
 import { createApp } from "../server/app.ts";
 import { buildHandlers, type RouteHandler } from "../server/handlers.ts";
@@ -28,7 +31,7 @@ export function formatRoutes(handlers: readonly RouteHandler[]): string {
 export async function serve(options: ServeOptions, logger: Logger): Promise<void> {
   const config = await loadModulesToml(options.configFile, options.startDir);
   for (const warning of config.warnings) logger.warn(warning);
-  const handlers = await buildHandlers(config);
+  const handlers = await buildHandlers(config, options.limits);
 
   const logDir = options.logDir ?? await Deno.makeTempDir({ prefix: "wagi-logs-" });
   await Deno.mkdir(logDir, { recursive: true });
@@ -36,14 +39,20 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
 
   // The app asks the running server whether it is draining; the server needs the app first.
   const running: { server?: RunningServer } = {};
+  const executor = new WorkerPool({
+    warm: options.workers,
+    max: Math.max(options.maxConcurrency, options.workers),
+    retireAboveBytes: RETIRE_WORKER_ABOVE_BYTES,
+  });
   const app = createApp({
     table: new RoutingTable(handlers),
-    executor: new InlineExecutor(),
+    executor,
     moduleLog: new ModuleLog(logDir),
     logger,
     hostname: options.hostname,
     globalEnv: options.env,
     scheme: options.tls ? "https" : "http",
+    caps: options.caps,
     draining: () => running.server?.draining ?? false,
   });
 
@@ -60,4 +69,5 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   });
   running.server = server;
   await server.finished;
+  executor.close();
 }

@@ -6,6 +6,14 @@
 import { isAbsolute, join } from "node:path";
 import { type HostPort, parseHostPort } from "../cgi/request.ts";
 import { parseEnvAssignment, parseEnvFile } from "./env_file.ts";
+import {
+  type BodyCaps,
+  DEFAULT_CAPS,
+  DEFAULT_LIMITS,
+  type Limits,
+  parseSeconds,
+  parseSize,
+} from "../config/limits.ts";
 
 /** A command-line mistake; the message says which flag and why. */
 export class UsageError extends Error {
@@ -27,6 +35,14 @@ export interface ServeOptions {
   /** `--env-file` variables then `-e` ones, in order. */
   env: [string, string][];
   moduleCache?: string;
+  /** Default per-module limits (`--timeout`, `--memory-limit`). */
+  limits: Limits;
+  /** `--max-body`, `--max-response`. */
+  caps: BodyCaps;
+  /** Warm guest workers (`--workers`, default: the number of CPUs). */
+  workers: number;
+  /** Most guests running at once (`--max-concurrency`). */
+  maxConcurrency: number;
 }
 
 /** The help text of `serve`. */
@@ -41,6 +57,12 @@ export const SERVE_USAGE = `Usage: wagi-deno [serve] -c modules.toml [options]
   -e, --env K=V            environment for every module (repeatable)
       --env-file FILE      dotenv file of variables for every module (repeatable)
       --module-cache DIR   where downloaded modules are kept
+      --timeout SECONDS    default time a module may run before a 504 (default 30)
+      --memory-limit SIZE  default largest module memory, e.g. 128MiB (default 128MiB)
+      --max-body SIZE      request bodies above this get 413 (default 64MiB)
+      --max-response SIZE  responses are cut off past this (default 1GiB)
+      --workers N          guest workers kept ready (default: the number of CPUs)
+      --max-concurrency N  most modules running at once; more requests wait (default 4 x workers, at least 8)
   -h, --help               this text
   -V, --version            the version
 `;
@@ -69,6 +91,12 @@ const FLAGS_WITH_VALUE = new Map<string, string>([
   ["--env-file", "env-file"],
   ["--module-cache", "module-cache"],
   ["--default-config", "default-config"],
+  ["--timeout", "timeout"],
+  ["--memory-limit", "memory-limit"],
+  ["--max-body", "max-body"],
+  ["--max-response", "max-response"],
+  ["--workers", "workers"],
+  ["--max-concurrency", "max-concurrency"],
 ]);
 
 /**
@@ -141,7 +169,42 @@ export function parseServeArgs(
 
   const logDir = last("log-dir") ?? getEnv("WAGI_LOG_DIR");
   const moduleCache = last("module-cache");
+  const option = <T>(
+    name: string,
+    parse: (v: string) => T | undefined,
+    fallback: T,
+    what: string,
+  ) => {
+    const value = last(name);
+    if (value === undefined) return fallback;
+    const parsed = parse(value);
+    if (parsed === undefined) throw new UsageError(`--${name} '${value}': expected ${what}`);
+    return parsed;
+  };
+  const count = (v: string) => (/^\d+$/.test(v) && Number(v) > 0 ? Number(v) : undefined);
+  const size = "a size such as 64MiB or a number of bytes";
+  const workers = option(
+    "workers",
+    count,
+    navigator.hardwareConcurrency || 1,
+    "a positive integer",
+  );
   return {
+    limits: {
+      timeoutMs: option("timeout", parseSeconds, DEFAULT_LIMITS.timeoutMs, "seconds, e.g. 2.5"),
+      memoryLimitBytes: option("memory-limit", parseSize, DEFAULT_LIMITS.memoryLimitBytes, size),
+    },
+    caps: {
+      maxBodyBytes: option("max-body", parseSize, DEFAULT_CAPS.maxBodyBytes, size),
+      maxResponseBytes: option("max-response", parseSize, DEFAULT_CAPS.maxResponseBytes, size),
+    },
+    workers,
+    maxConcurrency: option(
+      "max-concurrency",
+      count,
+      Math.max(8, 4 * workers),
+      "a positive integer",
+    ),
     configFile,
     startDir,
     listen,

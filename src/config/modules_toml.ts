@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { existsSync, statSync } from "node:fs";
 import type { Preopen } from "../wasi/host.ts";
 import { parseVolume } from "./volumes.ts";
+import { parseSeconds, parseSize } from "./limits.ts";
 
 /** One `[[module]]` entry, checked and with its paths resolved. */
 export interface ModuleEntry {
@@ -29,6 +30,10 @@ export interface ModuleEntry {
   allowedHosts?: string[];
   httpMaxConcurrency?: number;
   argv?: string;
+  /** `timeout` (seconds) in milliseconds; undefined → the server default. */
+  timeoutMs?: number;
+  /** `memory_limit` in bytes; undefined → the server default. */
+  memoryLimitBytes?: number;
 }
 
 /** A loaded configuration. */
@@ -53,6 +58,8 @@ const KNOWN_KEYS = new Set([
   "allowed_hosts",
   "http_max_concurrency",
   "argv",
+  "timeout",
+  "memory_limit",
 ]);
 
 /** Lines of each `[[module]]` header, in order, so that entries can be reported by line. */
@@ -190,7 +197,25 @@ function checkEntry(
     }
     httpMaxConcurrency = value as number;
   }
+  let timeoutMs: number | undefined;
+  if (table.timeout !== undefined) {
+    const value = table.timeout;
+    timeoutMs = typeof value === "number" ? parseSeconds(value) : undefined;
+    if (timeoutMs === undefined) fail("'timeout' must be a positive number of seconds");
+  }
+  let memoryLimitBytes: number | undefined;
+  if (table.memory_limit !== undefined) {
+    const value = table.memory_limit;
+    memoryLimitBytes = typeof value === "string" || typeof value === "number"
+      ? parseSize(value)
+      : undefined;
+    if (memoryLimitBytes === undefined) {
+      fail("'memory_limit' must be a size such as \"128MiB\" or a number of bytes");
+    }
+  }
   return {
+    timeoutMs,
+    memoryLimitBytes,
     index,
     line,
     route,

@@ -14,7 +14,7 @@ import {
 } from "../wasi/host.ts";
 import { BytesSource, CollectingSink } from "../wasi/streams.ts";
 
-/** One run of a module. */
+/** One run of a module, collected whole (for `_routes` discovery and tests). */
 export interface RunRequest {
   module: WebAssembly.Module;
   entrypoint: string;
@@ -24,7 +24,7 @@ export interface RunRequest {
   preopens: readonly Preopen[];
 }
 
-/** How a run ended. */
+/** How a collected run ended. */
 export interface RunResult {
   stdout: Uint8Array<ArrayBuffer>;
   stderr: Uint8Array<ArrayBuffer>;
@@ -34,9 +34,48 @@ export interface RunResult {
   failure?: string;
 }
 
-/** Runs modules; the server depends only on this interface. */
+/** One streamed run of a module, as the server asks for it. */
+export interface GuestRequest {
+  module: WebAssembly.Module;
+  entrypoint: string;
+  args: readonly string[];
+  env: readonly (readonly [string, string])[];
+  preopens: readonly Preopen[];
+  /** The guest's stdin, fed as it arrives; null for none. */
+  stdin: ReadableStream<Uint8Array> | null;
+  /** The guest is stopped after this long. */
+  timeoutMs: number;
+  /** stdin past this many bytes stops the guest (`stdinTooLarge`). */
+  maxStdin: number;
+  /** stdout past this many bytes is dropped (`truncated`). */
+  maxOutput: number;
+}
+
+/** How a streamed run ended. */
+export interface GuestOutcome {
+  exitCode: number;
+  /** Set when the run failed on the host side: trap, timeout, missing entrypoint, … */
+  failure?: string;
+  stderr: Uint8Array;
+  timedOut: boolean;
+  stdinTooLarge: boolean;
+  /** stdout was cut short: the output cap, a stop, or a reader that went away. */
+  truncated: boolean;
+  elapsedMs: number;
+}
+
+/** A run in progress: its stdout as it is written, and how it ends. */
+export interface Execution {
+  stdout: ReadableStream<Uint8Array>;
+  done: Promise<GuestOutcome>;
+  /** Stops the guest (the client went away). */
+  cancel(): void;
+}
+
+/** Runs guests for the server; HTTP stays on the other side of this interface. */
 export interface Executor {
-  run(request: RunRequest): Promise<RunResult>;
+  run(request: GuestRequest): Execution;
+  close(): void;
 }
 
 /** Calls `name` on a fresh instance; WASI reactors get `_initialize` first. */
@@ -52,16 +91,6 @@ function callEntrypoint(instance: WebAssembly.Instance, name: string): void {
 }
 
 class EntrypointMissing extends Error {}
-
-/**
- * Runs each request on a fresh instance in this thread, synchronously. A module that never
- * returns blocks the thread: isolation and streaming are a later executor's job.
- */
-export class InlineExecutor implements Executor {
-  run(request: RunRequest): Promise<RunResult> {
-    return Promise.resolve(runInline(request));
-  }
-}
 
 /** Which WASI snapshots each module imports, worked out once per module. */
 const moduleSnapshots = new WeakMap<WebAssembly.Module, Snapshot[]>();
@@ -79,6 +108,8 @@ function snapshotsFor(module: WebAssembly.Module): Snapshot[] {
 export interface GuestEnd {
   exitCode: number;
   failure?: string;
+  /** Size of the guest's linear memory when it ended (0 without one). */
+  memoryBytes: number;
 }
 
 /**
@@ -91,14 +122,19 @@ export function runGuest(
   wasi: WasiOptions,
 ): GuestEnd {
   const host = new WasiHost(wasi);
+  let memory: WebAssembly.Memory | undefined;
+  const memoryBytes = () => memory?.buffer.byteLength ?? 0;
   try {
     const instance = new WebAssembly.Instance(module, host.imports(snapshotsFor(module)));
-    const memory = instance.exports.memory;
-    if (memory instanceof WebAssembly.Memory) host.memory.attach(memory);
+    const exported = instance.exports.memory;
+    if (exported instanceof WebAssembly.Memory) {
+      memory = exported;
+      host.memory.attach(memory);
+    }
     callEntrypoint(instance, entrypoint);
-    return { exitCode: 0 };
+    return { exitCode: 0, memoryBytes: memoryBytes() };
   } catch (error) {
-    if (error instanceof ProcExit) return { exitCode: error.code };
+    if (error instanceof ProcExit) return { exitCode: error.code, memoryBytes: memoryBytes() };
     const failure = error instanceof EntrypointMissing
       ? error.message
       : error instanceof WebAssembly.RuntimeError
@@ -106,7 +142,7 @@ export function runGuest(
       : error instanceof WebAssembly.LinkError
       ? `cannot link: ${error.message}`
       : `failed: ${(error as Error)?.message ?? String(error)}`;
-    return { exitCode: 0, failure };
+    return { exitCode: 0, failure, memoryBytes: memoryBytes() };
   } finally {
     host.closeAll();
   }

@@ -6,6 +6,7 @@
  */
 
 import { sha256Hex } from "../digest.ts";
+import { limitMemory } from "./memory_limit.ts";
 import { WasiHost } from "../wasi/host.ts";
 import { DISCARD } from "../wasi/streams.ts";
 import { BytesSource } from "../wasi/streams.ts";
@@ -85,22 +86,26 @@ export function checkImports(path: string, module: WebAssembly.Module): void {
   }
 }
 
-/** Compiled modules by file path and by content hash. */
+/** Compiled modules by file path and by content hash, each for a memory limit. */
 export class ModuleCache {
   #byPath = new Map<string, Promise<WebAssembly.Module>>();
   #byDigest = new Map<string, Promise<WebAssembly.Module>>();
 
-  /** The compiled module of the file at `path`, compiling it on first use. */
-  load(path: string): Promise<WebAssembly.Module> {
-    let found = this.#byPath.get(path);
+  /**
+   * The compiled module of the file at `path`, compiling it on first use. With
+   * `memoryLimitBytes`, its memory cannot grow past that many bytes.
+   */
+  load(path: string, memoryLimitBytes?: number): Promise<WebAssembly.Module> {
+    const key = `${memoryLimitBytes ?? "unlimited"}:${path}`;
+    let found = this.#byPath.get(key);
     if (!found) {
-      found = this.#compile(path);
-      this.#byPath.set(path, found);
+      found = this.#compile(path, memoryLimitBytes);
+      this.#byPath.set(key, found);
     }
     return found;
   }
 
-  async #compile(path: string): Promise<WebAssembly.Module> {
+  async #compile(path: string, memoryLimitBytes?: number): Promise<WebAssembly.Module> {
     let bytes: Uint8Array<ArrayBuffer>;
     try {
       bytes = await Deno.readFile(path);
@@ -114,7 +119,14 @@ export class ModuleCache {
         throw new ModuleLoadError(`${path}: invalid WebAssembly text: ${(error as Error).message}`);
       }
     }
-    const digest = await sha256Hex(bytes);
+    if (memoryLimitBytes !== undefined) {
+      try {
+        bytes = new Uint8Array(limitMemory(bytes, memoryLimitBytes));
+      } catch (error) {
+        throw new ModuleLoadError(`${path}: ${(error as Error).message}`);
+      }
+    }
+    const digest = `${memoryLimitBytes ?? "unlimited"}:${await sha256Hex(bytes)}`;
     let compiled = this.#byDigest.get(digest);
     if (!compiled) {
       compiled = WebAssembly.compile(bytes).then((module) => {

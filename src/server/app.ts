@@ -1,17 +1,19 @@
 /**
- * The Hono app: `/healthz`, then the WAGI routing table; each request becomes a CGI run
- * through the executor, and the module's output becomes the response.
+ * The Hono app: `/healthz`, then the WAGI routing table; each request becomes a guest run
+ * through the executor, streamed both ways, and the module's output becomes the response.
  * @module
  */
 
 import { Hono } from "hono";
 import { authorityOf, cgiArgv, cgiEnvironment, type HostPort, rawTarget } from "../cgi/request.ts";
-import { parseCgiOutput } from "../cgi/response.ts";
 import type { Executor } from "../executor/executor.ts";
 import type { RoutingTable } from "../routing/table.ts";
+import type { BodyCaps } from "../config/limits.ts";
 import type { RouteHandler } from "./handlers.ts";
 import type { ModuleLog } from "./module_log.ts";
 import type { Logger } from "./logger.ts";
+import { failureReason, respond } from "./respond.ts";
+import { withKnownLength } from "./request_body.ts";
 
 /** What the platform shell passes along with each request. */
 export type AppBindings = { Bindings: { remoteAddr: string } };
@@ -27,6 +29,7 @@ export interface AppOptions {
   /** `--env-file` and `-e` variables, in order. */
   globalEnv: readonly (readonly [string, string])[];
   scheme: "http" | "https";
+  caps: BodyCaps;
   /** True once shutdown has begun: `/healthz` then answers 503. */
   draining?: () => boolean;
 }
@@ -36,7 +39,7 @@ const text = (body: string, status: number) =>
 
 /** Builds the app. */
 export function createApp(options: AppOptions): Hono<AppBindings> {
-  const { table, executor, moduleLog, logger } = options;
+  const { table, executor, moduleLog, logger, caps } = options;
   const app = new Hono<AppBindings>();
 
   // The built-in health check wins over any user route (spec §3).
@@ -48,7 +51,12 @@ export function createApp(options: AppOptions): Hono<AppBindings> {
     const found = table.lookup(target.path);
     if (!found) return text("Not Found\n", 404);
     const { handler, match } = found;
-    const body = new Uint8Array(await request.arrayBuffer());
+    const declared = request.headers.get("content-length");
+    if (declared !== null && Number(declared) > caps.maxBodyBytes) {
+      return text("Payload Too Large\n", 413);
+    }
+    const body = await withKnownLength(request, caps.maxBodyBytes);
+    if (body === "too large") return text("Payload Too Large\n", 413);
     const env = cgiEnvironment(
       {
         method: request.method,
@@ -66,34 +74,27 @@ export function createApp(options: AppOptions): Hono<AppBindings> {
         moduleEnv: handler.entry.environment,
       },
     );
-    const result = await executor.run({
+    const execution = executor.run({
       module: handler.module,
       entrypoint: handler.entrypoint,
       args: cgiArgv(target, handler.entry.argv),
       env,
-      stdin: body,
       preopens: handler.preopens,
+      stdin: body.stream,
+      timeoutMs: handler.timeoutMs,
+      maxStdin: caps.maxBodyBytes,
+      maxOutput: caps.maxResponseBytes,
     });
-    await moduleLog.append(handler.logKey, result.stderr).catch((error) =>
-      logger.error(`cannot write the stderr log of ${handler.matchedRoute}: ${error.message}`)
-    );
     const where =
       `${request.method} ${target.path} → ${handler.entry.module}#${handler.entrypoint}`;
-    if (result.failure !== undefined) {
-      logger.error(`${where}: ${result.failure}`);
-      return text("Internal Server Error\n", 500);
-    }
-    if (result.exitCode !== 0) {
-      logger.error(
-        `${where}: exited with code ${result.exitCode} (stderr in ${
-          moduleLog.fileFor(handler.logKey)
-        })`,
-      );
-      return text("Internal Server Error\n", 500);
-    }
-    const output = parseCgiOutput(result.stdout);
-    for (const warning of output.warnings) logger.warn(`${where}: ${warning}`);
-    return output.response;
+    request.signal.addEventListener("abort", () => execution.cancel(), { once: true });
+    execution.done.then(async (outcome) => {
+      await moduleLog.append(handler.logKey, outcome.stderr);
+      if (failureReason(outcome) !== undefined && outcome.stderr.length > 0) {
+        logger.error(`${where}: the module's stderr is in ${moduleLog.fileFor(handler.logKey)}`);
+      }
+    }).catch((error) => logger.error(`${where}: cannot write the stderr log: ${error.message}`));
+    return await respond(execution, where, logger, caps.maxResponseBytes);
   });
 
   app.onError((error) => {

@@ -15,6 +15,7 @@ import {
 } from "../routing/route.ts";
 import type { Preopen } from "../wasi/host.ts";
 import { sha256Hex } from "../digest.ts";
+import { DEFAULT_LIMITS, type Limits } from "../config/limits.ts";
 
 /** Everything needed to serve one route. */
 export interface RouteHandler {
@@ -27,6 +28,8 @@ export interface RouteHandler {
   preopens: Preopen[];
   /** sha256 hex of the entry's route: the folder of its stderr log. */
   logKey: string;
+  /** How long a run may take. */
+  timeoutMs: number;
 }
 
 /** Prefixes a load error with the file, line, index and route of the entry it belongs to. */
@@ -69,11 +72,15 @@ function discoverSubroutes(entry: ModuleEntry, module: WebAssembly.Module) {
  */
 export async function buildHandlers(
   config: ModulesConfig,
+  defaults: Limits = DEFAULT_LIMITS,
   cache = new ModuleCache(),
 ): Promise<RouteHandler[]> {
   const modules = await Promise.all(config.entries.map(async (entry) => {
     try {
-      return await cache.load(entry.modulePath);
+      return await cache.load(
+        entry.modulePath,
+        entry.memoryLimitBytes ?? defaults.memoryLimitBytes,
+      );
     } catch (error) {
       throw entryError(config, entry, error);
     }
@@ -82,6 +89,7 @@ export async function buildHandlers(
   for (const [i, entry] of config.entries.entries()) {
     const module = modules[i];
     const preopens = entry.volumes;
+    const timeoutMs = entry.timeoutMs ?? defaults.timeoutMs;
     const logKey = await sha256Hex(entry.route);
     let subroutes;
     try {
@@ -99,6 +107,7 @@ export async function buildHandlers(
         module,
         preopens,
         logKey,
+        timeoutMs,
       });
     }
     handlers.push({
@@ -109,6 +118,7 @@ export async function buildHandlers(
       module,
       preopens,
       logKey,
+      timeoutMs,
     });
   }
   return handlers;

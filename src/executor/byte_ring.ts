@@ -1,0 +1,179 @@
+/**
+ * A single-producer, single-consumer byte ring in a SharedArrayBuffer: how the request body
+ * reaches a guest running in a worker, and how its stdout comes back, with backpressure.
+ * One side of each ring blocks (the worker, inside a synchronous WASI call); the other side
+ * awaits (the server's event loop, through `Atomics.waitAsync`).
+ * @module
+ */
+
+/**
+ * Header slots (Int32): bytes written so far, bytes read so far, the state flags, and two
+ * event counters that waiters sleep on: one bumped by the producer (write, close), one by the
+ * consumer (read, abandon), so that no wake-up is lost between a check and a wait.
+ */
+const WRITTEN = 0;
+const READ = 1;
+const STATE = 2;
+const PRODUCED = 3;
+const CONSUMED = 4;
+const HEADER_BYTES = 32;
+
+/** Longest single wait (ms): a safety net only, every change bumps a counter and notifies. */
+const WAIT_SLICE_MS = 1000;
+
+/** The producer finished: no more bytes will come. */
+const CLOSED = 1;
+/** The consumer went away: writes are dropped and the producer should stop. */
+const ABANDONED = 2;
+
+/** The shared memory of a ring, to hand to another thread. */
+export type RingBuffer = SharedArrayBuffer;
+
+/** Makes the shared memory for a ring of `capacity` bytes (a power of two). */
+export function createRing(capacity: number): RingBuffer {
+  if (capacity & (capacity - 1)) throw new Error("ring capacity must be a power of two");
+  return new SharedArrayBuffer(HEADER_BYTES + capacity);
+}
+
+/** One end's view of a ring. Counters are 32-bit and wrap; differences stay exact. */
+export class ByteRing {
+  readonly #header: Int32Array;
+  readonly #data: Uint8Array;
+  readonly #mask: number;
+
+  constructor(buffer: RingBuffer) {
+    this.#header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+    this.#data = new Uint8Array(buffer, HEADER_BYTES);
+    this.#mask = this.#data.length - 1;
+  }
+
+  /** Empties the ring for a new run; only when neither end is in use. */
+  reset(): void {
+    this.#header.fill(0);
+  }
+
+  /** Bytes waiting to be read. */
+  get buffered(): number {
+    return (Atomics.load(this.#header, WRITTEN) - Atomics.load(this.#header, READ)) | 0;
+  }
+
+  /** True once the producer closed the ring. */
+  get closed(): boolean {
+    return (Atomics.load(this.#header, STATE) & CLOSED) !== 0;
+  }
+
+  /** True once the consumer abandoned the ring. */
+  get abandoned(): boolean {
+    return (Atomics.load(this.#header, STATE) & ABANDONED) !== 0;
+  }
+
+  /** Producer: no more bytes. Wakes a waiting consumer. */
+  close(): void {
+    Atomics.or(this.#header, STATE, CLOSED);
+    this.#produced();
+  }
+
+  #produced(): void {
+    Atomics.add(this.#header, PRODUCED, 1);
+    Atomics.notify(this.#header, PRODUCED);
+  }
+
+  #consumed(): void {
+    Atomics.add(this.#header, CONSUMED, 1);
+    Atomics.notify(this.#header, CONSUMED);
+  }
+
+  /** Consumer: stop reading for good. Wakes a producer waiting for room. */
+  abandon(): void {
+    Atomics.or(this.#header, STATE, ABANDONED);
+    this.#consumed();
+  }
+
+  /** Copies up to `length` bytes of `source` from `at` into the ring; returns how many fit. */
+  #put(source: Uint8Array, at: number, length: number): number {
+    const written = Atomics.load(this.#header, WRITTEN);
+    const room = this.#data.length - ((written - Atomics.load(this.#header, READ)) | 0);
+    const n = Math.min(room, length);
+    if (n === 0) return 0;
+    const start = written & this.#mask;
+    const first = Math.min(n, this.#data.length - start);
+    this.#data.set(source.subarray(at, at + first), start);
+    if (first < n) this.#data.set(source.subarray(at + first, at + n), 0);
+    Atomics.store(this.#header, WRITTEN, (written + n) | 0);
+    this.#produced();
+    return n;
+  }
+
+  /** Copies up to `length` buffered bytes into `target` at `at`; returns how many. */
+  #take(target: Uint8Array, at: number, length: number): number {
+    const read = Atomics.load(this.#header, READ);
+    const n = Math.min(length, (Atomics.load(this.#header, WRITTEN) - read) | 0);
+    if (n === 0) return 0;
+    const start = read & this.#mask;
+    const first = Math.min(n, this.#data.length - start);
+    target.set(this.#data.subarray(start, start + first), at);
+    if (first < n) target.set(this.#data.subarray(0, n - first), at + first);
+    Atomics.store(this.#header, READ, (read + n) | 0);
+    this.#consumed();
+    return n;
+  }
+
+  /**
+   * Producer, blocking: writes all `length` bytes, waiting for room. Returns false when the
+   * consumer abandoned the ring (the rest is dropped).
+   */
+  writeSync(source: Uint8Array, at: number, length: number): boolean {
+    let done = 0;
+    while (done < length) {
+      const observed = Atomics.load(this.#header, CONSUMED);
+      if (this.abandoned) return false;
+      const n = this.#put(source, at + done, length - done);
+      done += n;
+      if (n === 0) Atomics.wait(this.#header, CONSUMED, observed, WAIT_SLICE_MS);
+    }
+    return true;
+  }
+
+  /** Consumer, blocking: reads at least one byte, or returns 0 at the end. */
+  readSync(target: Uint8Array, at: number, length: number): number {
+    if (length === 0) return 0;
+    for (;;) {
+      const observed = Atomics.load(this.#header, PRODUCED);
+      const n = this.#take(target, at, length);
+      if (n > 0) return n;
+      if (this.closed) return this.#take(target, at, length);
+      Atomics.wait(this.#header, PRODUCED, observed, WAIT_SLICE_MS);
+    }
+  }
+
+  /** Producer, awaiting: writes all of `chunk`. Returns false if the consumer abandoned. */
+  async write(chunk: Uint8Array): Promise<boolean> {
+    let done = 0;
+    while (done < chunk.length) {
+      const observed = Atomics.load(this.#header, CONSUMED);
+      if (this.abandoned) return false;
+      const n = this.#put(chunk, done, chunk.length - done);
+      done += n;
+      if (n === 0) await Atomics.waitAsync(this.#header, CONSUMED, observed, WAIT_SLICE_MS).value;
+    }
+    return true;
+  }
+
+  /**
+   * Consumer, awaiting: the next buffered bytes (at most `max`), waiting for some; undefined
+   * at the end.
+   */
+  async read(max: number): Promise<Uint8Array | undefined> {
+    for (;;) {
+      const observed = Atomics.load(this.#header, PRODUCED);
+      const available = Math.min(max, this.buffered);
+      if (available > 0) {
+        const chunk = new Uint8Array(available);
+        this.#take(chunk, 0, available);
+        return chunk;
+      }
+      if (this.closed) return this.buffered > 0 ? this.read(max) : undefined;
+      await Atomics.waitAsync(this.#header, PRODUCED, observed, WAIT_SLICE_MS).value;
+    }
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * The worker side of the pool: runs one guest at a time with stdin and stdout on byte rings,
+ * then reports how it ended. A guest that overruns its deadline is stopped by terminating
+ * this worker, which is why guests run here and not on the server's thread.
+ * @module
+ */
+
+/// <reference lib="deno.worker" />
+
+import { runGuest } from "./executor.ts";
+import { ByteRing } from "./byte_ring.ts";
+import { RingSink, RingSource } from "./ring_stdio.ts";
+import { CollectingSink } from "../wasi/streams.ts";
+import type { GuestJob, GuestReport } from "./worker_protocol.ts";
+
+const modules = new Map<number, WebAssembly.Module>();
+
+self.onmessage = (event: MessageEvent<GuestJob>) => {
+  const job = event.data;
+  if (job.module) modules.set(job.moduleId, job.module);
+  const module = modules.get(job.moduleId);
+  const stdinRing = new ByteRing(job.stdin);
+  const stdoutRing = new ByteRing(job.stdout);
+  const stdout = new RingSink(stdoutRing, job.maxOutput);
+  const stderr = new CollectingSink(job.maxStderr);
+  const end = module
+    ? runGuest(module, job.entrypoint, {
+      args: job.args,
+      env: job.env,
+      stdin: new RingSource(stdinRing),
+      stdout,
+      stderr,
+      preopens: job.preopens,
+    })
+    : { exitCode: 0, failure: "worker has no copy of the module", memoryBytes: 0 };
+  stdoutRing.close();
+  stdinRing.abandon();
+  const report: GuestReport = { ...end, stderr: stderr.bytes(), truncated: stdout.truncated };
+  self.postMessage(report);
+};

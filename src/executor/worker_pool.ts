@@ -1,0 +1,264 @@
+/**
+ * The server's executor: a pool of workers, each running one guest at a time. Guests stream
+ * stdin from the request body and stdout to the response through byte rings; a guest past its
+ * deadline is stopped by terminating its worker, which a fresh one replaces, so nothing else
+ * running is touched.
+ * @module
+ */
+
+import { ByteRing, createRing, type RingBuffer } from "./byte_ring.ts";
+import type { Execution, Executor, GuestOutcome, GuestRequest } from "./executor.ts";
+import type { GuestJob, GuestReport } from "./worker_protocol.ts";
+
+/** Ring size for each direction: what may be in flight between server and guest. */
+const RING_BYTES = 64 * 1024;
+/** Spare rings kept for reuse. */
+const SPARE_RINGS = 64;
+/** stderr kept per run (the rest is dropped): it only goes to the log. */
+const MAX_STDERR = 1024 * 1024;
+
+/** How the pool is sized. */
+export interface PoolOptions {
+  /** Workers started up front and kept idle. */
+  warm: number;
+  /** Most guests running at once; more requests wait for a worker. */
+  max: number;
+  /** A worker whose guest ended with more memory than this is replaced, returning it to the OS. */
+  retireAboveBytes: number;
+}
+
+interface PoolWorker {
+  worker: Worker;
+  /** Modules this worker already holds, by id. */
+  modules: Set<number>;
+}
+
+/** Runs guests on a pool of workers. */
+export class WorkerPool implements Executor {
+  #idle: PoolWorker[] = [];
+  #count = 0;
+  #waiting: ((worker: PoolWorker) => void)[] = [];
+  #moduleIds = new WeakMap<WebAssembly.Module, number>();
+  #nextModuleId = 1;
+  #closed = false;
+
+  constructor(readonly options: PoolOptions) {
+    for (let i = 0; i < options.warm; i++) this.#idle.push(this.#spawn());
+  }
+
+  /** Guests running now. */
+  get running(): number {
+    return this.#count - this.#idle.length;
+  }
+
+  #spawn(): PoolWorker {
+    this.#count++;
+    const worker = new Worker(new URL("./guest_worker.ts", import.meta.url).href, {
+      type: "module",
+    });
+    return { worker, modules: new Set() };
+  }
+
+  async #acquire(): Promise<PoolWorker> {
+    const idle = this.#idle.pop();
+    if (idle) return idle;
+    if (this.#count < this.options.max) return this.#spawn();
+    return await new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  /** Hands a worker back, or replaces it when it was stopped or grew too large. */
+  #release(worker: PoolWorker, reusable: boolean): void {
+    if (!reusable) {
+      worker.worker.terminate();
+      this.#count--;
+      if (this.#closed) return;
+      if (this.#waiting.length > 0) worker = this.#spawn();
+      else {
+        if (this.#idle.length < this.options.warm) this.#idle.push(this.#spawn());
+        return;
+      }
+    }
+    const next = this.#waiting.shift();
+    if (next) next(worker);
+    else if (this.#closed) {
+      worker.worker.terminate();
+      this.#count--;
+    } else this.#idle.push(worker);
+  }
+
+  #moduleId(module: WebAssembly.Module): number {
+    let id = this.#moduleIds.get(module);
+    if (id === undefined) {
+      id = this.#nextModuleId++;
+      this.#moduleIds.set(module, id);
+    }
+    return id;
+  }
+
+  /** Rings no run is using, kept so that a request does not allocate and zero new ones. */
+  #spareRings: RingBuffer[] = [];
+
+  #takeRing(): RingBuffer {
+    const ring = this.#spareRings.pop();
+    if (!ring) return createRing(RING_BYTES);
+    new ByteRing(ring).reset();
+    return ring;
+  }
+
+  #returnRing(ring: RingBuffer): void {
+    if (this.#spareRings.length < SPARE_RINGS) this.#spareRings.push(ring);
+  }
+
+  run(request: GuestRequest): Execution {
+    const stdinBuffer = this.#takeRing();
+    const stdoutBuffer = this.#takeRing();
+    const stdinRing = new ByteRing(stdinBuffer);
+    const stdoutRing = new ByteRing(stdoutBuffer);
+    const returnRing = (ring: RingBuffer) => this.#returnRing(ring);
+    let stop: ((reason: "timeout" | "stdin too large" | "cancelled") => void) | undefined;
+    let stopReason: "timeout" | "stdin too large" | "cancelled" | undefined;
+    const requestStop = (reason: "timeout" | "stdin too large" | "cancelled") => {
+      stopReason ??= reason;
+      stop?.(reason);
+    };
+
+    const stdout = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const chunk = await stdoutRing.read(RING_BYTES);
+        if (chunk) controller.enqueue(chunk);
+        else {
+          controller.close();
+          // Read to the end after the guest ended: nobody uses this ring any more.
+          done.then(() => returnRing(stdoutBuffer));
+        }
+      },
+      cancel() {
+        stdoutRing.abandon();
+      },
+    }, { highWaterMark: 0 });
+
+    const done = (async (): Promise<GuestOutcome> => {
+      const worker = await this.#acquire();
+      const moduleId = this.#moduleId(request.module);
+      const job: GuestJob = {
+        moduleId,
+        module: worker.modules.has(moduleId) ? undefined : request.module,
+        entrypoint: request.entrypoint,
+        args: request.args,
+        env: request.env,
+        preopens: request.preopens,
+        stdin: stdinBuffer,
+        stdout: stdoutBuffer,
+        maxOutput: request.maxOutput,
+        maxStderr: MAX_STDERR,
+      };
+      worker.modules.add(moduleId);
+      const started = performance.now();
+      const report = new Promise<GuestReport | "stopped">((resolve) => {
+        worker.worker.onmessage = (event: MessageEvent<GuestReport>) => resolve(event.data);
+        worker.worker.onerror = (event) => {
+          event.preventDefault();
+          resolve({
+            exitCode: 0,
+            failure: `worker failed: ${event.message}`,
+            memoryBytes: Infinity,
+            stderr: new Uint8Array(),
+            truncated: false,
+          });
+        };
+        stop = () => resolve("stopped");
+        if (stopReason) resolve("stopped");
+      });
+      worker.worker.postMessage(job);
+      const timer = setTimeout(() => requestStop("timeout"), request.timeoutMs);
+      const pump = pumpStdin(
+        request.stdin,
+        stdinRing,
+        request.maxStdin,
+        () => requestStop("stdin too large"),
+      );
+      const result = await report;
+      clearTimeout(timer);
+      // Whatever of the body has not arrived yet is no longer wanted.
+      pump.stop();
+      stdinRing.abandon();
+      pump.finished.then(() => returnRing(stdinBuffer));
+      if (result === "stopped") {
+        // The guest may be in an endless loop: only terminating its worker stops it.
+        this.#release(worker, false);
+        stdoutRing.close();
+        return {
+          exitCode: 0,
+          failure: stopReason === "timeout"
+            ? `timed out after ${request.timeoutMs} ms`
+            : stopReason === "stdin too large"
+            ? `request body over ${request.maxStdin} bytes`
+            : "cancelled",
+          stderr: new Uint8Array(),
+          timedOut: stopReason === "timeout",
+          stdinTooLarge: stopReason === "stdin too large",
+          truncated: true,
+          elapsedMs: performance.now() - started,
+        };
+      }
+      this.#release(worker, result.memoryBytes <= this.options.retireAboveBytes);
+      return {
+        exitCode: result.exitCode,
+        failure: result.failure,
+        stderr: result.stderr,
+        timedOut: false,
+        stdinTooLarge: false,
+        truncated: result.truncated,
+        elapsedMs: performance.now() - started,
+      };
+    })();
+
+    return { stdout, done, cancel: () => requestStop("cancelled") };
+  }
+
+  /** Stops every worker; guests still running are cut off. */
+  close(): void {
+    this.#closed = true;
+    for (const worker of this.#idle) worker.worker.terminate();
+    this.#count -= this.#idle.length;
+    this.#idle = [];
+  }
+}
+
+/**
+ * Feeds the request body into the stdin ring as the guest makes room, then closes it. Calls
+ * `tooLarge` once more than `max` bytes arrived. `stop` stops feeding (the guest ended or was
+ * stopped) and lets go of the body; `finished` settles when the ring is no longer touched.
+ */
+function pumpStdin(
+  body: ReadableStream<Uint8Array> | null,
+  ring: ByteRing,
+  max: number,
+  tooLarge: () => void,
+): { stop: () => void; finished: Promise<void> } {
+  if (!body) {
+    ring.close();
+    return { stop: () => {}, finished: Promise.resolve() };
+  }
+  const reader = body.getReader();
+  const finished = (async () => {
+    let total = 0;
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        total += value.length;
+        if (total > max) {
+          tooLarge();
+          break;
+        }
+        if (!(await ring.write(value))) break;
+      }
+    } catch {
+      // The client went away mid-upload, or feeding was stopped: stdin ends here.
+    } finally {
+      ring.close();
+    }
+  })();
+  return { stop: () => void reader.cancel().catch(() => {}), finished };
+}

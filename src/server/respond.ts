@@ -1,0 +1,159 @@
+/**
+ * Turning a running guest into an HTTP response while it still runs: the header block is read
+ * from the start of stdout, the response is sent as soon as it is complete, and the rest of
+ * stdout streams through with backpressure. Failures before the header block is complete get
+ * a status (500, 504, 413); after it, the response is cut off and the reason logged.
+ * @module
+ */
+
+import {
+  bodyStart,
+  cgiResponse,
+  headerLines,
+  parseCgiHead,
+  parseCgiOutput,
+} from "../cgi/response.ts";
+import type { Execution, GuestOutcome } from "../executor/executor.ts";
+import type { Logger } from "./logger.ts";
+
+/**
+ * How long a complete header block waits for the guest to end before it is sent: long enough
+ * for a module that writes everything and exits, short enough not to delay a streaming one.
+ */
+const HOLD_STATUS_MS = 20;
+
+/** Stdout read while looking for the end of the header block before giving up on it. */
+const MAX_HEAD_BYTES = 64 * 1024;
+
+const text = (body: string, status: number) =>
+  new Response(body, { status, headers: { "content-type": "text/plain;charset=UTF-8" } });
+
+/** The error response for a guest that failed before its header block was complete. */
+export function failureResponse(outcome: GuestOutcome): Response | undefined {
+  if (outcome.stdinTooLarge) return text("Payload Too Large\n", 413);
+  if (outcome.timedOut) return text(`Gateway Timeout: ${outcome.failure}\n`, 504);
+  if (outcome.failure !== undefined || outcome.exitCode !== 0) {
+    return text("Internal Server Error\n", 500);
+  }
+  return undefined;
+}
+
+/** Why a finished guest counts as failed, for the log; undefined when it did not fail. */
+export function failureReason(outcome: GuestOutcome): string | undefined {
+  if (outcome.failure !== undefined) return outcome.failure;
+  if (outcome.exitCode !== 0) return `exited with code ${outcome.exitCode}`;
+  return undefined;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/**
+ * The response for `execution`. `where` names the route and module in log lines;
+ * `maxResponseBytes` is the cap the executor enforces, named when a response is cut.
+ */
+export async function respond(
+  execution: Execution,
+  where: string,
+  logger: Logger,
+  maxResponseBytes: number,
+): Promise<Response> {
+  const reader = execution.stdout.getReader();
+  let head: Uint8Array = new Uint8Array();
+  let start = -1;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    head = head.length === 0 ? value : concat(head, value);
+    start = bodyStart(head);
+    if (start !== -1 || head.length > MAX_HEAD_BYTES) break;
+  }
+
+  if (start === -1) {
+    // The guest ended (or wrote 64 KiB) without finishing its header block: answer whole.
+    reader.cancel().catch(() => {});
+    if (head.length > MAX_HEAD_BYTES) execution.cancel();
+    const outcome = await execution.done;
+    const failed = failureResponse(outcome);
+    if (failed && head.length <= MAX_HEAD_BYTES) {
+      logger.error(`${where}: ${failureReason(outcome)}`);
+      return failed;
+    }
+    const output = parseCgiOutput(new Uint8Array(head));
+    for (const warning of output.warnings) logger.warn(`${where}: ${warning}`);
+    return output.response;
+  }
+
+  const parsed = parseCgiHead(headerLines(head, start));
+  const warnings = parsed.error ? parsed.error.warnings : parsed.warnings;
+  for (const warning of warnings) logger.warn(`${where}: ${warning}`);
+  if (parsed.error) {
+    reader.cancel().catch(() => {});
+    execution.cancel();
+    return parsed.error.response;
+  }
+
+  // Hold the status briefly: a guest that ends right after its output (as most CGI modules
+  // do) still gets WAGI's status for a failure, while one that goes on running streams.
+  let nextRead = reader.read();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const first = await Promise.race([
+    nextRead.then((read) => ({ read })),
+    execution.done.then((outcome) => ({ outcome })),
+    new Promise<{ waited: true }>((resolve) => {
+      timer = setTimeout(() => resolve({ waited: true }), HOLD_STATUS_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+  const outcome = "outcome" in first
+    ? first.outcome
+    : "read" in first && first.read.done
+    ? await execution.done
+    : undefined;
+  const failed = outcome && failureResponse(outcome);
+  if (failed) {
+    reader.cancel().catch(() => {});
+    logger.error(`${where}: ${failureReason(outcome)}`);
+    return failed;
+  }
+
+  let sent = 0;
+  const opening = head.subarray(start);
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (opening.length > 0) {
+        controller.enqueue(opening);
+        sent += opening.length;
+      }
+    },
+    async pull(controller) {
+      const { value, done } = await nextRead;
+      nextRead = reader.read();
+      if (!done) {
+        sent += value.length;
+        controller.enqueue(value);
+        return;
+      }
+      // Stdout ended: the guest finished, or was stopped. The status is already sent, so a
+      // failure can only cut the response short.
+      const outcome = await execution.done;
+      const reason = failureReason(outcome) ??
+        (outcome.truncated ? `response cut off at the ${maxResponseBytes}-byte cap` : undefined);
+      if (reason === undefined) controller.close();
+      else {
+        logger.error(`${where}: ${reason} after ${sent} body bytes were sent; response cut off`);
+        controller.error(new Error(reason));
+      }
+    },
+    cancel() {
+      // The client went away: stop the guest rather than let it write to nobody.
+      reader.cancel().catch(() => {});
+      execution.cancel();
+    },
+  }, { highWaterMark: 0 });
+  return cgiResponse(parsed, body);
+}
