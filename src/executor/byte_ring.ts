@@ -16,10 +16,9 @@ const READ = 1;
 const STATE = 2;
 const PRODUCED = 3;
 const CONSUMED = 4;
+/** Room a waiting producer needs before it is worth waking it (0: nobody waits). */
+const WANTED_ROOM = 5;
 const HEADER_BYTES = 32;
-
-/** Longest single wait (ms): a safety net only, every change bumps a counter and notifies. */
-const WAIT_SLICE_MS = 1000;
 
 /** The producer finished: no more bytes will come. */
 const CLOSED = 1;
@@ -80,7 +79,22 @@ export class ByteRing {
 
   #consumed(): void {
     Atomics.add(this.#header, CONSUMED, 1);
-    Atomics.notify(this.#header, CONSUMED);
+    // A producer waits for a good amount of room, not for every byte read: waking it for
+    // each small read would ping-pong between threads at the reader's pace.
+    const wanted = Atomics.load(this.#header, WANTED_ROOM);
+    if (wanted === 0 || this.#room() >= wanted || this.abandoned) {
+      Atomics.notify(this.#header, CONSUMED);
+    }
+  }
+
+  #room(): number {
+    const used = (Atomics.load(this.#header, WRITTEN) - Atomics.load(this.#header, READ)) | 0;
+    return this.#data.length - used;
+  }
+
+  /** Before a producer waits: how much room to be woken for. */
+  #want(remaining: number): void {
+    Atomics.store(this.#header, WANTED_ROOM, Math.min(remaining, this.#data.length >> 1));
   }
 
   /** Consumer: stop reading for good. Wakes a producer waiting for room. */
@@ -129,7 +143,11 @@ export class ByteRing {
       if (this.abandoned) return false;
       const n = this.#put(source, at + done, length - done);
       done += n;
-      if (n === 0) Atomics.wait(this.#header, CONSUMED, observed, WAIT_SLICE_MS);
+      if (n === 0) {
+        this.#want(length - done);
+        if (this.#room() === 0) Atomics.wait(this.#header, CONSUMED, observed);
+        Atomics.store(this.#header, WANTED_ROOM, 0);
+      }
     }
     return true;
   }
@@ -142,7 +160,7 @@ export class ByteRing {
       const n = this.#take(target, at, length);
       if (n > 0) return n;
       if (this.closed) return this.#take(target, at, length);
-      Atomics.wait(this.#header, PRODUCED, observed, WAIT_SLICE_MS);
+      Atomics.wait(this.#header, PRODUCED, observed);
     }
   }
 
@@ -154,9 +172,29 @@ export class ByteRing {
       if (this.abandoned) return false;
       const n = this.#put(chunk, done, chunk.length - done);
       done += n;
-      if (n === 0) await Atomics.waitAsync(this.#header, CONSUMED, observed, WAIT_SLICE_MS).value;
+      if (n === 0) {
+        this.#want(chunk.length - done);
+        if (this.#room() === 0) {
+          await Atomics.waitAsync(this.#header, CONSUMED, observed).value;
+        }
+        Atomics.store(this.#header, WANTED_ROOM, 0);
+      }
     }
     return true;
+  }
+
+  /**
+   * Consumer, awaiting: fills `target` with buffered bytes, waiting for some; returns how
+   * many, 0 at the end. The caller's buffer can be reused, so streaming allocates nothing.
+   */
+  async readInto(target: Uint8Array): Promise<number> {
+    for (;;) {
+      const observed = Atomics.load(this.#header, PRODUCED);
+      const n = this.#take(target, 0, target.length);
+      if (n > 0) return n;
+      if (this.closed) return this.#take(target, 0, target.length);
+      await Atomics.waitAsync(this.#header, PRODUCED, observed).value;
+    }
   }
 
   /**
@@ -173,7 +211,7 @@ export class ByteRing {
         return chunk;
       }
       if (this.closed) return this.buffered > 0 ? this.read(max) : undefined;
-      await Atomics.waitAsync(this.#header, PRODUCED, observed, WAIT_SLICE_MS).value;
+      await Atomics.waitAsync(this.#header, PRODUCED, observed).value;
     }
   }
 }

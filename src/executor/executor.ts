@@ -66,8 +66,11 @@ export interface GuestOutcome {
 
 /** A run in progress: its stdout as it is written, and how it ends. */
 export interface Execution {
+  /** A byte stream: read it with a BYOB reader to reuse buffers. */
   stdout: ReadableStream<Uint8Array>;
   done: Promise<GuestOutcome>;
+  /** Settles once the request body has been read to its end, or will not be read further. */
+  stdinDone: Promise<void>;
   /** Stops the guest (the client went away). */
   cancel(): void;
 }

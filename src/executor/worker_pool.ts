@@ -115,6 +115,8 @@ export class WorkerPool implements Executor {
     const stdinRing = new ByteRing(stdinBuffer);
     const stdoutRing = new ByteRing(stdoutBuffer);
     const returnRing = (ring: RingBuffer) => this.#returnRing(ring);
+    let stdinFinished!: () => void;
+    const stdinDone = new Promise<void>((resolve) => (stdinFinished = resolve));
     let stop: ((reason: "timeout" | "stdin too large" | "cancelled") => void) | undefined;
     let stopReason: "timeout" | "stdin too large" | "cancelled" | undefined;
     const requestStop = (reason: "timeout" | "stdin too large" | "cancelled") => {
@@ -122,12 +124,20 @@ export class WorkerPool implements Executor {
       stop?.(reason);
     };
 
-    const stdout = new ReadableStream<Uint8Array>({
+    // A byte stream: readers may bring their own buffer (BYOB) and reuse it.
+    const stdout = new ReadableStream({
+      type: "bytes",
+      autoAllocateChunkSize: RING_BYTES,
       async pull(controller) {
-        const chunk = await stdoutRing.read(RING_BYTES);
-        if (chunk) controller.enqueue(chunk);
+        const request = controller.byobRequest!;
+        const view = request.view!;
+        const n = await stdoutRing.readInto(
+          new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
+        );
+        if (n > 0) request.respond(n);
         else {
           controller.close();
+          request.respond(0);
           // Read to the end after the guest ended: nobody uses this ring any more.
           done.then(() => returnRing(stdoutBuffer));
         }
@@ -135,7 +145,7 @@ export class WorkerPool implements Executor {
       cancel() {
         stdoutRing.abandon();
       },
-    }, { highWaterMark: 0 });
+    });
 
     const done = (async (): Promise<GuestOutcome> => {
       const worker = await this.#acquire();
@@ -177,6 +187,7 @@ export class WorkerPool implements Executor {
         request.maxStdin,
         () => requestStop("stdin too large"),
       );
+      pump.finished.then(stdinFinished);
       const result = await report;
       clearTimeout(timer);
       // Whatever of the body has not arrived yet is no longer wanted.
@@ -213,7 +224,9 @@ export class WorkerPool implements Executor {
       };
     })();
 
-    return { stdout, done, cancel: () => requestStop("cancelled") };
+    // A run that never started (the pool was closed) has no body to wait for either.
+    done.catch(() => {}).finally(stdinFinished);
+    return { stdout, done, stdinDone, cancel: () => requestStop("cancelled") };
   }
 
   /** Stops every worker; guests still running are cut off. */

@@ -15,12 +15,25 @@ import {
 } from "../cgi/response.ts";
 import type { Execution, GuestOutcome } from "../executor/executor.ts";
 import type { Logger } from "./logger.ts";
+import { spool } from "./spool.ts";
+
+/** True when `promise` has not settled yet (checked after pending microtasks run). */
+async function isPending(promise: Promise<unknown>): Promise<boolean> {
+  const marker = Symbol();
+  return await Promise.race([
+    promise.then(() => undefined, () => undefined),
+    Promise.resolve(marker),
+  ]) === marker;
+}
 
 /**
  * How long a complete header block waits for the guest to end before it is sent: long enough
  * for a module that writes everything and exits, short enough not to delay a streaming one.
  */
 const HOLD_STATUS_MS = 20;
+
+/** Size of each read from the guest's stdout. */
+const CHUNK_BYTES = 64 * 1024;
 
 /** Stdout read while looking for the end of the header block before giving up on it. */
 const MAX_HEAD_BYTES = 64 * 1024;
@@ -62,11 +75,12 @@ export async function respond(
   logger: Logger,
   maxResponseBytes: number,
 ): Promise<Response> {
-  const reader = execution.stdout.getReader();
+  const reader = execution.stdout.getReader({ mode: "byob" });
+  const read = (into = new Uint8Array(CHUNK_BYTES)) => reader.read(into);
   let head: Uint8Array = new Uint8Array();
   let start = -1;
   for (;;) {
-    const { value, done } = await reader.read();
+    const { value, done } = await read();
     if (done) break;
     head = head.length === 0 ? value : concat(head, value);
     start = bodyStart(head);
@@ -97,9 +111,18 @@ export async function respond(
     return parsed.error.response;
   }
 
+  // While the upload is still arriving, stdout waits in a file (see spool.ts).
+  let prefix: ReadableStream<Uint8Array> | Uint8Array = head.subarray(start);
+  let nextRead: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
+  if (await isPending(execution.stdinDone)) {
+    const spooled = await spool(prefix, read, execution.stdinDone);
+    prefix = spooled.stream;
+    nextRead = spooled.ended ? Promise.resolve({ done: true, value: undefined }) : spooled.pending;
+  }
+  nextRead ??= read();
+
   // Hold the status briefly: a guest that ends right after its output (as most CGI modules
   // do) still gets WAGI's status for a failure, while one that goes on running streams.
-  let nextRead = reader.read();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const first = await Promise.race([
     nextRead.then((read) => ({ read })),
@@ -117,22 +140,31 @@ export async function respond(
   const failed = outcome && failureResponse(outcome);
   if (failed) {
     reader.cancel().catch(() => {});
+    if (prefix instanceof ReadableStream) prefix.cancel().catch(() => {});
     logger.error(`${where}: ${failureReason(outcome)}`);
     return failed;
   }
 
   let sent = 0;
-  const opening = head.subarray(start);
+  const opening = prefix instanceof ReadableStream ? prefix.getReader() : undefined;
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
-      if (opening.length > 0) {
-        controller.enqueue(opening);
-        sent += opening.length;
+      if (prefix instanceof Uint8Array && prefix.length > 0) {
+        controller.enqueue(prefix);
+        sent += prefix.length;
       }
     },
     async pull(controller) {
-      const { value, done } = await nextRead;
-      nextRead = reader.read();
+      if (opening) {
+        const spooled = await opening.read();
+        if (!spooled.done) {
+          sent += spooled.value.length;
+          controller.enqueue(spooled.value);
+          return;
+        }
+      }
+      const { value, done } = await nextRead!;
+      nextRead = read();
       if (!done) {
         sent += value.length;
         controller.enqueue(value);
@@ -151,6 +183,7 @@ export async function respond(
     },
     cancel() {
       // The client went away: stop the guest rather than let it write to nobody.
+      opening?.cancel().catch(() => {});
       reader.cancel().catch(() => {});
       execution.cancel();
     },
