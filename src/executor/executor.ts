@@ -59,6 +59,8 @@ export interface GuestOutcome {
   stderr: Uint8Array;
   timedOut: boolean;
   stdinTooLarge: boolean;
+  /** Stopped because the client went away: not the module's fault, nothing to report. */
+  cancelled: boolean;
   /** stdout was cut short: the output cap, a stop, or a reader that went away. */
   truncated: boolean;
   elapsedMs: number;

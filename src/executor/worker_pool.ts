@@ -117,6 +117,7 @@ export class WorkerPool implements Executor {
     const returnRing = (ring: RingBuffer) => this.#returnRing(ring);
     let stdinFinished!: () => void;
     const stdinDone = new Promise<void>((resolve) => (stdinFinished = resolve));
+    if (request.stdin === null) stdinFinished();
     let stop: ((reason: "timeout" | "stdin too large" | "cancelled") => void) | undefined;
     let stopReason: "timeout" | "stdin too large" | "cancelled" | undefined;
     const requestStop = (reason: "timeout" | "stdin too large" | "cancelled") => {
@@ -208,6 +209,7 @@ export class WorkerPool implements Executor {
           stderr: new Uint8Array(),
           timedOut: stopReason === "timeout",
           stdinTooLarge: stopReason === "stdin too large",
+          cancelled: stopReason === "cancelled",
           truncated: true,
           elapsedMs: performance.now() - started,
         };
@@ -219,6 +221,7 @@ export class WorkerPool implements Executor {
         stderr: result.stderr,
         timedOut: false,
         stdinTooLarge: false,
+        cancelled: false,
         truncated: result.truncated,
         elapsedMs: performance.now() - started,
       };

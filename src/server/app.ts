@@ -87,14 +87,21 @@ export function createApp(options: AppOptions): Hono<AppBindings> {
     });
     const where =
       `${request.method} ${target.path} → ${handler.entry.module}#${handler.entrypoint}`;
-    request.signal.addEventListener("abort", () => execution.cancel(), { once: true });
+    // Until the response is returned, a client that goes away stops the guest; afterwards the
+    // response body's own cancellation does (and Deno aborts the signal on success too).
+    const cancel = () => execution.cancel();
+    request.signal.addEventListener("abort", cancel, { once: true });
     execution.done.then(async (outcome) => {
       await moduleLog.append(handler.logKey, outcome.stderr);
       if (failureReason(outcome) !== undefined && outcome.stderr.length > 0) {
         logger.error(`${where}: the module's stderr is in ${moduleLog.fileFor(handler.logKey)}`);
       }
     }).catch((error) => logger.error(`${where}: cannot write the stderr log: ${error.message}`));
-    return await respond(execution, where, logger, caps.maxResponseBytes);
+    try {
+      return await respond(execution, where, logger, caps.maxResponseBytes);
+    } finally {
+      request.signal.removeEventListener("abort", cancel);
+    }
   });
 
   app.onError((error) => {

@@ -17,13 +17,11 @@ import type { Execution, GuestOutcome } from "../executor/executor.ts";
 import type { Logger } from "./logger.ts";
 import { spool } from "./spool.ts";
 
-/** True when `promise` has not settled yet (checked after pending microtasks run). */
+/** True when `promise` has not resolved yet (it must not reject). */
 async function isPending(promise: Promise<unknown>): Promise<boolean> {
   const marker = Symbol();
-  return await Promise.race([
-    promise.then(() => undefined, () => undefined),
-    Promise.resolve(marker),
-  ]) === marker;
+  // An already-resolved `promise` wins: race settles with the first reaction queued.
+  return await Promise.race([promise, marker]) === marker;
 }
 
 /**
@@ -32,7 +30,8 @@ async function isPending(promise: Promise<unknown>): Promise<boolean> {
  */
 const HOLD_STATUS_MS = 20;
 
-/** Size of each read from the guest's stdout. */
+/** Size of the first reads from the guest's stdout, then of the later ones. */
+const FIRST_CHUNK_BYTES = 4 * 1024;
 const CHUNK_BYTES = 64 * 1024;
 
 /** Stdout read while looking for the end of the header block before giving up on it. */
@@ -76,7 +75,10 @@ export async function respond(
   maxResponseBytes: number,
 ): Promise<Response> {
   const reader = execution.stdout.getReader({ mode: "byob" });
-  const read = (into = new Uint8Array(CHUNK_BYTES)) => reader.read(into);
+  // Most CGI output is small: the first reads use a small buffer, later ones a large one.
+  let reads = 0;
+  const read = (into = new Uint8Array(reads++ < 2 ? FIRST_CHUNK_BYTES : CHUNK_BYTES)) =>
+    reader.read(into);
   let head: Uint8Array = new Uint8Array();
   let start = -1;
   for (;;) {
@@ -94,7 +96,7 @@ export async function respond(
     const outcome = await execution.done;
     const failed = failureResponse(outcome);
     if (failed && head.length <= MAX_HEAD_BYTES) {
-      logger.error(`${where}: ${failureReason(outcome)}`);
+      if (!outcome.cancelled) logger.error(`${where}: ${failureReason(outcome)}`);
       return failed;
     }
     const output = parseCgiOutput(new Uint8Array(head));
@@ -141,7 +143,7 @@ export async function respond(
   if (failed) {
     reader.cancel().catch(() => {});
     if (prefix instanceof ReadableStream) prefix.cancel().catch(() => {});
-    logger.error(`${where}: ${failureReason(outcome)}`);
+    if (!outcome.cancelled) logger.error(`${where}: ${failureReason(outcome)}`);
     return failed;
   }
 
@@ -176,6 +178,7 @@ export async function respond(
       const reason = failureReason(outcome) ??
         (outcome.truncated ? `response cut off at the ${maxResponseBytes}-byte cap` : undefined);
       if (reason === undefined) controller.close();
+      else if (outcome.cancelled) controller.error(new Error(reason));
       else {
         logger.error(`${where}: ${reason} after ${sent} body bytes were sent; response cut off`);
         controller.error(new Error(reason));

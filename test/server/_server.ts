@@ -54,7 +54,14 @@ export async function spawnServer(
 ): Promise<ServerProcess | StartFailure> {
   const listen = args.includes("-l") || args.includes("--listen") ? [] : ["-l", "127.0.0.1:0"];
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", `${ROOT}src/main.ts`, ...args, ...listen],
+    args: [
+      "run",
+      "--allow-all",
+      "--unstable-no-legacy-abort",
+      `${ROOT}src/main.ts`,
+      ...args,
+      ...listen,
+    ],
     cwd: options.cwd ?? ROOT,
     env: options.env,
     stdin: "null",
