@@ -74,10 +74,9 @@ export function listen(handler: FetchHandler, options: ListenOptions): RunningSe
     drained.then(() => server.shutdown());
   };
   for (const signal of signals) Deno.addSignalListener(signal, stop);
-  const finished = server.finished.then(() => {
-    for (const signal of signals) Deno.removeSignalListener(signal, stop);
-    options.logger.info("stopped");
-  });
+  // The listeners stay until the process exits: a second signal while stopping is ignored
+  // rather than killing the process with the default action.
+  const finished = server.finished.then(() => options.logger.info("stopped"));
   return {
     get draining() {
       return draining;

@@ -6,6 +6,17 @@ async function sha256Hex(text: string): Promise<string> {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** The file's text once it has `lines` lines, waiting up to 2 s for it. */
+async function eventually(file: string, lines: number): Promise<string> {
+  let text = "";
+  for (let waited = 0; waited < 2000; waited += 20) {
+    text = await Deno.readTextFile(file).catch(() => "");
+    if (text.split("\n").length - 1 >= lines) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return text;
+}
+
 Deno.test("the bundled modules serve the demo routes", async (t) => {
   const logDir = await Deno.makeTempDir({ prefix: "wagi-logs-" });
   const server = await startServer(["-c", "modules/modules.toml", "--log-dir", logDir]);
