@@ -135,3 +135,32 @@ Deno.test("env files: export, spaces around =, quotes, comments; bad lines name 
   }
   assertIncludes(message, "f.env:2:");
 });
+
+Deno.test("limit flags: sizes, seconds and counts, with defaults and clear errors", () => {
+  const start = setup();
+  const defaults = parseServeArgs(["-c", "modules.toml"], noEnv, start, start);
+  assertEquals(defaults.limits, { timeoutMs: 30_000, memoryLimitBytes: 128 * 1024 * 1024 });
+  assertEquals(defaults.caps, { maxBodyBytes: 64 * 1024 * 1024, maxResponseBytes: 1024 ** 3 });
+  const set = parseServeArgs(
+    [
+      ...["-c", "modules.toml", "--timeout", "2.5", "--memory-limit", "32MiB"],
+      ...["--max-body=1KiB", "--max-response", "2MiB", "--workers", "3", "--max-concurrency", "9"],
+    ],
+    noEnv,
+    start,
+    start,
+  );
+  assertEquals(set.limits, { timeoutMs: 2500, memoryLimitBytes: 32 * 1024 * 1024 });
+  assertEquals(set.caps, { maxBodyBytes: 1024, maxResponseBytes: 2 * 1024 * 1024 });
+  assertEquals([set.workers, set.maxConcurrency], [3, 9]);
+  assertThrows(
+    () => parseServeArgs(["-c", "modules.toml", "--memory-limit", "huge"], noEnv, start, start),
+    UsageError,
+    "--memory-limit 'huge': expected a size",
+  );
+  assertThrows(
+    () => parseServeArgs(["-c", "modules.toml", "--workers", "0"], noEnv, start, start),
+    UsageError,
+    "--workers '0'",
+  );
+});

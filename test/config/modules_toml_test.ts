@@ -162,3 +162,22 @@ Deno.test("unknown keys are warnings naming them, not errors", () => {
   assertIncludes(config.warnings[0], "unknown top-level key 'default_host'");
   assertIncludes(config.warnings[1], "[[module]] #1 (route '/'): unknown key 'bogus'");
 });
+
+Deno.test("timeout and memory_limit are read per module; bad values name the key", () => {
+  const { config } = parse(
+    `[[module]]\nroute = "/"\nmodule = "m.wasm"\ntimeout = 2.5\nmemory_limit = "64MiB"\n` +
+      `[[module]]\nroute = "/b"\nmodule = "m.wasm"\nmemory_limit = 1048576\n`,
+  );
+  assertEquals(config.entries[0].timeoutMs, 2500);
+  assertEquals(config.entries[0].memoryLimitBytes, 64 * 1024 * 1024);
+  assertEquals(config.entries[1].timeoutMs, undefined);
+  assertEquals(config.entries[1].memoryLimitBytes, 1048576);
+  assertIncludes(
+    failure(`[[module]]\nroute = "/"\nmodule = "m.wasm"\ntimeout = "soon"\n`).message,
+    "'timeout' must be a positive number of seconds",
+  );
+  assertIncludes(
+    failure(`[[module]]\nroute = "/"\nmodule = "m.wasm"\nmemory_limit = "lots"\n`).message,
+    "'memory_limit' must be a size",
+  );
+});

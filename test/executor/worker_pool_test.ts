@@ -1,0 +1,54 @@
+import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
+import { WorkerPool } from "../../src/executor/worker_pool.ts";
+import { compileFixture } from "../_fixtures.ts";
+import { ModuleCache } from "../../src/executor/module_cache.ts";
+import { fixture } from "../_fixtures.ts";
+
+const text = async (stream: ReadableStream<Uint8Array>) => await new Response(stream).text();
+
+function request(module: WebAssembly.Module, stdin: ReadableStream<Uint8Array> | null = null) {
+  return {
+    module,
+    entrypoint: "_start",
+    args: ["guest"],
+    env: [["GREETING", "hi"]] as [string, string][],
+    preopens: [],
+    stdin,
+    timeoutMs: 5000,
+    maxStdin: 1024 * 1024,
+    maxOutput: 1024 * 1024,
+  };
+}
+
+Deno.test("the pool streams stdin to a guest and its stdout back", async () => {
+  const pool = new WorkerPool({ warm: 1, max: 2, retireAboveBytes: 64 * 1024 * 1024 });
+  try {
+    const body = new Blob(["Content-Type: text/plain\n\nover the ring"]).stream();
+    const run = pool.run(request(await compileFixture("cat.wasm"), body));
+    assertEquals(await text(run.stdout), "Content-Type: text/plain\n\nover the ring");
+    const outcome = await run.done;
+    assertEquals([outcome.exitCode, outcome.failure, outcome.timedOut], [0, undefined, false]);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("a runaway guest is stopped at its deadline and its worker replaced", async () => {
+  const pool = new WorkerPool({ warm: 1, max: 1, retireAboveBytes: 64 * 1024 * 1024 });
+  try {
+    const runaway = await new ModuleCache().load(fixture("runaway.wat"));
+    const started = performance.now();
+    const stuck = pool.run({ ...request(runaway), timeoutMs: 300 });
+    const outcome = await stuck.done;
+    assertOk(outcome.timedOut);
+    assertIncludes(outcome.failure!, "timed out after 300 ms");
+    assertOk(performance.now() - started >= 300);
+    await stuck.stdout.cancel();
+    // The only worker was replaced: the next run still works.
+    const next = pool.run(request(await compileFixture("exits.wasm")));
+    assertEquals(await text(next.stdout), "Content-Type: text/plain\n\nmain\n");
+    assertEquals((await next.done).exitCode, 0);
+  } finally {
+    pool.close();
+  }
+});
