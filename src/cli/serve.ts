@@ -17,6 +17,16 @@ import type { Logger } from "../server/logger.ts";
 import { ModuleLog } from "../server/module_log.ts";
 import type { ServeOptions } from "./serve_options.ts";
 
+/** Knative's names for this pod's service, revision and configuration, when it runs there. */
+export function knativeNames(env: (name: string) => string | undefined = (n) => Deno.env.get(n)) {
+  const names = [
+    ["service", env("K_SERVICE")],
+    ["revision", env("K_REVISION")],
+    ["configuration", env("K_CONFIGURATION")],
+  ].filter(([, value]) => value);
+  return names.length === 0 ? "" : ` (Knative ${names.map(([k, v]) => `${k} ${v}`).join(", ")})`;
+}
+
 /** The route table as printed at start. */
 export function formatRoutes(handlers: readonly RouteHandler[]): string {
   const rows = [["/healthz", "(built-in health check)"]];
@@ -65,7 +75,9 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
       key: await Deno.readTextFile(options.tls.keyFile),
     },
     logger,
-    onReady: (url) => console.log(`Ready: serving on ${url}`),
+    onReady: (url) => console.log(`Ready: serving on ${url}${knativeNames()}`),
+    drainTimeoutMs: options.drainTimeoutMs,
+    onDrainTimeout: () => executor.close(),
   });
   running.server = server;
   await server.finished;

@@ -43,7 +43,15 @@ export interface ServeOptions {
   workers: number;
   /** Most guests running at once (`--max-concurrency`). */
   maxConcurrency: number;
+  /** How long a stop waits for in-flight requests (`--drain-timeout`). */
+  drainTimeoutMs: number;
 }
+
+/**
+ * Default drain timeout: a bit below the 30 s grace period Kubernetes gives a pod between
+ * SIGTERM and SIGKILL, so that stragglers are ended by us, cleanly, not killed.
+ */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 25_000;
 
 /** The help text of `serve`. */
 export const SERVE_USAGE = `Usage: wagi-deno [serve] -c modules.toml [options]
@@ -63,6 +71,7 @@ export const SERVE_USAGE = `Usage: wagi-deno [serve] -c modules.toml [options]
       --max-response SIZE  responses are cut off past this (default 1GiB)
       --workers N          guest workers kept ready (default: the number of CPUs)
       --max-concurrency N  most modules running at once; more requests wait (default 4 x workers, at least 8)
+      --drain-timeout SECONDS  on SIGTERM, how long in-flight requests may finish (default 25)
   -h, --help               this text
   -V, --version            the version
 `;
@@ -97,6 +106,7 @@ const FLAGS_WITH_VALUE = new Map<string, string>([
   ["--max-response", "max-response"],
   ["--workers", "workers"],
   ["--max-concurrency", "max-concurrency"],
+  ["--drain-timeout", "drain-timeout"],
 ]);
 
 /**
@@ -199,6 +209,7 @@ export function parseServeArgs(
       maxResponseBytes: option("max-response", parseSize, DEFAULT_CAPS.maxResponseBytes, size),
     },
     workers,
+    drainTimeoutMs: option("drain-timeout", parseSeconds, DEFAULT_DRAIN_TIMEOUT_MS, "seconds"),
     maxConcurrency: option(
       "max-concurrency",
       count,

@@ -12,6 +12,15 @@ import type { GuestJob, GuestReport } from "./worker_protocol.ts";
 
 /** Ring size for each direction: what may be in flight between server and guest. */
 const RING_BYTES = 64 * 1024;
+/**
+ * The worker script: the TypeScript source when run from source, the bundled `.js` beside
+ * the server's bundle, in `dist/executor/`, when run from `dist/` (see the `bundle` task).
+ */
+const GUEST_WORKER_URL = new URL(
+  import.meta.url.endsWith(".ts") ? "./guest_worker.ts" : "./executor/guest_worker.js",
+  import.meta.url,
+).href;
+
 /** Spare rings kept for reuse. */
 const SPARE_RINGS = 64;
 /** stderr kept per run (the rest is dropped): it only goes to the log. */
@@ -37,10 +46,13 @@ interface PoolWorker {
 export class WorkerPool implements Executor {
   #idle: PoolWorker[] = [];
   #count = 0;
-  #waiting: ((worker: PoolWorker) => void)[] = [];
+  /** Runs waiting for a worker; `undefined` tells them the pool closed. */
+  #waiting: ((worker: PoolWorker | undefined) => void)[] = [];
   #moduleIds = new WeakMap<WebAssembly.Module, number>();
   #nextModuleId = 1;
   #closed = false;
+  /** Stops every run in progress, by run. */
+  #running = new Set<() => void>();
 
   constructor(readonly options: PoolOptions) {
     for (let i = 0; i < options.warm; i++) this.#idle.push(this.#spawn());
@@ -53,13 +65,14 @@ export class WorkerPool implements Executor {
 
   #spawn(): PoolWorker {
     this.#count++;
-    const worker = new Worker(new URL("./guest_worker.ts", import.meta.url).href, {
+    const worker = new Worker(GUEST_WORKER_URL, {
       type: "module",
     });
     return { worker, modules: new Set() };
   }
 
-  async #acquire(): Promise<PoolWorker> {
+  async #acquire(): Promise<PoolWorker | undefined> {
+    if (this.#closed) return undefined;
     const idle = this.#idle.pop();
     if (idle) return idle;
     if (this.#count < this.options.max) return this.#spawn();
@@ -118,11 +131,15 @@ export class WorkerPool implements Executor {
     let stdinFinished!: () => void;
     const stdinDone = new Promise<void>((resolve) => (stdinFinished = resolve));
     if (request.stdin === null) stdinFinished();
-    let stop: ((reason: "timeout" | "stdin too large" | "cancelled") => void) | undefined;
-    let stopReason: "timeout" | "stdin too large" | "cancelled" | undefined;
-    const requestStop = (reason: "timeout" | "stdin too large" | "cancelled") => {
+    let stop: (() => void) | undefined;
+    let stopReason: "timeout" | "stdin too large" | "cancelled" | "server stopping" | undefined;
+    const stopRun = () => requestStop("server stopping");
+    this.#running.add(stopRun);
+    const requestStop = (
+      reason: "timeout" | "stdin too large" | "cancelled" | "server stopping",
+    ) => {
       stopReason ??= reason;
-      stop?.(reason);
+      stop?.();
     };
 
     // A byte stream: readers may bring their own buffer (BYOB) and reuse it.
@@ -150,6 +167,19 @@ export class WorkerPool implements Executor {
 
     const done = (async (): Promise<GuestOutcome> => {
       const worker = await this.#acquire();
+      if (!worker) {
+        stdoutRing.close();
+        return {
+          exitCode: 0,
+          failure: "stopped: the server is shutting down",
+          stderr: new Uint8Array(),
+          timedOut: false,
+          stdinTooLarge: false,
+          cancelled: false,
+          truncated: false,
+          elapsedMs: 0,
+        };
+      }
       const moduleId = this.#moduleId(request.module);
       const job: GuestJob = {
         moduleId,
@@ -205,6 +235,8 @@ export class WorkerPool implements Executor {
             ? `timed out after ${request.timeoutMs} ms`
             : stopReason === "stdin too large"
             ? `request body over ${request.maxStdin} bytes`
+            : stopReason === "server stopping"
+            ? "stopped: the server is shutting down"
             : "cancelled",
           stderr: new Uint8Array(),
           timedOut: stopReason === "timeout",
@@ -228,13 +260,18 @@ export class WorkerPool implements Executor {
     })();
 
     // A run that never started (the pool was closed) has no body to wait for either.
-    done.catch(() => {}).finally(stdinFinished);
+    done.catch(() => {}).finally(() => {
+      stdinFinished();
+      this.#running.delete(stopRun);
+    });
     return { stdout, done, stdinDone, cancel: () => requestStop("cancelled") };
   }
 
   /** Stops every worker; guests still running are cut off. */
   close(): void {
     this.#closed = true;
+    for (const stopRun of [...this.#running]) stopRun();
+    for (const waiter of this.#waiting.splice(0)) waiter(undefined);
     for (const worker of this.#idle) worker.worker.terminate();
     this.#count -= this.#idle.length;
     this.#idle = [];

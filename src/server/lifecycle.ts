@@ -1,10 +1,15 @@
 /**
  * The runtime shell: `Deno.serve` around a fetch handler, and a graceful stop on SIGTERM and
- * SIGINT: new requests are refused with 503, in-flight ones finish, then the listener closes.
+ * SIGINT, as Knative's queue-proxy and kubelet expect: new requests (and readiness) get 503,
+ * in-flight ones finish (streams included), then the listener closes — and after the drain
+ * timeout the stragglers are ended so that the process always exits.
  * @module
  */
 
 import type { Logger } from "./logger.ts";
+
+/** After the drain timeout ended the stragglers, how long until the process stops anyway. */
+const FORCED_STOP_GRACE_MS = 1000;
 
 /** A fetch handler that also gets the client's address. */
 export type FetchHandler = (
@@ -20,6 +25,10 @@ export interface ListenOptions {
   logger: Logger;
   /** Called with the URL once the port is bound. */
   onReady: (url: string) => void;
+  /** How long a stop waits for in-flight requests before ending them. */
+  drainTimeoutMs: number;
+  /** Ends what is still running when the drain timeout passes (stops the guests). */
+  onDrainTimeout: () => void;
 }
 
 /** A running server. */
@@ -72,11 +81,26 @@ export function listen(handler: FetchHandler, options: ListenOptions): RunningSe
       ? Promise.resolve()
       : new Promise<void>((resolve) => (idle = resolve));
     drained.then(() => server.shutdown());
+    drainDeadline = setTimeout(() => {
+      options.logger.warn(
+        `drain timeout of ${options.drainTimeoutMs} ms passed: ending ${inFlight} request(s)`,
+      );
+      options.onDrainTimeout();
+      server.shutdown();
+      // Responses whose guests were just stopped end at once; give them a moment to go out.
+      setTimeout(forceStop, FORCED_STOP_GRACE_MS);
+    }, options.drainTimeoutMs);
   };
+  let drainDeadline: ReturnType<typeof setTimeout> | undefined;
+  let forceStop = () => {};
+  const forced = new Promise<void>((resolve) => (forceStop = resolve));
   for (const signal of signals) Deno.addSignalListener(signal, stop);
   // The listeners stay until the process exits: a second signal while stopping is ignored
   // rather than killing the process with the default action.
-  const finished = server.finished.then(() => options.logger.info("stopped"));
+  const finished = Promise.race([server.finished, forced]).then(() => {
+    clearTimeout(drainDeadline);
+    options.logger.info("stopped");
+  });
   return {
     get draining() {
       return draining;
