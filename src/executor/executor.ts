@@ -61,6 +61,8 @@ export interface GuestOutcome {
   stdinTooLarge: boolean;
   /** Stopped because the client went away: not the module's fault, nothing to report. */
   cancelled: boolean;
+  /** Stopped (or never started) because the server is shutting down. */
+  serverStopping: boolean;
   /** stdout was cut short: the output cap, a stop, or a reader that went away. */
   truncated: boolean;
   elapsedMs: number;

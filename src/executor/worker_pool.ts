@@ -176,6 +176,7 @@ export class WorkerPool implements Executor {
           timedOut: false,
           stdinTooLarge: false,
           cancelled: false,
+          serverStopping: true,
           truncated: false,
           elapsedMs: 0,
         };
@@ -242,6 +243,7 @@ export class WorkerPool implements Executor {
           timedOut: stopReason === "timeout",
           stdinTooLarge: stopReason === "stdin too large",
           cancelled: stopReason === "cancelled",
+          serverStopping: stopReason === "server stopping",
           truncated: true,
           elapsedMs: performance.now() - started,
         };
@@ -254,6 +256,7 @@ export class WorkerPool implements Executor {
         timedOut: false,
         stdinTooLarge: false,
         cancelled: false,
+        serverStopping: false,
         truncated: result.truncated,
         elapsedMs: performance.now() - started,
       };

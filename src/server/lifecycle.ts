@@ -61,13 +61,13 @@ export function listen(handler: FetchHandler, options: ListenOptions): RunningSe
         headers: { "content-type": "text/plain;charset=UTF-8", connection: "close" },
       });
     }
+    // A request is in flight until its response, streamed body included, has been sent.
     inFlight++;
-    try {
-      const remote = info.remoteAddr as Deno.NetAddr;
-      return await handler(request, { remoteAddr: remote.hostname ?? "" });
-    } finally {
+    info.completed.catch(() => {}).finally(() => {
       if (--inFlight === 0) idle?.();
-    }
+    });
+    const remote = info.remoteAddr as Deno.NetAddr;
+    return await handler(request, { remoteAddr: remote.hostname ?? "" });
   });
 
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGTERM", "SIGINT"];
@@ -75,8 +75,8 @@ export function listen(handler: FetchHandler, options: ListenOptions): RunningSe
     if (draining) return;
     draining = true;
     options.logger.info(`stopping: refusing new requests, finishing ${inFlight} in flight`);
-    // Deno's shutdown() cuts request bodies still being uploaded, so it waits for the last
-    // in-flight request; responses being sent are then finished by shutdown() itself.
+    // Deno's shutdown() cuts request bodies still being uploaded, so the listener is closed
+    // only once the last in-flight response has been sent.
     const drained = inFlight === 0
       ? Promise.resolve()
       : new Promise<void>((resolve) => (idle = resolve));

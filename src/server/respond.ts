@@ -43,6 +43,7 @@ const text = (body: string, status: number) =>
 /** The error response for a guest that failed before its header block was complete. */
 export function failureResponse(outcome: GuestOutcome): Response | undefined {
   if (outcome.stdinTooLarge) return text("Payload Too Large\n", 413);
+  if (outcome.serverStopping) return text("Service Unavailable: shutting down\n", 503);
   if (outcome.timedOut) return text(`Gateway Timeout: ${outcome.failure}\n`, 504);
   if (outcome.failure !== undefined || outcome.exitCode !== 0) {
     return text("Internal Server Error\n", 500);

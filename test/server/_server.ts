@@ -38,7 +38,7 @@ function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }, onT
 /** Spawns `src/main.ts` with `args` (plus `-l 127.0.0.1:0` unless given) and waits for Ready. */
 export async function startServer(
   args: string[],
-  options: { env?: Record<string, string>; cwd?: string } = {},
+  options: { env?: Record<string, string>; cwd?: string; defaultListen?: boolean } = {},
 ): Promise<ServerProcess> {
   const result = await spawnServer(args, options);
   if ("code" in result) {
@@ -50,9 +50,10 @@ export async function startServer(
 /** Like {@link startServer}, but a server that exits before it is ready is a result. */
 export async function spawnServer(
   args: string[],
-  options: { env?: Record<string, string>; cwd?: string } = {},
+  options: { env?: Record<string, string>; cwd?: string; defaultListen?: boolean } = {},
 ): Promise<ServerProcess | StartFailure> {
-  const listen = args.includes("-l") || args.includes("--listen") ? [] : ["-l", "127.0.0.1:0"];
+  const given = args.includes("-l") || args.includes("--listen") || options.defaultListen === false;
+  const listen = given ? [] : ["-l", "127.0.0.1:0"];
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",

@@ -1,0 +1,138 @@
+import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
+import { fixture, ROOT } from "../_fixtures.ts";
+import { startServer } from "./_server.ts";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A port nothing listens on right now. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+async function writeConfig(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "wagi-knative-" });
+  await Deno.writeTextFile(
+    `${dir}/modules.toml`,
+    `
+[[module]]
+route = "/hello"
+module = "${ROOT}modules/hello.wasm"
+
+[[module]]
+route = "/slow"
+module = "${fixture("slow.wasm")}"
+
+[[module]]
+route = "/runaway"
+module = "${fixture("runaway.wat")}"
+timeout = 120
+`,
+  );
+  return `${dir}/modules.toml`;
+}
+
+const config = await writeConfig();
+
+/** Starts the server the way the container does: PORT set, no -l, Knative's variables. */
+async function startLikeKnative(extra: string[] = []) {
+  const port = freePort();
+  const server = await startServer(["-c", config, "-l", `127.0.0.1:${port}`, ...extra], {
+    env: {
+      PORT: String(port),
+      K_SERVICE: "wagi",
+      K_REVISION: "wagi-00001",
+      K_CONFIGURATION: "wagi",
+    },
+  });
+  return { server, base: `http://127.0.0.1:${port}` };
+}
+
+/** Polls /healthz as a readiness probe until it answers 200. */
+async function waitReady(base: string): Promise<void> {
+  for (let tries = 0; tries < 100; tries++) {
+    const response = await fetch(`${base}/healthz`).catch(() => undefined);
+    await response?.body?.cancel();
+    if (response?.status === 200) return;
+    await sleep(50);
+  }
+  throw new Error("never ready");
+}
+
+Deno.test("PORT alone makes the server listen on 0.0.0.0:$PORT and name its Knative revision", async () => {
+  const port = freePort();
+  const server = await startServer(["-c", config], {
+    env: { PORT: String(port), K_SERVICE: "wagi", K_REVISION: "wagi-00001", K_CONFIGURATION: "c" },
+    defaultListen: false,
+  });
+  try {
+    assertIncludes(
+      server.output().stdout,
+      `Ready: serving on http://0.0.0.0:${port} (Knative service wagi, revision wagi-00001, configuration c)`,
+    );
+    await waitReady(`http://127.0.0.1:${port}`);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("SIGTERM under load: every request sent before it completes, readiness turns 503, exit 0", async () => {
+  const { server, base } = await startLikeKnative(["--drain-timeout", "10"]);
+  await waitReady(base);
+  const sent: Promise<{ path: string; status: number; body: string }>[] = [];
+  let stopped = false;
+  const load = (async () => {
+    for (let i = 0; !stopped; i++) {
+      const path = i % 5 === 0 ? "/slow" : "/hello";
+      sent.push(
+        fetch(`${base}${path}`).then(async (r) => ({
+          path,
+          status: r.status,
+          body: await r.text(),
+        })),
+      );
+      await sleep(20);
+    }
+  })();
+  await sleep(700);
+  stopped = true;
+  await load;
+  const signalledAt = performance.now();
+  server.child.kill("SIGTERM");
+  await sleep(100);
+  const readiness = await fetch(`${base}/healthz`).then(async (r) => {
+    await r.body?.cancel();
+    return r.status;
+  }).catch(() => "refused");
+  const results = await Promise.all(sent);
+  const status = await server.stop();
+  const exitedAfter = performance.now() - signalledAt;
+
+  assertEquals(readiness, 503, "readiness fails while draining");
+  assertOk(results.some((r) => r.path === "/slow"), "some requests were slow");
+  for (const result of results) {
+    assertEquals(result.status, 200, result.path);
+    assertEquals(result.body, result.path === "/slow" ? "first\nsecond\n" : "hello world\n");
+  }
+  assertEquals(status.code, 0);
+  assertOk(exitedAfter < 10_000, `exited after ${exitedAfter} ms, within the drain timeout`);
+  assertOk(exitedAfter >= 500, "it waited for the slow requests");
+});
+
+Deno.test("a module that never finishes: the process exits 0 at the drain timeout", async () => {
+  const { server, base } = await startLikeKnative(["--drain-timeout", "1.5"]);
+  await waitReady(base);
+  const stuck = fetch(`${base}/runaway`).then((r) => r.status).catch(() => "failed");
+  await sleep(300);
+  const signalledAt = performance.now();
+  server.child.kill("SIGTERM");
+  const status = await server.stop();
+  const exitedAfter = performance.now() - signalledAt;
+  assertEquals(status.code, 0);
+  assertOk(exitedAfter >= 1400, `waited for the drain timeout (${exitedAfter} ms)`);
+  assertOk(exitedAfter < 4000, `did not wait much longer (${exitedAfter} ms)`);
+  assertEquals(await stuck, 503, "the straggler is told the server is shutting down");
+  assertIncludes(server.output().stderr, "drain timeout of 1500 ms passed");
+});
