@@ -1,0 +1,85 @@
+import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
+import { ROOT } from "../_fixtures.ts";
+
+const dockerfile = await Deno.readTextFile(`${ROOT}Dockerfile`);
+const denoJson = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
+
+/** The build stage's RUN command, as words. */
+function buildCommand(): string[] {
+  const run = dockerfile.match(/^RUN (.+)$/m)![1];
+  return run.trim().split(/\s+/);
+}
+
+/** The final stage's CMD (exec form). */
+function startCommand(): string[] {
+  return JSON.parse(dockerfile.match(/^CMD (\[.+\])$/m)![1]);
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+Deno.test("the image is multi-stage, slim, non-root, and ships only what the server needs", async () => {
+  const stages = [...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]);
+  assertEquals(stages.length, 2);
+  assertIncludes(stages[1], "distroless");
+  assertOk(/^USER nonroot$/m.test(dockerfile), "runs as a non-root user");
+  assertOk(/^ENV [^]*PORT=8080/m.test(dockerfile), "PORT defaults to 8080");
+  const ignore = await Deno.readTextFile(`${ROOT}.dockerignore`);
+  assertIncludes(ignore, "*\n");
+  for (const kept of ["!deno.json", "!deno.lock", "!src/", "!modules/"]) {
+    assertIncludes(ignore, kept);
+  }
+  assertEquals(
+    buildCommand().join(" "),
+    denoJson.tasks["prepare-image"],
+    "the Dockerfile and the prepare-image task run the same command",
+  );
+});
+
+Deno.test("the Dockerfile's build and start commands work outside Docker: / says Oh hi world", async () => {
+  const denoDir = await Deno.makeTempDir({ prefix: "wagi-image-deno-dir-" });
+  const env = { DENO_DIR: denoDir, DENO_NO_UPDATE_CHECK: "1" };
+  const [build, ...buildArgs] = buildCommand();
+  assertEquals(build, "deno");
+  const prepared = await new Deno.Command(Deno.execPath(), {
+    args: buildArgs,
+    cwd: ROOT,
+    env,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assertEquals(prepared.code, 0, new TextDecoder().decode(prepared.stderr));
+
+  // Started exactly as the image's CMD, with only the warmed cache: nothing is downloaded.
+  const [start, ...startArgs] = startCommand();
+  assertEquals(start, "deno");
+  assertOk(startArgs.includes("--cached-only"));
+  const port = freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: startArgs,
+    cwd: ROOT,
+    env: { ...env, PORT: String(port) },
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  try {
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let out = "";
+    while (!out.includes("Ready: serving on")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the server exited before it was ready:\n${out}`);
+      out += value;
+    }
+    assertIncludes(out, `Ready: serving on http://0.0.0.0:${port}`);
+    reader.cancel();
+    const response = await fetch(`http://127.0.0.1:${port}/`);
+    assertEquals([response.status, await response.text()], [200, "Oh hi world\n"]);
+  } finally {
+    child.kill("SIGTERM");
+    assertEquals((await child.status).code, 0);
+  }
+});
