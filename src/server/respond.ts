@@ -28,7 +28,10 @@ async function isPending(promise: Promise<unknown>): Promise<boolean> {
  * How long a complete header block waits for the guest to end before it is sent: long enough
  * for a module that writes everything and exits, short enough not to delay a streaming one.
  */
-const HOLD_STATUS_MS = 20;
+const HOLD_STATUS_MS = 100;
+
+/** Body output held back, with the status, while waiting to see whether the guest ends. */
+const MAX_HELD_BYTES = 64 * 1024;
 
 /** Size of the first reads from the guest's stdout, then of the later ones. */
 const FIRST_CHUNK_BYTES = 4 * 1024;
@@ -125,26 +128,37 @@ export async function respond(
   nextRead ??= read();
 
   // Hold the status briefly: a guest that ends right after its output (as most CGI modules
-  // do) still gets WAGI's status for a failure, while one that goes on running streams.
+  // do) still gets WAGI's status for a failure, while one that goes on running streams. The
+  // output that arrives meanwhile (up to 64 KiB) is held and sent first.
+  const held: Uint8Array[] = [];
+  let heldBytes = 0;
+  let outcome: GuestOutcome | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const first = await Promise.race([
-    nextRead.then((read) => ({ read })),
-    execution.done.then((outcome) => ({ outcome })),
-    new Promise<{ waited: true }>((resolve) => {
-      timer = setTimeout(() => resolve({ waited: true }), HOLD_STATUS_MS);
-    }),
-  ]);
+  const holdOver = new Promise<"held">((resolve) => {
+    timer = setTimeout(() => resolve("held"), HOLD_STATUS_MS);
+  });
+  const ended = execution.done.then((result) => ({ outcome: result }));
+  while (heldBytes <= MAX_HELD_BYTES) {
+    const next = await Promise.race([nextRead!.then((read) => ({ read })), ended, holdOver]);
+    if (next === "held") break;
+    if ("outcome" in next) {
+      outcome = next.outcome;
+      break;
+    }
+    if (next.read.done) {
+      outcome = await execution.done;
+      break;
+    }
+    held.push(next.read.value);
+    heldBytes += next.read.value.length;
+    nextRead = read();
+  }
   clearTimeout(timer);
-  const outcome = "outcome" in first
-    ? first.outcome
-    : "read" in first && first.read.done
-    ? await execution.done
-    : undefined;
   const failed = outcome && failureResponse(outcome);
   if (failed) {
     reader.cancel().catch(() => {});
     if (prefix instanceof ReadableStream) prefix.cancel().catch(() => {});
-    if (!outcome.cancelled) logger.error(`${where}: ${failureReason(outcome)}`);
+    if (!outcome!.cancelled) logger.error(`${where}: ${failureReason(outcome!)}`);
     return failed;
   }
 
@@ -165,6 +179,12 @@ export async function respond(
           controller.enqueue(spooled.value);
           return;
         }
+      }
+      const heldChunk = held.shift();
+      if (heldChunk) {
+        sent += heldChunk.length;
+        controller.enqueue(heldChunk);
+        return;
       }
       const { value, done } = await nextRead!;
       nextRead = read();

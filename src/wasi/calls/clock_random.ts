@@ -14,7 +14,9 @@ const ORIGIN_NS = BigInt(Math.round(performance.timeOrigin * 1e6));
 export function clockNow(id: number): bigint {
   switch (id) {
     case ClockId.REALTIME:
-      return BigInt(Date.now()) * 1_000_000n;
+      // timeOrigin + now() is wall-clock time with sub-millisecond precision (Date.now() has
+      // whole milliseconds, which made sleeps on the realtime clock end up to 1 ms early).
+      return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
     case ClockId.MONOTONIC:
     case ClockId.PROCESS_CPUTIME:
     case ClockId.THREAD_CPUTIME:
@@ -33,10 +35,8 @@ export function clockRandomCalls(host: WasiHost) {
   const memory = host.memory;
   return {
     clock_res_get: syscall((id: number, resultPtr: number) => {
-      if (id === ClockId.REALTIME) memory.setU64(resultPtr, 1_000_000n);
-      else if (id >= ClockId.MONOTONIC && id <= ClockId.THREAD_CPUTIME) {
-        memory.setU64(resultPtr, 1_000n);
-      } else throw new WasiError(Errno.INVAL);
+      if (id < ClockId.REALTIME || id > ClockId.THREAD_CPUTIME) throw new WasiError(Errno.INVAL);
+      memory.setU64(resultPtr, 1_000n);
     }),
     clock_time_get: syscall((id: number, _precision: bigint, resultPtr: number) => {
       memory.setU64(resultPtr, clockNow(id));
