@@ -99,6 +99,9 @@ Deno.test("SIGTERM under load: every request sent before it completes, readiness
   await sleep(700);
   stopped = true;
   await load;
+  // Let the last requests reach the server: "sent" means received before the signal. The
+  // slow ones (1 s) are still in flight when it comes.
+  await sleep(100);
   const signalledAt = performance.now();
   server.child.kill("SIGTERM");
   await sleep(100);
