@@ -34,11 +34,15 @@ export interface Filestat {
  */
 export interface OutputSink {
   write(memory: Uint8Array, at: number, length: number): void;
+  /** A terminal: the guest sees a character device (and libc buffers by line). */
+  readonly terminal?: boolean;
 }
 
 /** Where guest input (stdin) comes from: fills up to `length` bytes at `at`; 0 at the end. */
 export interface InputSource {
   read(memory: Uint8Array, at: number, length: number): number;
+  /** A terminal: the guest sees a character device. */
+  readonly terminal?: boolean;
   /** Bytes that can be read now without waiting. */
   available(): number;
 }
@@ -98,11 +102,20 @@ export abstract class Descriptor {
   close(): void {}
 }
 
+/**
+ * The file type of a standard stream, as wasmtime reports it: a character device for a
+ * terminal, unknown for a pipe or a buffer (so that libc buffers output fully, not by line).
+ */
+function streamType(terminal: boolean | undefined): number {
+  return terminal ? FileType.CHARACTER_DEVICE : FileType.UNKNOWN;
+}
+
 /** The guest's stdin: bytes from an {@link InputSource}. */
 export class InputDescriptor extends Descriptor {
-  readonly filetype = FileType.CHARACTER_DEVICE;
+  readonly filetype: number;
   constructor(readonly source: InputSource) {
     super(STREAM_RIGHTS & ~Rights.FD_WRITE);
+    this.filetype = streamType(source.terminal);
   }
   override read(memory: Uint8Array, at: number, length: number): number {
     return this.source.read(memory, at, length);
@@ -111,9 +124,10 @@ export class InputDescriptor extends Descriptor {
 
 /** The guest's stdout or stderr: bytes to an {@link OutputSink}. */
 export class OutputDescriptor extends Descriptor {
-  readonly filetype = FileType.CHARACTER_DEVICE;
+  readonly filetype: number;
   constructor(readonly sink: OutputSink) {
     super(STREAM_RIGHTS & ~Rights.FD_READ);
+    this.filetype = streamType(sink.terminal);
   }
   override write(memory: Uint8Array, at: number, length: number): number {
     this.sink.write(memory, at, length);

@@ -50,7 +50,12 @@ export const DISCARD: OutputSink = { write() {} };
 
 /** stdin from a host file handle (the process's stdin for `run`), read synchronously. */
 export class HandleSource implements InputSource {
-  constructor(readonly handle: { readSync(into: Uint8Array): number | null }) {}
+  readonly terminal: boolean;
+  constructor(
+    readonly handle: { readSync(into: Uint8Array): number | null; isTerminal(): boolean },
+  ) {
+    this.terminal = handle.isTerminal();
+  }
   read(memory: Uint8Array, at: number, length: number): number {
     if (length === 0) return 0;
     return this.handle.readSync(memory.subarray(at, at + length)) ?? 0;
@@ -62,7 +67,10 @@ export class HandleSource implements InputSource {
 
 /** Output straight to a host file handle (the process's stdout or stderr for `run`). */
 export class HandleSink implements OutputSink {
-  constructor(readonly handle: { writeSync(data: Uint8Array): number }) {}
+  readonly terminal: boolean;
+  constructor(readonly handle: { writeSync(data: Uint8Array): number; isTerminal(): boolean }) {
+    this.terminal = handle.isTerminal();
+  }
   write(memory: Uint8Array, at: number, length: number): void {
     const end = at + length;
     while (at < end) at += this.handle.writeSync(memory.subarray(at, end));
