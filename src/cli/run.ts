@@ -7,6 +7,7 @@
 import { isAbsolute, join } from "node:path";
 import { ModuleCache } from "../executor/module_cache.ts";
 import { runGuest } from "../executor/executor.ts";
+import { DEFAULT_OUTBOUND } from "../outbound_http/experimental_http.ts";
 import type { Preopen } from "../wasi/host.ts";
 import { HandleSink, HandleSource } from "../wasi/streams.ts";
 import { parseVolume } from "../config/volumes.ts";
@@ -24,6 +25,8 @@ export interface RunOptions {
   args: string[];
   /** Exported function to call. */
   invoke: string;
+  /** Hosts the module may reach with outbound HTTP (`--allowed-host`); none by default. */
+  allowedHosts?: string[];
 }
 
 /** The help text of `run`. */
@@ -34,6 +37,8 @@ export const RUN_USAGE =
                         append :ro to make it read-only
   --env K=V             a guest environment variable (K alone copies the host's value)
   --invoke NAME         call this export instead of _start
+  --allowed-host URL    let the module's outbound HTTP reach this host (repeatable;
+                        insecure:allow-all allows every host)
   -- ARGS...            the guest's arguments after argv[0] (the module path)
 
 The guest gets no other environment; its exit code is the process's (134 after a trap).
@@ -51,6 +56,7 @@ export function parseRunArgs(
   const preopens: Preopen[] = [];
   const env: [string, string][] = [];
   let invoke = "_start";
+  let allowedHosts: string[] | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "--") {
@@ -59,7 +65,7 @@ export function parseRunArgs(
     }
     const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
     const flag = eq === -1 ? arg : arg.slice(0, eq);
-    if (flag === "--dir" || flag === "--env" || flag === "--invoke") {
+    if (flag === "--dir" || flag === "--env" || flag === "--invoke" || flag === "--allowed-host") {
       let value: string;
       if (eq !== -1) value = arg.slice(eq + 1);
       else {
@@ -67,6 +73,7 @@ export function parseRunArgs(
         value = args[++i];
       }
       if (flag === "--invoke") invoke = value;
+      else if (flag === "--allowed-host") allowedHosts = [...(allowedHosts ?? []), value];
       else if (flag === "--dir") {
         const { host, guest, readOnly } = parseDirFlag(value);
         preopens.push({ guestPath: guest, hostPath: resolve(host), readOnly });
@@ -89,7 +96,15 @@ export function parseRunArgs(
     } catch { /* reported below */ }
     if (!isDirectory) throw new UsageError(`--dir '${preopen.hostPath}' is not a directory`);
   }
-  return { module, modulePath: resolve(module), preopens, env, args: guestArgs, invoke };
+  return {
+    module,
+    modulePath: resolve(module),
+    preopens,
+    env,
+    args: guestArgs,
+    invoke,
+    allowedHosts,
+  };
 }
 
 /** `HOST`, `HOST::GUEST`, either with a trailing `:ro`. */
@@ -107,14 +122,14 @@ export const TRAP_EXIT_CODE = 134;
 /** Runs the module with the process's stdio; returns the exit code for the process. */
 export async function runCommand(options: RunOptions): Promise<number> {
   const module = await new ModuleCache().load(options.modulePath);
-  const end = runGuest(module, options.invoke, {
+  const end = await runGuest(module, options.invoke, {
     args: [options.module, ...options.args],
     env: options.env,
     stdin: new HandleSource(Deno.stdin),
     stdout: new HandleSink(Deno.stdout),
     stderr: new HandleSink(Deno.stderr),
     preopens: options.preopens,
-  });
+  }, { ...DEFAULT_OUTBOUND, allowedHosts: options.allowedHosts });
   if (end.failure !== undefined) {
     console.error(`error: ${options.module}: ${end.failure}`);
     return TRAP_EXIT_CODE;

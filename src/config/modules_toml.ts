@@ -34,6 +34,10 @@ export interface ModuleEntry {
   timeoutMs?: number;
   /** `memory_limit` in bytes; undefined → the server default. */
   memoryLimitBytes?: number;
+  /** `http_timeout` (seconds) in milliseconds: how long an outbound request may take. */
+  httpTimeoutMs?: number;
+  /** `http_max_response` in bytes: the largest outbound response body a module may read. */
+  httpMaxResponseBytes?: number;
 }
 
 /** A loaded configuration. */
@@ -60,6 +64,8 @@ const KNOWN_KEYS = new Set([
   "argv",
   "timeout",
   "memory_limit",
+  "http_timeout",
+  "http_max_response",
 ]);
 
 /** Lines of each `[[module]]` header, in order, so that entries can be reported by line. */
@@ -197,25 +203,31 @@ function checkEntry(
     }
     httpMaxConcurrency = value as number;
   }
-  let timeoutMs: number | undefined;
-  if (table.timeout !== undefined) {
-    const value = table.timeout;
-    timeoutMs = typeof value === "number" ? parseSeconds(value) : undefined;
-    if (timeoutMs === undefined) fail("'timeout' must be a positive number of seconds");
-  }
-  let memoryLimitBytes: number | undefined;
-  if (table.memory_limit !== undefined) {
-    const value = table.memory_limit;
-    memoryLimitBytes = typeof value === "string" || typeof value === "number"
+  const size = (key: string): number | undefined => {
+    const value = table[key];
+    if (value === undefined) return undefined;
+    const bytes = typeof value === "string" || typeof value === "number"
       ? parseSize(value)
       : undefined;
-    if (memoryLimitBytes === undefined) {
-      fail("'memory_limit' must be a size such as \"128MiB\" or a number of bytes");
-    }
-  }
+    if (bytes === undefined) fail(`'${key}' must be a size such as "128MiB" or a number of bytes`);
+    return bytes;
+  };
+  const seconds = (key: string): number | undefined => {
+    const value = table[key];
+    if (value === undefined) return undefined;
+    const ms = typeof value === "number" ? parseSeconds(value) : undefined;
+    if (ms === undefined) fail(`'${key}' must be a positive number of seconds`);
+    return ms;
+  };
+  const memoryLimitBytes = size("memory_limit");
+  const httpMaxResponseBytes = size("http_max_response");
+  const httpTimeoutMs = seconds("http_timeout");
+  const timeoutMs = seconds("timeout");
   return {
     timeoutMs,
     memoryLimitBytes,
+    httpTimeoutMs,
+    httpMaxResponseBytes,
     index,
     line,
     route,

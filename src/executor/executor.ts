@@ -12,6 +12,13 @@ import {
   WasiHost,
   type WasiOptions,
 } from "../wasi/host.ts";
+import {
+  DEFAULT_OUTBOUND,
+  HTTP_MODULE,
+  outboundHttpImports,
+  type OutboundOptions,
+  promising,
+} from "../outbound_http/experimental_http.ts";
 import { BytesSource, CollectingSink } from "../wasi/streams.ts";
 
 /** One run of a module, collected whole (for `_routes` discovery and tests). */
@@ -49,6 +56,8 @@ export interface GuestRequest {
   maxStdin: number;
   /** stdout past this many bytes is dropped (`truncated`). */
   maxOutput: number;
+  /** What the module may do with outbound HTTP. */
+  outbound: OutboundOptions;
 }
 
 /** How a streamed run ended. */
@@ -97,6 +106,18 @@ function callEntrypoint(instance: WebAssembly.Instance, name: string): void {
   entry();
 }
 
+/** Like {@link callEntrypoint}, letting suspending imports wait (JSPI). */
+async function callEntrypointAsync(instance: WebAssembly.Instance, name: string): Promise<void> {
+  const exports = instance.exports;
+  const init = exports._initialize;
+  if (name !== "_start" && typeof init === "function") await promising(init)();
+  const entry = exports[name];
+  if (typeof entry !== "function") {
+    throw new EntrypointMissing(`module has no exported function '${name}'`);
+  }
+  await promising(entry)();
+}
+
 class EntrypointMissing extends Error {}
 
 /** Which WASI snapshots each module imports, worked out once per module. */
@@ -119,26 +140,45 @@ export interface GuestEnd {
   memoryBytes: number;
 }
 
+/** Which modules import outbound HTTP, worked out once per module. */
+const moduleUsesHttp = new WeakMap<WebAssembly.Module, boolean>();
+
+function usesHttp(module: WebAssembly.Module): boolean {
+  let found = moduleUsesHttp.get(module);
+  if (found === undefined) {
+    found = WebAssembly.Module.imports(module).some((i) => i.module === HTTP_MODULE);
+    moduleUsesHttp.set(module, found);
+  }
+  return found;
+}
+
 /**
  * Instantiates `module` with a WASI host built from `wasi` and calls `entrypoint` to the end,
- * on the calling thread. Never throws: every way a guest can end is in the result.
+ * on the calling thread. A module that imports outbound HTTP runs under JavaScript Promise
+ * Integration so that its requests can wait for `fetch`. Never rejects: every way a guest can
+ * end is in the result.
  */
-export function runGuest(
+export async function runGuest(
   module: WebAssembly.Module,
   entrypoint: string,
   wasi: WasiOptions,
-): GuestEnd {
+  outbound: OutboundOptions = DEFAULT_OUTBOUND,
+): Promise<GuestEnd> {
   const host = new WasiHost(wasi);
   let memory: WebAssembly.Memory | undefined;
   const memoryBytes = () => memory?.buffer.byteLength ?? 0;
+  const http = usesHttp(module) ? outboundHttpImports(host.memory, outbound) : undefined;
   try {
-    const instance = new WebAssembly.Instance(module, host.imports(snapshotsFor(module)));
+    const imports = host.imports(snapshotsFor(module));
+    if (http) imports[HTTP_MODULE] = http.imports as unknown as WebAssembly.ModuleImports;
+    const instance = new WebAssembly.Instance(module, imports);
     const exported = instance.exports.memory;
     if (exported instanceof WebAssembly.Memory) {
       memory = exported;
       host.memory.attach(memory);
     }
-    callEntrypoint(instance, entrypoint);
+    if (http) await callEntrypointAsync(instance, entrypoint);
+    else callEntrypoint(instance, entrypoint);
     return { exitCode: 0, memoryBytes: memoryBytes() };
   } catch (error) {
     if (error instanceof ProcExit) return { exitCode: error.code, memoryBytes: memoryBytes() };
@@ -151,15 +191,16 @@ export function runGuest(
       : `failed: ${(error as Error)?.message ?? String(error)}`;
     return { exitCode: 0, failure, memoryBytes: memoryBytes() };
   } finally {
+    http?.closeAll();
     host.closeAll();
   }
 }
 
 /** Instantiates and runs one request to completion on the calling thread, collecting output. */
-export function runInline(request: RunRequest): RunResult {
+export async function runInline(request: RunRequest): Promise<RunResult> {
   const stdout = new CollectingSink();
   const stderr = new CollectingSink();
-  const end = runGuest(request.module, request.entrypoint, {
+  const end = await runGuest(request.module, request.entrypoint, {
     args: request.args,
     env: request.env,
     stdin: new BytesSource(request.stdin),

@@ -15,7 +15,7 @@ import type { GuestJob, GuestReport } from "./worker_protocol.ts";
 
 const modules = new Map<number, WebAssembly.Module>();
 
-self.onmessage = (event: MessageEvent<GuestJob>) => {
+self.onmessage = async (event: MessageEvent<GuestJob>) => {
   const job = event.data;
   if (job.module) modules.set(job.moduleId, job.module);
   const module = modules.get(job.moduleId);
@@ -24,14 +24,14 @@ self.onmessage = (event: MessageEvent<GuestJob>) => {
   const stdout = new RingSink(stdoutRing, job.maxOutput);
   const stderr = new CollectingSink(job.maxStderr);
   const end = module
-    ? runGuest(module, job.entrypoint, {
+    ? await runGuest(module, job.entrypoint, {
       args: job.args,
       env: job.env,
       stdin: new RingSource(stdinRing),
       stdout,
       stderr,
       preopens: job.preopens,
-    })
+    }, job.outbound)
     : { exitCode: 0, failure: "worker has no copy of the module", memoryBytes: 0 };
   stdoutRing.close();
   stdinRing.abandon();

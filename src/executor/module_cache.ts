@@ -6,6 +6,7 @@
  */
 
 import { sha256Hex } from "../digest.ts";
+import { HTTP_FUNCTIONS, HTTP_MODULE } from "../outbound_http/experimental_http.ts";
 import { limitMemory } from "./memory_limit.ts";
 import { WasiHost } from "../wasi/host.ts";
 import { DISCARD } from "../wasi/streams.ts";
@@ -26,9 +27,12 @@ const PROVIDED: Record<string, Set<string>> = (() => {
     stderr: DISCARD,
   });
   const imports = host.imports();
-  return Object.fromEntries(
-    Object.entries(imports).map(([name, calls]) => [name, new Set(Object.keys(calls))]),
-  );
+  return {
+    ...Object.fromEntries(
+      Object.entries(imports).map(([name, calls]) => [name, new Set(Object.keys(calls))]),
+    ),
+    [HTTP_MODULE]: new Set(HTTP_FUNCTIONS),
+  };
 })();
 
 /** Features a hello-world WAT may use beyond the MVP; wabt's defaults lack some. */
@@ -71,12 +75,6 @@ export async function watToWasm(path: string, text: string): Promise<Uint8Array>
 /** Checks that every import is one the host provides; throws naming the first that is not. */
 export function checkImports(path: string, module: WebAssembly.Module): void {
   for (const imp of WebAssembly.Module.imports(module)) {
-    if (imp.module === "wasi_experimental_http") {
-      throw new ModuleLoadError(
-        `${path}: imports '${imp.module}.${imp.name}': outbound HTTP (wasi_experimental_http) ` +
-          `is not supported yet`,
-      );
-    }
     const names = PROVIDED[imp.module];
     if (!names?.has(imp.name) || imp.kind !== "function") {
       throw new ModuleLoadError(

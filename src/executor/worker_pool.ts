@@ -193,6 +193,7 @@ export class WorkerPool implements Executor {
         stdout: stdoutBuffer,
         maxOutput: request.maxOutput,
         maxStderr: MAX_STDERR,
+        outbound: request.outbound,
       };
       worker.modules.add(moduleId);
       const started = performance.now();

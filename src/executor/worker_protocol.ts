@@ -5,6 +5,7 @@
 
 import type { Preopen } from "../wasi/host.ts";
 import type { RingBuffer } from "./byte_ring.ts";
+import type { OutboundOptions } from "../outbound_http/experimental_http.ts";
 
 /** Pool → worker: run one guest. */
 export interface GuestJob {
@@ -21,6 +22,7 @@ export interface GuestJob {
   maxOutput: number;
   /** stderr bytes kept at most. */
   maxStderr: number;
+  outbound: OutboundOptions;
 }
 
 /** Worker → pool: how the guest ended. */

@@ -84,6 +84,7 @@ export function createApp(options: AppOptions): Hono<AppBindings> {
       timeoutMs: handler.timeoutMs,
       maxStdin: caps.maxBodyBytes,
       maxOutput: caps.maxResponseBytes,
+      outbound: handler.outbound,
     });
     const where =
       `${request.method} ${target.path} → ${handler.entry.module}#${handler.entrypoint}`;

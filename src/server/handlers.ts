@@ -15,6 +15,7 @@ import {
 } from "../routing/route.ts";
 import type { Preopen } from "../wasi/host.ts";
 import { sha256Hex } from "../digest.ts";
+import { DEFAULT_OUTBOUND, type OutboundOptions } from "../outbound_http/experimental_http.ts";
 import { DEFAULT_LIMITS, type Limits } from "../config/limits.ts";
 
 /** Everything needed to serve one route. */
@@ -30,6 +31,8 @@ export interface RouteHandler {
   logKey: string;
   /** How long a run may take. */
   timeoutMs: number;
+  /** What the module may do with outbound HTTP. */
+  outbound: OutboundOptions;
 }
 
 /** Prefixes a load error with the file, line, index and route of the entry it belongs to. */
@@ -41,12 +44,12 @@ function entryError(config: ModulesConfig, entry: ModuleEntry, error: unknown): 
 }
 
 /** Runs a module's `_routes` export (no args, no env) and returns its sub-routes. */
-function discoverSubroutes(entry: ModuleEntry, module: WebAssembly.Module) {
+async function discoverSubroutes(entry: ModuleEntry, module: WebAssembly.Module) {
   const exported = WebAssembly.Module.exports(module).some((e) =>
     e.name === "_routes" && e.kind === "function"
   );
   if (!exported) return [];
-  const result = runInline({
+  const result = await runInline({
     module,
     entrypoint: "_routes",
     args: [],
@@ -90,10 +93,16 @@ export async function buildHandlers(
     const module = modules[i];
     const preopens = entry.volumes;
     const timeoutMs = entry.timeoutMs ?? defaults.timeoutMs;
+    const outbound: OutboundOptions = {
+      allowedHosts: entry.allowedHosts,
+      maxConcurrency: entry.httpMaxConcurrency,
+      timeoutMs: entry.httpTimeoutMs ?? DEFAULT_OUTBOUND.timeoutMs,
+      maxResponseBytes: entry.httpMaxResponseBytes ?? DEFAULT_OUTBOUND.maxResponseBytes,
+    };
     const logKey = await sha256Hex(entry.route);
     let subroutes;
     try {
-      subroutes = discoverSubroutes(entry, module);
+      subroutes = await discoverSubroutes(entry, module);
     } catch (error) {
       throw entryError(config, entry, error);
     }
@@ -108,6 +117,7 @@ export async function buildHandlers(
         preopens,
         logKey,
         timeoutMs,
+        outbound,
       });
     }
     handlers.push({
@@ -119,6 +129,7 @@ export async function buildHandlers(
       preopens,
       logKey,
       timeoutMs,
+      outbound,
     });
   }
   return handlers;

@@ -18,6 +18,11 @@ export class GuestMemory {
   #bytes = new Uint8Array(0);
   #view = new DataView(new ArrayBuffer(0));
 
+  /** True once a memory is attached (the guest exports one). */
+  get attached(): boolean {
+    return this.#memory !== undefined;
+  }
+
   /** Points this accessor at an instance's exported memory. */
   attach(memory: WebAssembly.Memory): void {
     this.#memory = memory;

@@ -3,6 +3,7 @@ import { WorkerPool } from "../../src/executor/worker_pool.ts";
 import { compileFixture } from "../_fixtures.ts";
 import { ModuleCache } from "../../src/executor/module_cache.ts";
 import { fixture } from "../_fixtures.ts";
+import { DEFAULT_OUTBOUND } from "../../src/outbound_http/experimental_http.ts";
 
 const text = async (stream: ReadableStream<Uint8Array>) => await new Response(stream).text();
 
@@ -17,6 +18,7 @@ function request(module: WebAssembly.Module, stdin: ReadableStream<Uint8Array> |
     timeoutMs: 5000,
     maxStdin: 1024 * 1024,
     maxOutput: 1024 * 1024,
+    outbound: DEFAULT_OUTBOUND,
   };
 }
 

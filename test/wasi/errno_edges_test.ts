@@ -6,7 +6,7 @@ import { Errno } from "../../src/wasi/errno.ts";
 /** Runs the wasi_edges fixture: a scratch volume and a read-only one; returns its checks. */
 async function edges(): Promise<Map<string, number>> {
   const scratch = await Deno.makeTempDir({ prefix: "wagi-edges-" });
-  const result = runInline({
+  const result = await runInline({
     module: await compileFixture("wasi_edges.wasm"),
     entrypoint: "_start",
     args: ["wasi_edges", "scratch", "ro"],

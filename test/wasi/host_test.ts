@@ -9,7 +9,7 @@ async function runFsops() {
   const root = await Deno.makeTempDir({ prefix: "wagi-wasi-" });
   await Deno.mkdir(`${root}/sandbox`);
   await Deno.writeTextFile(`${root}/outside.txt`, "secret");
-  const result = runInline({
+  const result = await runInline({
     module: await compileFixture("fsops.wasm"),
     entrypoint: "_start",
     args: ["fsops", "two words"],
@@ -77,7 +77,7 @@ Deno.test("clocks advance across a sleep, realtime is real, random_get fills byt
 
 Deno.test("stdin is read and stdout written byte for byte, binary included", async () => {
   const input = new Uint8Array(70_000).map((_, i) => (i * 7) % 256);
-  const result = runInline({
+  const result = await runInline({
     module: await compileFixture("cat.wasm"),
     entrypoint: "_start",
     args: ["cat"],
