@@ -196,22 +196,4 @@ export class ByteRing {
       await Atomics.waitAsync(this.#header, PRODUCED, observed).value;
     }
   }
-
-  /**
-   * Consumer, awaiting: the next buffered bytes (at most `max`), waiting for some; undefined
-   * at the end.
-   */
-  async read(max: number): Promise<Uint8Array | undefined> {
-    for (;;) {
-      const observed = Atomics.load(this.#header, PRODUCED);
-      const available = Math.min(max, this.buffered);
-      if (available > 0) {
-        const chunk = new Uint8Array(available);
-        this.#take(chunk, 0, available);
-        return chunk;
-      }
-      if (this.closed) return this.buffered > 0 ? this.read(max) : undefined;
-      await Atomics.waitAsync(this.#header, PRODUCED, observed).value;
-    }
-  }
 }

@@ -8,16 +8,10 @@
  */
 
 import { fromFileUrl } from "../_paths.ts";
+import { freePort } from "../_net.ts";
 
 const ROOT = fromFileUrl(new URL("../../", import.meta.url));
 const RUNS = Number(Deno.args[0] ?? 7);
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
 
 /** Milliseconds from spawn to the first 200 on `/`. */
 async function coldStart(args: string[]): Promise<number> {

@@ -1,5 +1,6 @@
 import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
 import { ROOT } from "../_fixtures.ts";
+import { freePort } from "../_net.ts";
 
 const dockerfile = await Deno.readTextFile(`${ROOT}Dockerfile`);
 const denoJson = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
@@ -13,13 +14,6 @@ function buildCommand(): string[] {
 /** The final stage's CMD (exec form). */
 function startCommand(): string[] {
   return JSON.parse(dockerfile.match(/^CMD (\[.+\])$/m)![1]);
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 Deno.test("the image is multi-stage, slim, non-root, and ships only what the server needs", async () => {

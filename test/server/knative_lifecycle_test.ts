@@ -1,16 +1,9 @@
 import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
 import { fixture, ROOT } from "../_fixtures.ts";
 import { startServer } from "./_server.ts";
+import { freePort } from "../_net.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A port nothing listens on right now. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
 
 async function writeConfig(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "wagi-knative-" });
