@@ -1,0 +1,295 @@
+/**
+ * The throughput benchmark: a bare `Deno.serve` hello and wagi-deno (one worker, and the
+ * default worker count), driven in the same run with the same load — ApacheBench
+ * (`ab -k -n 10000 -c 100`, the seed article's) and wrk at concurrency 10 and 100 — on `/`
+ * (WAT hello), `/hello` (C hello), `/env` (larger output) and a POST echo. Prints requests/s,
+ * latency percentiles, failures and peak RSS, then each figure as a ratio to bare Deno.serve,
+ * and writes test/bench/RESULTS.md and test/bench/chart.svg (medians of the runs).
+ *
+ * Run: deno task bench [runs=3] [seconds=5]
+ * Needs: apt-get install apache2-utils wrk (an absent tool is reported and skipped).
+ * @module
+ */
+
+import { fromFileUrl } from "../_paths.ts";
+import { freePort } from "../_net.ts";
+
+const ROOT = fromFileUrl(new URL("../../", import.meta.url));
+const RUNS = Number(Deno.args[0] ?? 3);
+const SECONDS = Number(Deno.args[1] ?? 5);
+
+interface Sample {
+  rps: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  failed: number;
+  rssMiB: number;
+}
+
+async function has(tool: string): Promise<boolean> {
+  try {
+    const { success } = await new Deno.Command("sh", { args: ["-c", `command -v ${tool}`] })
+      .output();
+    return success;
+  } catch {
+    return false;
+  }
+}
+
+async function rssMiB(pid: number): Promise<number> {
+  // The server and its worker threads share one process; RSS covers them all.
+  const status = await Deno.readTextFile(`/proc/${pid}/status`).catch(() => "");
+  const match = status.match(/VmRSS:\s+(\d+) kB/);
+  return match ? Number(match[1]) / 1024 : 0;
+}
+
+/** Milliseconds from a wrk/ab latency like "1.23ms", "850.00us", "2.10s". */
+function ms(value: string): number {
+  const match = value.match(/([\d.]+)(us|ms|s)/)!;
+  const n = Number(match[1]);
+  return match[2] === "us" ? n / 1000 : match[2] === "s" ? n * 1000 : n;
+}
+
+async function run(command: string, args: string[]): Promise<string> {
+  const { stdout, stderr } = await new Deno.Command(command, { args }).output();
+  return new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+}
+
+/** One load run; peak RSS of `pid` sampled meanwhile. */
+async function load(
+  tool: "ab" | "wrk10" | "wrk100",
+  url: string,
+  post: string | undefined,
+  pid: number,
+): Promise<Sample> {
+  let peak = 0;
+  const sampler = setInterval(async () => (peak = Math.max(peak, await rssMiB(pid))), 200);
+  try {
+    if (tool === "ab") {
+      const args = ["-k", "-q", "-n", "10000", "-c", "100"];
+      if (post) args.push("-p", post, "-T", "text/plain");
+      const out = await run("ab", [...args, url]);
+      const pct = (p: number) => Number(out.match(new RegExp(`^\\s*${p}%\\s+(\\d+)`, "m"))?.[1]);
+      return {
+        rps: Number(out.match(/Requests per second:\s+([\d.]+)/)?.[1] ?? 0),
+        p50: pct(50),
+        p90: pct(90),
+        p99: pct(99),
+        failed: Number(out.match(/Failed requests:\s+(\d+)/)?.[1] ?? 0) +
+          Number(out.match(/Non-2xx responses:\s+(\d+)/)?.[1] ?? 0),
+        rssMiB: peak,
+      };
+    }
+    const connections = tool === "wrk10" ? "10" : "100";
+    const args = ["-t2", `-c${connections}`, `-d${SECONDS}s`, "--latency"];
+    if (post) args.push("-s", post);
+    const out = await run("wrk", [...args, url]);
+    const pct = (p: number) => ms(out.match(new RegExp(`^\\s*${p}%\\s+(\\S+)`, "m"))?.[1] ?? "0ms");
+    const errors = out.match(
+      /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/,
+    );
+    return {
+      rps: Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? 0),
+      p50: pct(50),
+      p90: pct(90),
+      p99: pct(99),
+      failed: Number(out.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0) +
+        (errors ? errors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0),
+      rssMiB: peak,
+    };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+/** Starts a server process and waits until it answers on `/`. */
+async function start(
+  name: string,
+  args: string[],
+): Promise<{ url: string; child: Deno.ChildProcess }> {
+  const port = freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: args.map((a) => a.replace("$PORT", String(port))),
+    cwd: ROOT,
+    env: { PORT: String(port), DENO_NO_UPDATE_CHECK: "1" },
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 300; i++) {
+    const ok = await fetch(`${url}/`).then((r) => r.body?.cancel().then(() => r.ok)).catch(() =>
+      false
+    );
+    if (ok) return { url, child };
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`${name} did not start`);
+}
+
+const median = (values: number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+const available = { ab: await has("ab"), wrk: await has("wrk") };
+for (const [tool, ok] of Object.entries(available)) {
+  if (!ok) console.log(`${tool}: not installed, skipped (apt-get install apache2-utils wrk)`);
+}
+
+// The bundled routes, plus a POST echo.
+const dir = await Deno.makeTempDir({ prefix: "wagi-bench-" });
+const config = `${dir}/modules.toml`;
+await Deno.writeTextFile(
+  config,
+  (await Deno.readTextFile(`${ROOT}modules/modules.toml`)).replaceAll(
+    /module = "([^"]+)"/g,
+    (_, file) => `module = "${ROOT}modules/${file}"`,
+  ) + `\n[[module]]\nroute = "/echo"\nmodule = "${ROOT}test/fixtures/cat.wasm"\n`,
+);
+const body = "Content-Type: text/plain\n\n" + "x".repeat(1024);
+await Deno.writeTextFile(`${dir}/body.txt`, body);
+await Deno.writeTextFile(
+  `${dir}/post.lua`,
+  `wrk.method = "POST"\nwrk.body = ${
+    JSON.stringify(body)
+  }\nwrk.headers["Content-Type"] = "text/plain"\n`,
+);
+
+const serve = [
+  "run",
+  "--allow-all",
+  "--unstable-no-legacy-abort",
+  "src/main.ts",
+  "serve",
+  "-c",
+  config,
+  "-l",
+  "127.0.0.1:$PORT",
+];
+const servers: [string, string[]][] = [
+  ["bare Deno.serve", ["run", "--allow-all", "test/bench/bare_hello.ts"]],
+  ["wagi-deno, 1 worker", [...serve, "--workers", "1", "--max-concurrency", "1"]],
+  ["wagi-deno, default workers", serve],
+];
+const routes: [string, string, string | undefined][] = [
+  ["/ (WAT hello)", "/", undefined],
+  ["/hello (C hello)", "/hello", undefined],
+  ["/env (larger output)", "/env/bench?a=1&b=2", undefined],
+  ["POST echo (1 KiB)", "/echo", "post"],
+];
+const loads = (["ab", "wrk10", "wrk100"] as const).filter((t) =>
+  t === "ab" ? available.ab : available.wrk
+);
+
+const results = new Map<string, Sample[]>();
+const key = (server: string, route: string, tool: string) => `${server}|${route}|${tool}`;
+for (let r = 0; r < RUNS; r++) {
+  for (const [name, args] of servers) {
+    const { url, child } = await start(name, args);
+    for (const [label, path, post] of routes) {
+      // The bare server answers every path with its hello: the same work for every route.
+      for (const tool of loads) {
+        const postFile = post ? (tool === "ab" ? `${dir}/body.txt` : `${dir}/post.lua`) : undefined;
+        const sample = await load(tool, `${url}${path}`, postFile, child.pid);
+        const k = key(name, label, tool);
+        results.set(k, [...(results.get(k) ?? []), sample]);
+        console.error(
+          `run ${r + 1}/${RUNS} ${name} ${label} ${tool}: ${sample.rps.toFixed(0)} req/s`,
+        );
+      }
+    }
+    child.kill("SIGTERM");
+    await child.status;
+  }
+}
+
+const med = (k: string) => {
+  const samples = results.get(k)!;
+  const m = (f: keyof Sample) => median(samples.map((s) => s[f]));
+  return {
+    rps: m("rps"),
+    p50: m("p50"),
+    p90: m("p90"),
+    p99: m("p99"),
+    failed: m("failed"),
+    rssMiB: m("rssMiB"),
+  };
+};
+const toolName = { ab: "ab -k -n 10000 -c 100", wrk10: "wrk -c 10", wrk100: "wrk -c 100" };
+const lines: string[] = [];
+for (const tool of loads) {
+  lines.push(`\n### ${toolName[tool]}\n`);
+  lines.push(
+    "| route | server | req/s | p50 ms | p90 ms | p99 ms | failed | peak RSS MiB | req/s vs bare | p99 vs bare |",
+  );
+  lines.push("|---|---|---|---|---|---|---|---|---|---|");
+  for (const [label] of routes) {
+    const bare = med(key("bare Deno.serve", label, tool));
+    for (const [name] of servers) {
+      const s = med(key(name, label, tool));
+      lines.push(
+        `| ${label} | ${name} | ${s.rps.toFixed(0)} | ${s.p50.toFixed(2)} | ${
+          s.p90.toFixed(2)
+        } | ` +
+          `${s.p99.toFixed(2)} | ${s.failed} | ${s.rssMiB.toFixed(0)} | ${
+            (s.rps / bare.rps).toFixed(3)
+          }x | ` +
+          `${(s.p99 / bare.p99).toFixed(1)}x |`,
+      );
+    }
+  }
+}
+const table = lines.join("\n");
+console.log(table);
+
+const cpu =
+  (await Deno.readTextFile("/proc/cpuinfo").catch(() => "")).match(/model name\s*:\s*(.+)/)?.[1] ??
+    "unknown";
+const results_md = `# Benchmark results
+
+Produced by \`deno task bench ${RUNS} ${SECONDS}\` on ${new Date().toISOString().slice(0, 10)}:
+${navigator.hardwareConcurrency} cores (${cpu}), Deno ${Deno.version.deno}, load generators on the
+same machine. Each figure is the median of ${RUNS} runs; ratios are against a bare
+\`Deno.serve\` hello measured in the same run (the bare server answers every route with its
+hello). This machine is shared and noisy: compare ratios, not absolute numbers.
+${table}
+
+![requests per second relative to bare Deno.serve](chart.svg)
+`;
+await Deno.writeTextFile(`${ROOT}test/bench/RESULTS.md`, results_md);
+
+// A bar chart of req/s relative to bare Deno.serve at the highest load measured.
+const chartTool = loads.includes("wrk100") ? "wrk100" : loads.at(-1);
+if (chartTool) {
+  const bars = routes.flatMap(([label]) => {
+    const bare = med(key("bare Deno.serve", label, chartTool)).rps;
+    return servers.slice(1).map(([name]) => ({
+      label: `${label} — ${name.replace("wagi-deno, ", "")}`,
+      ratio: med(key(name, label, chartTool)).rps / bare,
+    }));
+  });
+  const max = Math.max(0.5, ...bars.map((b) => b.ratio));
+  const width = 720, row = 26, left = 300, top = 40;
+  const svg = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${
+      top + bars.length * row + 30
+    }" font-family="sans-serif" font-size="12">`,
+    `<text x="10" y="20" font-size="14">req/s relative to bare Deno.serve (${
+      toolName[chartTool]
+    })</text>`,
+    ...bars.map((b, i) => {
+      const y = top + i * row;
+      const w = ((width - left - 60) * b.ratio) / max;
+      return `<text x="10" y="${y + 15}">${b.label}</text>` +
+        `<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="18" fill="#4a7"/>` +
+        `<text x="${(left + w + 5).toFixed(1)}" y="${y + 14}">${b.ratio.toFixed(3)}x</text>`;
+    }),
+    `<line x1="${left + ((width - left - 60) * 0.5) / max}" y1="${top - 5}" x2="${
+      left + ((width - left - 60) * 0.5) / max
+    }" y2="${top + bars.length * row}" stroke="#c33" stroke-dasharray="4"/>`,
+    `<text x="${left + ((width - left - 60) * 0.5) / max + 4}" y="${
+      top + bars.length * row + 15
+    }" fill="#c33">0.5x target</text>`,
+    `</svg>`,
+  ].join("\n");
+  await Deno.writeTextFile(`${ROOT}test/bench/chart.svg`, svg + "\n");
+}
