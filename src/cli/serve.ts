@@ -49,10 +49,14 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
 
   // The app asks the running server whether it is draining; the server needs the app first.
   const running: { server?: RunningServer } = {};
+  const max = Math.max(options.maxConcurrency, options.workers);
   const executor = new WorkerPool({
     warm: options.workers,
-    max: Math.max(options.maxConcurrency, options.workers),
+    max,
     retireAboveBytes: RETIRE_WORKER_ABOVE_BYTES,
+    // One route may use at most half the workers: a route stuck in endless modules leaves
+    // the other half to every other route.
+    maxPerGroup: Math.max(1, Math.floor(max / 2)),
   });
   const app = createApp({
     table: new RoutingTable(handlers),

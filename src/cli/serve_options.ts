@@ -70,7 +70,8 @@ export const SERVE_USAGE = `Usage: wagi-deno [serve] -c modules.toml [options]
       --max-body SIZE      request bodies above this get 413 (default 64MiB)
       --max-response SIZE  responses are cut off past this (default 1GiB)
       --workers N          guest workers kept ready (default: the number of CPUs)
-      --max-concurrency N  most modules running at once; more requests wait (default 4 x workers, at least 8)
+      --max-concurrency N  most modules running at once, one route at most half of them;
+                           more requests wait (default 8 x workers, at least 16)
       --drain-timeout SECONDS  on SIGTERM, how long in-flight requests may finish (default 25)
   -h, --help               this text
   -V, --version            the version
@@ -213,7 +214,7 @@ export function parseServeArgs(
     maxConcurrency: option(
       "max-concurrency",
       count,
-      Math.max(8, 4 * workers),
+      Math.max(16, 8 * workers),
       "a positive integer",
     ),
     configFile,

@@ -58,6 +58,8 @@ export interface GuestRequest {
   maxOutput: number;
   /** What the module may do with outbound HTTP. */
   outbound: OutboundOptions;
+  /** Runs of one group (one route) share a cap on workers, see the pool's `maxPerGroup`. */
+  group?: string;
 }
 
 /** How a streamed run ended. */

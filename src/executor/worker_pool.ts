@@ -34,6 +34,11 @@ export interface PoolOptions {
   max: number;
   /** A worker whose guest ended with more memory than this is replaced, returning it to the OS. */
   retireAboveBytes: number;
+  /**
+   * Most guests of one group (one route) running at once, so that a route whose modules
+   * never end (until their timeout) cannot take every worker: other routes keep the rest.
+   */
+  maxPerGroup: number;
 }
 
 interface PoolWorker {
@@ -49,6 +54,8 @@ export class WorkerPool implements Executor {
   /** Runs waiting for a worker; `undefined` tells them the pool closed. */
   #waiting: ((worker: PoolWorker | undefined) => void)[] = [];
   #moduleIds = new WeakMap<WebAssembly.Module, number>();
+  /** Running guests per group, and the runs of each group waiting for a slot. */
+  #groups = new Map<string, { running: number; waiting: (() => void)[] }>();
   #nextModuleId = 1;
   #closed = false;
   /** Stops every run in progress, by run. */
@@ -97,6 +104,28 @@ export class WorkerPool implements Executor {
       worker.worker.terminate();
       this.#count--;
     } else this.#idle.push(worker);
+  }
+
+  /** Waits until the group has a free slot (groups without a name are not limited). */
+  async #enterGroup(name: string | undefined): Promise<void> {
+    if (name === undefined) return;
+    let group = this.#groups.get(name);
+    if (!group) {
+      group = { running: 0, waiting: [] };
+      this.#groups.set(name, group);
+    }
+    if (group.running >= this.options.maxPerGroup && !this.#closed) {
+      await new Promise<void>((resolve) => group!.waiting.push(resolve));
+    }
+    group.running++;
+  }
+
+  #leaveGroup(name: string | undefined): void {
+    const group = name === undefined ? undefined : this.#groups.get(name);
+    if (!group) return;
+    group.running--;
+    group.waiting.shift()?.();
+    if (group.running === 0 && group.waiting.length === 0) this.#groups.delete(name!);
   }
 
   #moduleId(module: WebAssembly.Module): number {
@@ -166,6 +195,7 @@ export class WorkerPool implements Executor {
     });
 
     const done = (async (): Promise<GuestOutcome> => {
+      await this.#enterGroup(request.group);
       const worker = await this.#acquire();
       if (!worker) {
         stdoutRing.close();
@@ -267,6 +297,7 @@ export class WorkerPool implements Executor {
     done.catch(() => {}).finally(() => {
       stdinFinished();
       this.#running.delete(stopRun);
+      this.#leaveGroup(request.group);
     });
     return { stdout, done, stdinDone, cancel: () => requestStop("cancelled") };
   }
@@ -276,6 +307,7 @@ export class WorkerPool implements Executor {
     this.#closed = true;
     for (const stopRun of [...this.#running]) stopRun();
     for (const waiter of this.#waiting.splice(0)) waiter(undefined);
+    for (const group of this.#groups.values()) for (const next of group.waiting.splice(0)) next();
     for (const worker of this.#idle) worker.worker.terminate();
     this.#count -= this.#idle.length;
     this.#idle = [];

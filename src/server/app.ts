@@ -85,6 +85,7 @@ export function createApp(options: AppOptions): Hono<AppBindings> {
       maxStdin: caps.maxBodyBytes,
       maxOutput: caps.maxResponseBytes,
       outbound: handler.outbound,
+      group: handler.matchedRoute,
     });
     const where =
       `${request.method} ${target.path} → ${handler.entry.module}#${handler.entrypoint}`;

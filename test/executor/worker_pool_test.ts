@@ -23,7 +23,12 @@ function request(module: WebAssembly.Module, stdin: ReadableStream<Uint8Array> |
 }
 
 Deno.test("the pool streams stdin to a guest and its stdout back", async () => {
-  const pool = new WorkerPool({ warm: 1, max: 2, retireAboveBytes: 64 * 1024 * 1024 });
+  const pool = new WorkerPool({
+    warm: 1,
+    max: 2,
+    retireAboveBytes: 64 * 1024 * 1024,
+    maxPerGroup: 2,
+  });
   try {
     const body = new Blob(["Content-Type: text/plain\n\nover the ring"]).stream();
     const run = pool.run(request(await compileFixture("cat.wasm"), body));
@@ -36,7 +41,12 @@ Deno.test("the pool streams stdin to a guest and its stdout back", async () => {
 });
 
 Deno.test("a runaway guest is stopped at its deadline and its worker replaced", async () => {
-  const pool = new WorkerPool({ warm: 1, max: 1, retireAboveBytes: 64 * 1024 * 1024 });
+  const pool = new WorkerPool({
+    warm: 1,
+    max: 1,
+    retireAboveBytes: 64 * 1024 * 1024,
+    maxPerGroup: 2,
+  });
   try {
     const runaway = await new ModuleCache().load(fixture("runaway.wat"));
     const started = performance.now();
