@@ -12,7 +12,7 @@ const RETIRE_WORKER_ABOVE_BYTES = 32 * 1024 * 1024;
 import { RoutingTable } from "../routing/table.ts";
 import { createApp } from "../server/app.ts";
 import { buildHandlers, type RouteHandler } from "../server/handlers.ts";
-import { listen, type RunningServer } from "../server/lifecycle.ts";
+import { listen } from "../server/lifecycle.ts";
 import type { Logger } from "../server/logger.ts";
 import { ModuleLog } from "../server/module_log.ts";
 import type { ServeOptions } from "./serve_options.ts";
@@ -47,8 +47,6 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   await Deno.mkdir(logDir, { recursive: true });
   if (options.logDir === undefined) logger.info(`module stderr goes to ${logDir}`);
 
-  // The app asks the running server whether it is draining; the server needs the app first.
-  const running: { server?: RunningServer } = {};
   const max = Math.max(options.maxConcurrency, options.workers);
   const executor = new WorkerPool({
     warm: options.workers,
@@ -67,7 +65,6 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     globalEnv: options.env,
     scheme: options.tls ? "https" : "http",
     caps: options.caps,
-    draining: () => running.server?.draining ?? false,
   });
 
   console.log(formatRoutes(handlers));
@@ -83,7 +80,6 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     drainTimeoutMs: options.drainTimeoutMs,
     onDrainTimeout: () => executor.close(),
   });
-  running.server = server;
   await server.finished;
   executor.close();
 }

@@ -30,8 +30,6 @@ export interface AppOptions {
   globalEnv: readonly (readonly [string, string])[];
   scheme: "http" | "https";
   caps: BodyCaps;
-  /** True once shutdown has begun: `/healthz` then answers 503. */
-  draining?: () => boolean;
 }
 
 const text = (body: string, status: number) =>
@@ -42,8 +40,9 @@ export function createApp(options: AppOptions): Hono<AppBindings> {
   const { table, executor, moduleLog, logger, caps } = options;
   const app = new Hono<AppBindings>();
 
-  // The built-in health check wins over any user route (spec §3).
-  app.get("/healthz", () => options.draining?.() ? text("Draining\n", 503) : text("OK", 200));
+  // The built-in health check wins over any user route (spec §3). While the server drains,
+  // the lifecycle answers every request, this one included, with 503.
+  app.get("/healthz", () => text("OK", 200));
 
   app.all("*", async (c) => {
     const request = c.req.raw;
