@@ -39,13 +39,20 @@ export interface PoolOptions {
    * never end (until their timeout) cannot take every worker: other routes keep the rest.
    */
   maxPerGroup: number;
+  /** Workers beyond the warm ones idle this long are stopped (default 30 s). */
+  idleWorkerMs?: number;
 }
 
 interface PoolWorker {
   worker: Worker;
   /** Modules this worker already holds, by id. */
   modules: Set<number>;
+  /** When it last went idle (performance.now()). */
+  idleSince: number;
 }
+
+/** Default for how long a worker beyond the warm ones may sit idle before it is stopped. */
+const IDLE_WORKER_MS = 30_000;
 
 /** Runs guests on a pool of workers. */
 export class WorkerPool implements Executor {
@@ -61,13 +68,32 @@ export class WorkerPool implements Executor {
   /** Stops every run in progress, by run. */
   #running = new Set<() => void>();
 
+  #trimTimer: number;
+  #idleMs: number;
+
   constructor(readonly options: PoolOptions) {
+    this.#idleMs = options.idleWorkerMs ?? IDLE_WORKER_MS;
     for (let i = 0; i < options.warm; i++) this.#idle.push(this.#spawn());
+    // A burst may have started up to `max` workers: the extra ones go once they sit idle.
+    // Deno timers are numbers (the type says Timeout when Node types are loaded).
+    this.#trimTimer = setInterval(() => this.#trimIdle(), this.#idleMs / 2) as unknown as number;
+    Deno.unrefTimer(this.#trimTimer);
   }
 
-  /** Guests running now. */
-  get running(): number {
-    return this.#count - this.#idle.length;
+  #trimIdle(): void {
+    const now = performance.now();
+    // Idle workers are taken from the end, so the longest idle ones are at the front.
+    while (
+      this.#idle.length > this.options.warm && now - this.#idle[0].idleSince > this.#idleMs
+    ) {
+      this.#idle.shift()!.worker.terminate();
+      this.#count--;
+    }
+  }
+
+  /** Workers alive now, busy or idle. */
+  get workers(): number {
+    return this.#count;
   }
 
   #spawn(): PoolWorker {
@@ -75,7 +101,7 @@ export class WorkerPool implements Executor {
     const worker = new Worker(GUEST_WORKER_URL, {
       type: "module",
     });
-    return { worker, modules: new Set() };
+    return { worker, modules: new Set(), idleSince: performance.now() };
   }
 
   async #acquire(): Promise<PoolWorker | undefined> {
@@ -103,7 +129,10 @@ export class WorkerPool implements Executor {
     else if (this.#closed) {
       worker.worker.terminate();
       this.#count--;
-    } else this.#idle.push(worker);
+    } else {
+      worker.idleSince = performance.now();
+      this.#idle.push(worker);
+    }
   }
 
   /** Waits until the group has a free slot (groups without a name are not limited). */
@@ -305,6 +334,7 @@ export class WorkerPool implements Executor {
   /** Stops every worker; guests still running are cut off. */
   close(): void {
     this.#closed = true;
+    clearInterval(this.#trimTimer);
     for (const stopRun of [...this.#running]) stopRun();
     for (const waiter of this.#waiting.splice(0)) waiter(undefined);
     for (const group of this.#groups.values()) for (const next of group.waiting.splice(0)) next();

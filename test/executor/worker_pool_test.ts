@@ -64,3 +64,23 @@ Deno.test("a runaway guest is stopped at its deadline and its worker replaced", 
     pool.close();
   }
 });
+
+Deno.test("workers started by a burst are stopped once idle; the warm ones stay", async () => {
+  const pool = new WorkerPool({
+    warm: 1,
+    max: 4,
+    retireAboveBytes: 64 * 1024 * 1024,
+    maxPerGroup: 4,
+    idleWorkerMs: 100,
+  });
+  try {
+    const module = await compileFixture("exits.wasm");
+    const runs = Array.from({ length: 4 }, () => pool.run(request(module)));
+    await Promise.all(runs.map(async (run) => (await text(run.stdout), await run.done)));
+    assertEquals(pool.workers, 4);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    assertEquals(pool.workers, 1);
+  } finally {
+    pool.close();
+  }
+});
