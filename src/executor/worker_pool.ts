@@ -51,6 +51,9 @@ interface PoolWorker {
   idleSince: number;
 }
 
+/** Why a run was stopped before its guest ended. */
+type StopReason = "timeout" | "stdin too large" | "cancelled" | "server stopping";
+
 /** Default for how long a worker beyond the warm ones may sit idle before it is stopped. */
 const IDLE_WORKER_MS = 30_000;
 
@@ -190,12 +193,10 @@ export class WorkerPool implements Executor {
     const stdinDone = new Promise<void>((resolve) => (stdinFinished = resolve));
     if (request.stdin === null) stdinFinished();
     let stop: (() => void) | undefined;
-    let stopReason: "timeout" | "stdin too large" | "cancelled" | "server stopping" | undefined;
+    let stopReason: StopReason | undefined;
     const stopRun = () => requestStop("server stopping");
     this.#running.add(stopRun);
-    const requestStop = (
-      reason: "timeout" | "stdin too large" | "cancelled" | "server stopping",
-    ) => {
+    const requestStop = (reason: StopReason) => {
       stopReason ??= reason;
       stop?.();
     };
