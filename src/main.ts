@@ -7,7 +7,7 @@ import { ConfigError } from "./config/modules_toml.ts";
 import { ModuleLoadError } from "./executor/module_cache.ts";
 import { EnvError } from "./cli/env_file.ts";
 import { parseServeArgs, SERVE_USAGE, UsageError } from "./cli/serve_options.ts";
-import { serve } from "./cli/serve.ts";
+import { serve, StartupError } from "./cli/serve.ts";
 import { parseRunArgs, RUN_USAGE, runCommand } from "./cli/run.ts";
 import { stderrLogger } from "./server/logger.ts";
 import denoJson from "../deno.json" with { type: "json" };
@@ -39,7 +39,8 @@ export async function main(args: string[]): Promise<number> {
   } catch (error) {
     if (
       error instanceof UsageError || error instanceof ConfigError ||
-      error instanceof ModuleLoadError || error instanceof EnvError
+      error instanceof ModuleLoadError || error instanceof EnvError ||
+      error instanceof StartupError
     ) {
       console.error(`error: ${error.message}`);
       return error instanceof UsageError ? 2 : 1;

@@ -37,6 +37,19 @@ export function formatRoutes(handlers: readonly RouteHandler[]): string {
   );
 }
 
+/** A problem that stops the server from starting: unreadable TLS files, a busy port. */
+export class StartupError extends Error {
+  override name = "StartupError";
+}
+
+async function readPem(flag: string, file: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(file);
+  } catch (error) {
+    throw new StartupError(`${flag} '${file}': ${(error as Error).message}`);
+  }
+}
+
 /** Runs the server with `options` until it is stopped. Throws on a startup error. */
 export async function serve(options: ServeOptions, logger: Logger): Promise<void> {
   const config = await loadModulesToml(options.configFile, options.startDir);
@@ -67,19 +80,27 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     caps: options.caps,
   });
 
+  const tls = options.tls && {
+    cert: await readPem("--tls-cert", options.tls.certFile),
+    key: await readPem("--tls-key", options.tls.keyFile),
+  };
   console.log(formatRoutes(handlers));
-  const server = listen((request, info) => app.fetch(request, info), {
-    hostname: options.listen.hostname,
-    port: options.listen.port,
-    tls: options.tls && {
-      cert: await Deno.readTextFile(options.tls.certFile),
-      key: await Deno.readTextFile(options.tls.keyFile),
-    },
-    logger,
-    onReady: (url) => console.log(`Ready: serving on ${url}${knativeNames()}`),
-    drainTimeoutMs: options.drainTimeoutMs,
-    onDrainTimeout: () => executor.close(),
-  });
+  let server;
+  try {
+    server = listen((request, info) => app.fetch(request, info), {
+      hostname: options.listen.hostname,
+      port: options.listen.port,
+      tls,
+      logger,
+      onReady: (url) => console.log(`Ready: serving on ${url}${knativeNames()}`),
+      drainTimeoutMs: options.drainTimeoutMs,
+      onDrainTimeout: () => executor.close(),
+    });
+  } catch (error) {
+    executor.close();
+    const { hostname, port } = options.listen;
+    throw new StartupError(`cannot listen on ${hostname}:${port}: ${(error as Error).message}`);
+  }
   await server.finished;
   executor.close();
 }

@@ -233,6 +233,26 @@ Deno.test("startup errors name the problem and exit non-zero", async (t) => {
       assertIncludes(result.stderr, expected);
     });
   }
+  await t.step("a busy port and a missing TLS file are clear errors, exit 1", async () => {
+    await Deno.writeTextFile(
+      `${dir}/modules.toml`,
+      `[[module]]\nroute = "/"\nmodule = "${ROOT}modules/hello.wasm"\n`,
+    );
+    const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (taken.addr as Deno.NetAddr).port;
+    try {
+      const busy = await spawnServer(["-c", `${dir}/modules.toml`, "-l", `127.0.0.1:${port}`]);
+      assertEquals("code" in busy && busy.code, 1);
+      assertIncludes((busy as { stderr: string }).stderr, `cannot listen on 127.0.0.1:${port}`);
+    } finally {
+      taken.close();
+    }
+    const tls = await spawnServer([
+      ...["-c", `${dir}/modules.toml`, "--tls-cert", `${dir}/no.pem`, "--tls-key", `${dir}/no.key`],
+    ]);
+    assertEquals("code" in tls && tls.code, 1);
+    assertIncludes((tls as { stderr: string }).stderr, `--tls-cert '${dir}/no.pem'`);
+  });
   await t.step("an invalid --listen is a usage error", async () => {
     await Deno.writeTextFile(
       `${dir}/modules.toml`,
