@@ -96,28 +96,18 @@ export interface Executor {
   close(): void;
 }
 
-/** Calls `name` on a fresh instance; WASI reactors get `_initialize` first. */
-function callEntrypoint(instance: WebAssembly.Instance, name: string): void {
+/**
+ * The exports to call, in order, to run `name` on a fresh instance: WASI reactors get
+ * `_initialize` first. Throws when the module does not export `name`.
+ */
+function entrypointCalls(instance: WebAssembly.Instance, name: string): unknown[] {
   const exports = instance.exports;
-  const init = exports._initialize;
-  if (name !== "_start" && typeof init === "function") init();
   const entry = exports[name];
   if (typeof entry !== "function") {
     throw new EntrypointMissing(`module has no exported function '${name}'`);
   }
-  entry();
-}
-
-/** Like {@link callEntrypoint}, letting suspending imports wait (JSPI). */
-async function callEntrypointAsync(instance: WebAssembly.Instance, name: string): Promise<void> {
-  const exports = instance.exports;
   const init = exports._initialize;
-  if (name !== "_start" && typeof init === "function") await promising(init)();
-  const entry = exports[name];
-  if (typeof entry !== "function") {
-    throw new EntrypointMissing(`module has no exported function '${name}'`);
-  }
-  await promising(entry)();
+  return name !== "_start" && typeof init === "function" ? [init, entry] : [entry];
 }
 
 class EntrypointMissing extends Error {}
@@ -179,8 +169,11 @@ export async function runGuest(
       memory = exported;
       host.memory.attach(memory);
     }
-    if (http) await callEntrypointAsync(instance, entrypoint);
-    else callEntrypoint(instance, entrypoint);
+    for (const call of entrypointCalls(instance, entrypoint)) {
+      // Under JSPI, suspending imports (outbound HTTP) can wait for promises.
+      if (http) await promising(call)();
+      else (call as () => void)();
+    }
     return { exitCode: 0, memoryBytes: memoryBytes() };
   } catch (error) {
     if (error instanceof ProcExit) return { exitCode: error.code, memoryBytes: memoryBytes() };

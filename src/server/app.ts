@@ -12,7 +12,7 @@ import type { BodyCaps } from "../config/limits.ts";
 import type { RouteHandler } from "./handlers.ts";
 import type { ModuleLog } from "./module_log.ts";
 import type { Logger } from "./logger.ts";
-import { failureReason, respond } from "./respond.ts";
+import { failureReason, respond, text } from "./respond.ts";
 import { withKnownLength } from "./request_body.ts";
 
 /** What the platform shell passes along with each request. */
@@ -31,9 +31,6 @@ export interface AppOptions {
   scheme: "http" | "https";
   caps: BodyCaps;
 }
-
-const text = (body: string, status: number) =>
-  new Response(body, { status, headers: { "content-type": "text/plain;charset=UTF-8" } });
 
 /** Builds the app. */
 export function createApp(options: AppOptions): Hono<AppBindings> {
@@ -78,7 +75,7 @@ export function createApp(options: AppOptions): Hono<AppBindings> {
       entrypoint: handler.entrypoint,
       args: cgiArgv(target, handler.entry.argv),
       env,
-      preopens: handler.preopens,
+      preopens: handler.entry.volumes,
       stdin: body.stream,
       timeoutMs: handler.timeoutMs,
       maxStdin: caps.maxBodyBytes,

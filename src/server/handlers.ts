@@ -13,7 +13,6 @@ import {
   parseRoutesOutput,
   type RoutePattern,
 } from "../routing/route.ts";
-import type { Preopen } from "../wasi/host.ts";
 import { sha256Hex } from "../digest.ts";
 import { DEFAULT_OUTBOUND, type OutboundOptions } from "../outbound_http/experimental_http.ts";
 import { DEFAULT_LIMITS, type Limits } from "../config/limits.ts";
@@ -26,7 +25,6 @@ export interface RouteHandler {
   entry: ModuleEntry;
   entrypoint: string;
   module: WebAssembly.Module;
-  preopens: Preopen[];
   /** sha256 hex of the entry's route: the folder of its stderr log. */
   logKey: string;
   /** How long a run may take. */
@@ -91,7 +89,6 @@ export async function buildHandlers(
   const handlers: RouteHandler[] = [];
   for (const [i, entry] of config.entries.entries()) {
     const module = modules[i];
-    const preopens = entry.volumes;
     const timeoutMs = entry.timeoutMs ?? defaults.timeoutMs;
     const outbound: OutboundOptions = {
       allowedHosts: entry.allowedHosts,
@@ -114,7 +111,6 @@ export async function buildHandlers(
         entry,
         entrypoint: sub.entrypoint,
         module,
-        preopens,
         logKey,
         timeoutMs,
         outbound,
@@ -126,7 +122,6 @@ export async function buildHandlers(
       entry,
       entrypoint: entry.entrypoint,
       module,
-      preopens,
       logKey,
       timeoutMs,
       outbound,

@@ -40,7 +40,8 @@ const CHUNK_BYTES = 64 * 1024;
 /** Stdout read while looking for the end of the header block before giving up on it. */
 const MAX_HEAD_BYTES = 64 * 1024;
 
-const text = (body: string, status: number) =>
+/** A plain-text response, for the server's own answers (errors, health). */
+export const text = (body: string, status: number): Response =>
   new Response(body, { status, headers: { "content-type": "text/plain;charset=UTF-8" } });
 
 /** The error response for a guest that failed before its header block was complete. */
