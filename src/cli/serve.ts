@@ -6,6 +6,8 @@
 
 import { loadModulesToml } from "../config/modules_toml.ts";
 import { WorkerPool } from "../executor/worker_pool.ts";
+import { InlineFirstExecutor } from "../executor/inline_first.ts";
+import { ModuleCache } from "../executor/module_cache.ts";
 
 /** A worker whose guest grew its memory past this is replaced, so the memory goes back. */
 const RETIRE_WORKER_ABOVE_BYTES = 32 * 1024 * 1024;
@@ -54,20 +56,31 @@ async function readPem(flag: string, file: string): Promise<string> {
 export async function serve(options: ServeOptions, logger: Logger): Promise<void> {
   const config = await loadModulesToml(options.configFile, options.startDir);
   for (const warning of config.warnings) logger.warn(warning);
-  const handlers = await buildHandlers(config, options.limits);
+  const cache = new ModuleCache({ inline: true });
+  const handlers = await buildHandlers(config, options.limits, cache);
 
   const logDir = options.logDir ?? await Deno.makeTempDir({ prefix: "wagi-logs-" });
   await Deno.mkdir(logDir, { recursive: true });
   if (options.logDir === undefined) logger.info(`module stderr goes to ${logDir}`);
 
   const max = Math.max(options.maxConcurrency, options.workers);
-  const executor = new WorkerPool({
+  const pool = new WorkerPool({
     warm: options.workers,
     max,
     retireAboveBytes: RETIRE_WORKER_ABOVE_BYTES,
     // One route may use at most half the workers: a route stuck in endless modules leaves
     // the other half to every other route.
     maxPerGroup: Math.max(1, Math.floor(max / 2)),
+  });
+  // Said once per route: why its runs moved from the server's thread to the pool.
+  const movedRoutes = new Set<string | undefined>();
+  const executor = new InlineFirstExecutor(pool, (m) => cache.inlineVariant(m), (route, why) => {
+    if (movedRoutes.has(route)) return;
+    movedRoutes.add(route);
+    logger.info(
+      `${route ?? "a run"}: moved from the server's thread to the worker pool (${why}); ` +
+        "its next runs start in the pool for a while",
+    );
   });
   const app = createApp({
     table: new RoutingTable(handlers),
@@ -87,7 +100,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   console.log(formatRoutes(handlers));
   let server;
   try {
-    server = listen((request, info) => app.fetch(request, info), {
+    server = listen(app, {
       hostname: options.listen.hostname,
       port: options.listen.port,
       tls,

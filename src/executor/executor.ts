@@ -48,8 +48,8 @@ export interface GuestRequest {
   args: readonly string[];
   env: readonly (readonly [string, string])[];
   preopens: readonly Preopen[];
-  /** The guest's stdin, fed as it arrives; null for none. */
-  stdin: ReadableStream<Uint8Array> | null;
+  /** The guest's stdin: fed as it arrives, or already whole; null for none. */
+  stdin: ReadableStream<Uint8Array> | Uint8Array | null;
   /** The guest is stopped after this long. */
   timeoutMs: number;
   /** stdin past this many bytes stops the guest (`stdinTooLarge`). */
@@ -88,6 +88,11 @@ export interface Execution {
   stdinDone: Promise<void>;
   /** Stops the guest (the client went away). */
   cancel(): void;
+  /**
+   * Set when the run had already ended by the time `run` returned (it ran on the calling
+   * thread): all its stdout, and how it ended. `stdout` and `done` say the same.
+   */
+  finished?: { stdout: Uint8Array<ArrayBuffer>; outcome: GuestOutcome };
 }
 
 /** Runs guests for the server; HTTP stays on the other side of this interface. */
@@ -100,7 +105,7 @@ export interface Executor {
  * The exports to call, in order, to run `name` on a fresh instance: WASI reactors get
  * `_initialize` first. Throws when the module does not export `name`.
  */
-function entrypointCalls(instance: WebAssembly.Instance, name: string): unknown[] {
+export function entrypointCalls(instance: WebAssembly.Instance, name: string): unknown[] {
   const exports = instance.exports;
   const entry = exports[name];
   if (typeof entry !== "function") {
@@ -111,6 +116,17 @@ function entrypointCalls(instance: WebAssembly.Instance, name: string): unknown[
 }
 
 class EntrypointMissing extends Error {}
+
+/** How a guest failure reads in the log: a trap, a link error, a missing entrypoint, … */
+export function describeFailure(error: unknown): string {
+  return error instanceof EntrypointMissing
+    ? error.message
+    : error instanceof WebAssembly.RuntimeError
+    ? `trap: ${error.message}`
+    : error instanceof WebAssembly.LinkError
+    ? `cannot link: ${error.message}`
+    : `failed: ${(error as Error)?.message ?? String(error)}`;
+}
 
 /** Which WASI snapshots each module imports, worked out once per module. */
 const moduleSnapshots = new WeakMap<WebAssembly.Module, Snapshot[]>();
@@ -177,14 +193,7 @@ export async function runGuest(
     return { exitCode: 0, memoryBytes: memoryBytes() };
   } catch (error) {
     if (error instanceof ProcExit) return { exitCode: error.code, memoryBytes: memoryBytes() };
-    const failure = error instanceof EntrypointMissing
-      ? error.message
-      : error instanceof WebAssembly.RuntimeError
-      ? `trap: ${error.message}`
-      : error instanceof WebAssembly.LinkError
-      ? `cannot link: ${error.message}`
-      : `failed: ${(error as Error)?.message ?? String(error)}`;
-    return { exitCode: 0, failure, memoryBytes: memoryBytes() };
+    return { exitCode: 0, failure: describeFailure(error), memoryBytes: memoryBytes() };
   } finally {
     http?.closeAll();
     host.closeAll();

@@ -5,34 +5,12 @@
  * @module
  */
 
+import { readU32, writeU32 } from "./wasm_binary.ts";
+
 /** WebAssembly pages are 64 KiB. */
 export const PAGE_SIZE = 65536;
 
 const MEMORY_SECTION = 5;
-
-function readU32(bytes: Uint8Array, at: number): [value: number, next: number] {
-  let value = 0;
-  let shift = 0;
-  for (;;) {
-    const byte = bytes[at++];
-    if (byte === undefined) throw new Error("truncated LEB128");
-    value += (byte & 0x7f) * 2 ** shift;
-    if ((byte & 0x80) === 0) return [value, at];
-    shift += 7;
-    if (shift > 35) throw new Error("LEB128 too long");
-  }
-}
-
-function writeU32(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = value & 0x7f;
-    value = Math.floor(value / 128);
-    if (value !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (value !== 0);
-  return out;
-}
 
 /**
  * Returns `wasm` with every defined 32-bit memory's maximum lowered to `maxBytes` (rounded

@@ -7,7 +7,9 @@
 
 import { sha256Hex } from "../digest.ts";
 import { HTTP_FUNCTIONS, HTTP_MODULE } from "../outbound_http/experimental_http.ts";
-import { limitMemory } from "./memory_limit.ts";
+import { limitMemory, PAGE_SIZE } from "./memory_limit.ts";
+import { meter } from "./metering.ts";
+import type { InlineModule } from "./inline_runner.ts";
 import { WasiHost } from "../wasi/host.ts";
 import { DISCARD } from "../wasi/streams.ts";
 import { BytesSource } from "../wasi/streams.ts";
@@ -84,10 +86,37 @@ export function checkImports(path: string, module: WebAssembly.Module): void {
   }
 }
 
+/**
+ * Linear memory a guest may use on the server's thread: one that needs more is redone in the
+ * pool, so that a memory-hungry request cannot swell the server's own heap.
+ */
+const INLINE_MEMORY_CAP_BYTES = 16 * 1024 * 1024;
+
+/** How the cache prepares modules. */
+export interface ModuleCacheOptions {
+  /** Also prepare each module to run on the server's thread (see `inlineVariant`). */
+  inline?: boolean;
+}
+
 /** Compiled modules by file path and by content hash, each for a memory limit. */
 export class ModuleCache {
   #byPath = new Map<string, Promise<WebAssembly.Module>>();
   #byDigest = new Map<string, Promise<WebAssembly.Module>>();
+  #inline = new WeakMap<WebAssembly.Module, InlineModule>();
+  /** Why a module has no inline variant, by module, for the log. */
+  #notInline = new WeakMap<WebAssembly.Module, string>();
+
+  constructor(readonly options: ModuleCacheOptions = {}) {}
+
+  /** The metered variant of a loaded module that runs on the server's thread, if it has one. */
+  inlineVariant(module: WebAssembly.Module): InlineModule | undefined {
+    return this.#inline.get(module);
+  }
+
+  /** Why a loaded module runs only in the worker pool; undefined when it has a variant. */
+  whyNotInline(module: WebAssembly.Module): string | undefined {
+    return this.#notInline.get(module);
+  }
 
   /**
    * The compiled module of the file at `path`, compiling it on first use. With
@@ -101,6 +130,35 @@ export class ModuleCache {
       this.#byPath.set(key, found);
     }
     return found;
+  }
+
+  /** The inline variant of `bytes`, or why there is none. */
+  async #prepareInline(
+    bytes: Uint8Array,
+    memoryLimitBytes: number | undefined,
+  ): Promise<InlineModule | string> {
+    try {
+      const metered = meter(bytes);
+      const capBytes = Math.min(memoryLimitBytes ?? Infinity, INLINE_MEMORY_CAP_BYTES);
+      const module = await WebAssembly.compile(
+        new Uint8Array(limitMemory(metered.bytes, capBytes)),
+      );
+      const poolOnly = WebAssembly.Module.imports(module).find((i) =>
+        POOL_ONLY_IMPORTS.has(i.module)
+      );
+      if (poolOnly) return `it imports '${poolOnly.module}'`;
+      return {
+        module,
+        stateGlobals: metered.stateGlobals,
+        notReusable: metered.notReusable,
+        // At the module's own limit, the cap is the real one: nothing to redo.
+        memoryCapBytes: capBytes < (memoryLimitBytes ?? Infinity)
+          ? Math.floor(capBytes / PAGE_SIZE) * PAGE_SIZE
+          : Infinity,
+      };
+    } catch (error) {
+      return (error as Error).message;
+    }
   }
 
   async #compile(path: string, memoryLimitBytes?: number): Promise<WebAssembly.Module> {
@@ -127,8 +185,12 @@ export class ModuleCache {
     const digest = `${memoryLimitBytes ?? "unlimited"}:${await sha256Hex(bytes)}`;
     let compiled = this.#byDigest.get(digest);
     if (!compiled) {
-      compiled = WebAssembly.compile(bytes).then((module) => {
+      const inline = this.options.inline ? this.#prepareInline(bytes, memoryLimitBytes) : undefined;
+      compiled = WebAssembly.compile(bytes).then(async (module) => {
         checkImports(path, module);
+        const variant = await inline;
+        if (typeof variant === "string") this.#notInline.set(module, variant);
+        else if (variant) this.#inline.set(module, variant);
         return module;
       }, (error) => {
         throw new ModuleLoadError(`${path}: invalid WebAssembly module: ${error.message}`);
@@ -138,6 +200,9 @@ export class ModuleCache {
     return await compiled;
   }
 }
+
+/** Modules importing these run in the pool only: their calls wait for the network. */
+const POOL_ONLY_IMPORTS = new Set([HTTP_MODULE]);
 
 /** A `.wat` file, or any file that does not start with the binary magic `\0asm`. */
 function isWatText(path: string, bytes: Uint8Array): boolean {

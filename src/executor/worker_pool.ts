@@ -366,7 +366,7 @@ export class WorkerPool implements Executor {
  * stopped) and lets go of the body; `finished` settles when the ring is no longer touched.
  */
 function pumpStdin(
-  body: ReadableStream<Uint8Array> | null,
+  body: ReadableStream<Uint8Array> | Uint8Array | null,
   ring: ByteRing,
   max: number,
   tooLarge: () => void,
@@ -374,6 +374,13 @@ function pumpStdin(
   if (!body) {
     ring.close();
     return { stop: () => {}, finished: Promise.resolve() };
+  }
+  if (body instanceof Uint8Array) {
+    if (body.length > max) tooLarge();
+    const finished = (body.length > max ? Promise.resolve(false) : ring.write(body))
+      .catch(() => false)
+      .then(() => ring.close());
+    return { stop: () => {}, finished };
   }
   const reader = body.getReader();
   const finished = (async () => {

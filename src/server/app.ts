@@ -5,15 +5,24 @@
  */
 
 import { Hono } from "hono";
-import { authorityOf, cgiArgv, cgiEnvironment, type HostPort, rawTarget } from "../cgi/request.ts";
-import type { Executor } from "../executor/executor.ts";
+import {
+  authorityOf,
+  cgiArgv,
+  cgiEnvironment,
+  type HostPort,
+  type RawTarget,
+  rawTarget,
+} from "../cgi/request.ts";
+import type { RouteMatch } from "../routing/route.ts";
+import type { Executor, GuestOutcome } from "../executor/executor.ts";
+import { INLINE_MAX_BODY_BYTES } from "../executor/inline_first.ts";
 import type { RoutingTable } from "../routing/table.ts";
 import type { BodyCaps } from "../config/limits.ts";
 import type { RouteHandler } from "./handlers.ts";
 import type { ModuleLog } from "./module_log.ts";
 import type { Logger } from "./logger.ts";
-import { failureReason, respond, text } from "./respond.ts";
-import { withKnownLength } from "./request_body.ts";
+import { failureReason, respond, respondFinished, text } from "./respond.ts";
+import { type GuestBody, withKnownLength } from "./request_body.ts";
 
 /** What the platform shell passes along with each request. */
 export type AppBindings = { Bindings: { remoteAddr: string } };
@@ -32,33 +41,49 @@ export interface AppOptions {
   caps: BodyCaps;
 }
 
-/** Builds the app. */
-export function createApp(options: AppOptions): Hono<AppBindings> {
+/** A request without a body, as the guest gets it. */
+const NO_BODY: GuestBody = { stream: null, length: 0 };
+
+/** "METHOD path → module#entrypoint" for log lines, built only when a line is written. */
+class LogPlace {
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly handler: RouteHandler,
+  ) {}
+  toString(): string {
+    return `${this.method} ${this.path} → ${this.handler.entry.module}#${this.handler.entrypoint}`;
+  }
+}
+
+/** The WAGI side of the app: a request in, the module's response out. */
+export type WagiHandler = (
+  request: Request,
+  remoteAddr: string,
+  target: RawTarget,
+) => Response | Promise<Response>;
+
+/**
+ * The handler for every request the routing table may answer. It returns a plain Response
+ * (no promise) when the module ran on this thread, so that the common case costs no hops.
+ */
+export function createWagiHandler(options: AppOptions): WagiHandler {
   const { table, executor, moduleLog, logger, caps } = options;
-  const app = new Hono<AppBindings>();
 
-  // The built-in health check wins over any user route (spec §3). While the server drains,
-  // the lifecycle answers every request, this one included, with 503.
-  app.get("/healthz", () => text("OK", 200));
-
-  app.all("*", async (c) => {
-    const request = c.req.raw;
-    const target = rawTarget(request.url);
-    const found = table.lookup(target.path);
-    if (!found) return text("Not Found\n", 404);
+  const runRoute = (
+    request: Request,
+    remoteAddr: string,
+    target: RawTarget,
+    found: { handler: RouteHandler; match: RouteMatch },
+    body: GuestBody,
+  ): Response | Promise<Response> => {
     const { handler, match } = found;
-    const declared = request.headers.get("content-length");
-    if (declared !== null && Number(declared) > caps.maxBodyBytes) {
-      return text("Payload Too Large\n", 413);
-    }
-    const body = await withKnownLength(request, caps.maxBodyBytes);
-    if (body === "too large") return text("Payload Too Large\n", 413);
     const env = cgiEnvironment(
       {
         method: request.method,
         target,
         headers: request.headers,
-        remoteAddr: c.env?.remoteAddr ?? "",
+        remoteAddr,
         bodyLength: body.length,
         scheme: options.scheme,
         ...authorityOf(request, options.scheme),
@@ -76,35 +101,91 @@ export function createApp(options: AppOptions): Hono<AppBindings> {
       args: cgiArgv(target, handler.entry.argv),
       env,
       preopens: handler.entry.volumes,
-      stdin: body.stream,
+      stdin: body.bytes ?? body.stream,
       timeoutMs: handler.timeoutMs,
       maxStdin: caps.maxBodyBytes,
       maxOutput: caps.maxResponseBytes,
       outbound: handler.outbound,
       group: handler.matchedRoute,
     });
-    const where =
-      `${request.method} ${target.path} → ${handler.entry.module}#${handler.entrypoint}`;
+    const where = new LogPlace(request.method, target.path, handler);
+    const logStderr = (outcome: GuestOutcome) =>
+      moduleLog.append(handler.logKey, outcome.stderr).then(() => {
+        if (failureReason(outcome) !== undefined && outcome.stderr.length > 0) {
+          logger.error(`${where}: the module's stderr is in ${moduleLog.fileFor(handler.logKey)}`);
+        }
+      }).catch((error) => logger.error(`${where}: cannot write the stderr log: ${error.message}`));
+    if (execution.finished) {
+      // It ran on this thread and has ended: no stream, no cancellation to wire up. Its
+      // stdout is only valid until the next run, so the response is built right away.
+      if (execution.finished.outcome.stderr.length > 0) logStderr(execution.finished.outcome);
+      return respondFinished(execution.finished, where, logger);
+    }
     // Until the response is returned, a client that goes away stops the guest; afterwards the
     // response body's own cancellation does (and Deno aborts the signal on success too).
     const cancel = () => execution.cancel();
     request.signal.addEventListener("abort", cancel, { once: true });
-    execution.done.then(async (outcome) => {
-      await moduleLog.append(handler.logKey, outcome.stderr);
-      if (failureReason(outcome) !== undefined && outcome.stderr.length > 0) {
-        logger.error(`${where}: the module's stderr is in ${moduleLog.fileFor(handler.logKey)}`);
-      }
-    }).catch((error) => logger.error(`${where}: cannot write the stderr log: ${error.message}`));
-    try {
-      return await respond(execution, where, logger, caps.maxResponseBytes);
-    } finally {
-      request.signal.removeEventListener("abort", cancel);
-    }
-  });
+    execution.done.then(logStderr);
+    return respond(execution, where, logger, caps.maxResponseBytes).finally(() =>
+      request.signal.removeEventListener("abort", cancel)
+    );
+  };
 
-  app.onError((error) => {
-    logger.error(`unhandled: ${error.stack ?? error.message}`);
-    return text("Internal Server Error\n", 500);
-  });
-  return app;
+  return (request, remoteAddr, target) => {
+    const found = table.lookup(target.path);
+    if (!found) return text("Not Found\n", 404);
+    const declared = request.headers.get("content-length");
+    if (declared !== null && Number(declared) > caps.maxBodyBytes) {
+      return text("Payload Too Large\n", 413);
+    }
+    // No body: nothing to wait for.
+    if (request.body === null) return runRoute(request, remoteAddr, target, found, NO_BODY);
+    return withKnownLength(request, caps.maxBodyBytes, INLINE_MAX_BODY_BYTES).then((body) =>
+      body === "too large"
+        ? text("Payload Too Large\n", 413)
+        : runRoute(request, remoteAddr, target, found, body)
+    );
+  };
 }
+
+/** The server's whole request handler, as the lifecycle calls it. */
+export type AppHandler = (
+  request: Request,
+  info: { remoteAddr: string },
+) => Response | Promise<Response>;
+
+/**
+ * Builds the app: the server's own endpoints (`/healthz`) on a Hono router, and every other
+ * request straight to the WAGI handler and its precomputed routing table, which is faster
+ * than a second router on the hot path.
+ */
+export function createApp(options: AppOptions): AppHandler {
+  const wagi = createWagiHandler(options);
+  const builtIn = new Hono<AppBindings>();
+  const failed = (error: Error) => {
+    options.logger.error(`unhandled: ${error.stack ?? error.message}`);
+    return text("Internal Server Error\n", 500);
+  };
+  // The built-in health check wins over any user route (spec §3). While the server drains,
+  // the lifecycle answers every request, this one included, with 503.
+  builtIn.get("/healthz", () => text("OK", 200));
+  builtIn.onError(failed);
+
+  return (request, info) => {
+    const target = rawTarget(request.url);
+    if (
+      BUILT_IN_PATHS.has(target.path) && (request.method === "GET" || request.method === "HEAD")
+    ) {
+      return builtIn.fetch(request, info);
+    }
+    try {
+      const response = wagi(request, info.remoteAddr, target);
+      return response instanceof Response ? response : response.catch(failed);
+    } catch (error) {
+      return failed(error as Error);
+    }
+  };
+}
+
+/** Paths the server answers itself (GET and HEAD), before any module route. */
+const BUILT_IN_PATHS = new Set(["/healthz"]);

@@ -46,6 +46,9 @@ export function listen(handler: FetchHandler, options: ListenOptions): RunningSe
   let draining = false;
   let inFlight = 0;
   let idle: (() => void) | undefined;
+  const settled = () => {
+    if (--inFlight === 0) idle?.();
+  };
   const server = Deno.serve({
     hostname: options.hostname,
     port: options.port,
@@ -54,7 +57,7 @@ export function listen(handler: FetchHandler, options: ListenOptions): RunningSe
       const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
       options.onReady(`${options.tls ? "https" : "http"}://${host}:${addr.port}`);
     },
-  }, async (request, info) => {
+  }, (request, info) => {
     if (draining) {
       return new Response("Service Unavailable: shutting down\n", {
         status: 503,
@@ -63,11 +66,9 @@ export function listen(handler: FetchHandler, options: ListenOptions): RunningSe
     }
     // A request is in flight until its response, streamed body included, has been sent.
     inFlight++;
-    info.completed.catch(() => {}).finally(() => {
-      if (--inFlight === 0) idle?.();
-    });
+    info.completed.then(settled, settled);
     const remote = info.remoteAddr as Deno.NetAddr;
-    return await handler(request, { remoteAddr: remote.hostname ?? "" });
+    return handler(request, { remoteAddr: remote.hostname ?? "" });
   });
 
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGTERM", "SIGINT"];

@@ -9,22 +9,37 @@ const BUFFER_UNKNOWN_LENGTH_UP_TO = 1024 * 1024;
 /** A body to stream into the guest, and the `CONTENT_LENGTH` to announce ("" if unknown). */
 export interface GuestBody {
   stream: ReadableStream<Uint8Array> | null;
+  /** The whole body, when it was small enough to be read before the guest starts. */
+  bytes?: Uint8Array;
   length: number | "";
 }
 
 /**
  * The request's body for the guest. With a Content-Length (or none at all), it streams as it
- * arrives. A chunked body is read up to 1 MiB first: if it ends there its length is known;
- * otherwise it streams on with `CONTENT_LENGTH` empty. "too large" past `maxBytes`.
+ * arrives, or is read whole when it declares at most `readWholeUpTo` bytes. A chunked body is
+ * read up to 1 MiB first: if it ends there its length is known; otherwise it streams on with
+ * `CONTENT_LENGTH` empty. "too large" past `maxBytes`.
  */
 export async function withKnownLength(
   request: Request,
   maxBytes: number,
+  readWholeUpTo = 0,
 ): Promise<GuestBody | "too large"> {
   const declared = request.headers.get("content-length");
   if (request.body === null) return { stream: null, length: 0 };
   if (declared !== null && /^\d+$/.test(declared)) {
-    return { stream: request.body, length: Number(declared) };
+    const length = Number(declared);
+    if (length <= readWholeUpTo) {
+      let bytes: Uint8Array;
+      try {
+        bytes = new Uint8Array(await request.arrayBuffer());
+      } catch {
+        // The client went away mid-upload: nobody will read the response either.
+        bytes = new Uint8Array();
+      }
+      return { stream: null, bytes, length: bytes.length };
+    }
+    return { stream: request.body, length };
   }
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];

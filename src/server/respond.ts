@@ -40,6 +40,9 @@ const CHUNK_BYTES = 64 * 1024;
 /** Stdout read while looking for the end of the header block before giving up on it. */
 const MAX_HEAD_BYTES = 64 * 1024;
 
+/** Names the request and module in log lines: a string, or anything that becomes one. */
+export type Where = string | { toString(): string };
+
 /** A plain-text response, for the server's own answers (errors, health). */
 export const text = (body: string, status: number): Response =>
   new Response(body, { status, headers: { "content-type": "text/plain;charset=UTF-8" } });
@@ -69,13 +72,29 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
+/** The response for a run that has already ended, with all of its stdout. */
+export function respondFinished(
+  finished: { stdout: Uint8Array<ArrayBuffer>; outcome: GuestOutcome },
+  where: Where,
+  logger: Logger,
+): Response {
+  const failed = failureResponse(finished.outcome);
+  if (failed) {
+    logger.error(`${where}: ${failureReason(finished.outcome)}`);
+    return failed;
+  }
+  const output = parseCgiOutput(finished.stdout);
+  for (const warning of output.warnings) logger.warn(`${where}: ${warning}`);
+  return output.response;
+}
+
 /**
  * The response for `execution`. `where` names the route and module in log lines;
  * `maxResponseBytes` is the cap the executor enforces, named when a response is cut.
  */
 export async function respond(
   execution: Execution,
-  where: string,
+  where: Where,
   logger: Logger,
   maxResponseBytes: number,
 ): Promise<Response> {

@@ -110,11 +110,15 @@ function streamType(terminal: boolean | undefined): number {
   return terminal ? FileType.CHARACTER_DEVICE : FileType.UNKNOWN;
 }
 
+/** Rights of stdin and of stdout/stderr, computed once (bigint arithmetic allocates). */
+const INPUT_RIGHTS = STREAM_RIGHTS & ~Rights.FD_WRITE;
+const OUTPUT_RIGHTS = STREAM_RIGHTS & ~Rights.FD_READ;
+
 /** The guest's stdin: bytes from an {@link InputSource}. */
 export class InputDescriptor extends Descriptor {
   readonly filetype: number;
   constructor(readonly source: InputSource) {
-    super(STREAM_RIGHTS & ~Rights.FD_WRITE);
+    super(INPUT_RIGHTS);
     this.filetype = streamType(source.terminal);
   }
   override read(memory: Uint8Array, at: number, length: number): number {
@@ -126,7 +130,7 @@ export class InputDescriptor extends Descriptor {
 export class OutputDescriptor extends Descriptor {
   readonly filetype: number;
   constructor(readonly sink: OutputSink) {
-    super(STREAM_RIGHTS & ~Rights.FD_READ);
+    super(OUTPUT_RIGHTS);
     this.filetype = streamType(sink.terminal);
   }
   override write(memory: Uint8Array, at: number, length: number): number {

@@ -81,9 +81,54 @@ export function syscall<A extends unknown[]>(
 
 const encoder = new TextEncoder();
 
-/** Encodes strings as NUL-terminated UTF-8, as `args_get` and `environ_get` hand them out. */
-function cStrings(items: readonly string[]): Uint8Array[] {
-  return items.map((item) => encoder.encode(item + "\0"));
+/** NUL-terminated UTF-8 strings back to back, as `args_get` and `environ_get` hand them out. */
+export interface CStrings {
+  bytes: Uint8Array;
+  /** Where each string starts in `bytes`. */
+  starts: number[];
+}
+
+/**
+ * Encodes strings as one buffer of NUL-terminated UTF-8. With `scratch`, the bytes are a view
+ * of it when they fit (valid until it is used again): allocating a buffer costs more than
+ * encoding a whole environment.
+ */
+export function cStrings(items: readonly string[], scratch?: Uint8Array): CStrings {
+  const starts: number[] = new Array(items.length);
+  let joined = "";
+  for (let i = 0; i < items.length; i++) {
+    starts[i] = joined.length;
+    joined += items[i] + "\0";
+  }
+  const into = scratch && scratch.length >= joined.length * 3
+    ? scratch
+    : new Uint8Array(joined.length * 3);
+  const { written } = encoder.encodeInto(joined, into);
+  // One byte per character: all ASCII, so the string offsets are the byte offsets.
+  if (written === joined.length) return { bytes: into.subarray(0, written), starts };
+  let at = 0;
+  for (let i = 0; i < items.length; i++) {
+    starts[i] = at;
+    at += encoder.encodeInto(items[i] + "\0", into.subarray(at)).written;
+  }
+  return { bytes: into.subarray(0, at), starts };
+}
+
+/** No strings at all. */
+const NO_STRINGS: CStrings = { bytes: new Uint8Array(), starts: [] };
+
+/** The whole buffer `strings` were encoded into, to reuse for the next encoding. */
+function scratchOf(strings: CStrings, scratch: Uint8Array | undefined): Uint8Array {
+  return strings.bytes.buffer === scratch?.buffer
+    ? scratch
+    : new Uint8Array(strings.bytes.buffer as ArrayBuffer);
+}
+
+/** Joins an environment into the `KEY=VALUE` strings a guest sees. */
+function envStrings(env: readonly (readonly [string, string])[]): string[] {
+  const out = new Array<string>(env.length);
+  for (let i = 0; i < env.length; i++) out[i] = env[i][0] + "=" + env[i][1];
+  return out;
 }
 
 /** One guest's WASI state and its imports. */
@@ -91,15 +136,28 @@ export class WasiHost {
   /** Guest linear memory, attached once the instance exists. */
   readonly memory = new GuestMemory();
   /** Descriptor table; index is the guest fd, `undefined` a closed slot. */
-  readonly fds: (Descriptor | undefined)[];
+  fds: (Descriptor | undefined)[] = [];
   /** Arguments, NUL-terminated UTF-8. */
-  readonly args: Uint8Array[];
+  args: CStrings = NO_STRINGS;
   /** Environment as `KEY=VALUE`, NUL-terminated UTF-8. */
-  readonly env: Uint8Array[];
+  env: CStrings = NO_STRINGS;
+  /** The buffers `args` and `env` were encoded into, reused by the next `reset`. */
+  #argsScratch: Uint8Array | undefined;
+  #envScratch: Uint8Array | undefined;
 
   constructor(options: WasiOptions) {
-    this.args = cStrings(options.args);
-    this.env = cStrings(options.env.map(([key, value]) => `${key}=${value}`));
+    this.reset(options);
+  }
+
+  /**
+   * Gives this host the state of a new run (after `closeAll`), so that an instance linked to
+   * its imports once can serve many runs.
+   */
+  reset(options: WasiOptions): void {
+    this.args = cStrings(options.args, this.#argsScratch);
+    this.#argsScratch = scratchOf(this.args, this.#argsScratch);
+    this.env = cStrings(envStrings(options.env), this.#envScratch);
+    this.#envScratch = scratchOf(this.env, this.#envScratch);
     this.fds = [
       new InputDescriptor(options.stdin),
       new OutputDescriptor(options.stdout),

@@ -5,6 +5,9 @@
 
 import type { InputSource, OutputSink } from "./descriptors.ts";
 
+/** No bytes: stdin of a request without a body. */
+export const NO_BYTES: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+
 /** stdin from bytes already in memory. */
 export class BytesSource implements InputSource {
   #offset = 0;
@@ -35,6 +38,7 @@ export class CollectingSink implements OutputSink {
   }
   /** Everything collected, as one array. */
   bytes(): Uint8Array<ArrayBuffer> {
+    if (this.#length === 0) return NO_BYTES;
     const out = new Uint8Array(this.#length);
     let at = 0;
     for (const chunk of this.#chunks) {

@@ -3,22 +3,18 @@
  * @module
  */
 
-import { syscall, type WasiHost } from "../host.ts";
+import { type CStrings, syscall, type WasiHost } from "../host.ts";
 import type { GuestMemory } from "../memory.ts";
 
-function sizes(memory: GuestMemory, items: Uint8Array[], countPtr: number, sizePtr: number) {
-  let size = 0;
-  for (const item of items) size += item.length;
-  memory.setU32(countPtr, items.length);
-  memory.setU32(sizePtr, size);
+function sizes(memory: GuestMemory, items: CStrings, countPtr: number, sizePtr: number) {
+  memory.setU32(countPtr, items.starts.length);
+  memory.setU32(sizePtr, items.bytes.length);
 }
 
-function copyOut(memory: GuestMemory, items: Uint8Array[], listPtr: number, bufPtr: number) {
-  let at = bufPtr;
-  for (let i = 0; i < items.length; i++) {
-    memory.setU32(listPtr + i * 4, at);
-    memory.write(at, items[i]);
-    at += items[i].length;
+function copyOut(memory: GuestMemory, items: CStrings, listPtr: number, bufPtr: number) {
+  memory.write(bufPtr, items.bytes);
+  for (let i = 0; i < items.starts.length; i++) {
+    memory.setU32(listPtr + i * 4, bufPtr + items.starts[i]);
   }
 }
 

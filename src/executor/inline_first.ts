@@ -1,0 +1,129 @@
+/**
+ * The server's executor: each run is first tried on the server's own thread, where a short
+ * module costs a function call instead of a hand-off to a worker; a run that cannot finish
+ * there without a lasting effect (see inline_policy.ts) is redone in the worker pool, which
+ * streams and preempts. Routes whose runs keep moving to the pool are sent there directly for
+ * a while, so that they do not pay for the attempt each time.
+ * @module
+ */
+
+import type { Execution, Executor, GuestOutcome, GuestRequest } from "./executor.ts";
+import { type InlineModule, InlineRunner } from "./inline_runner.ts";
+import { Migrate } from "./inline_policy.ts";
+import { NO_BYTES } from "../wasi/streams.ts";
+
+/** Request bodies up to this size may be run on the server's thread (they are read first). */
+export const INLINE_MAX_BODY_BYTES = 64 * 1024;
+
+/** stdout kept in memory for a run on the server's thread; more and it is redone in the pool. */
+const INLINE_MAX_OUTPUT_BYTES = 1024 * 1024;
+
+/** Runs a route skips after moving to the pool: doubles each time, up to the maximum. */
+const FIRST_BACKOFF = 16;
+const MAX_BACKOFF = 4096;
+
+/** A route's recent history on the server's thread. */
+interface RouteState {
+  /** Runs still to send straight to the pool. */
+  skip: number;
+  /** What `skip` is set to after the next move to the pool. */
+  backoff: number;
+}
+
+/** What the executor reports about runs that moved to the pool (for the log and tests). */
+export type MigrationListener = (group: string | undefined, reason: string) => void;
+
+/** Tries each run on the calling thread first, then in `pool`. */
+export class InlineFirstExecutor implements Executor {
+  #runners = new WeakMap<WebAssembly.Module, InlineRunner>();
+  #routes = new Map<string, RouteState>();
+
+  constructor(
+    readonly pool: Executor,
+    readonly variantOf: (module: WebAssembly.Module) => InlineModule | undefined,
+    readonly onMigrate: MigrationListener = () => {},
+  ) {}
+
+  #runner(module: WebAssembly.Module): InlineRunner | undefined {
+    let runner = this.#runners.get(module);
+    if (!runner) {
+      const variant = this.variantOf(module);
+      if (!variant) return undefined;
+      runner = new InlineRunner(variant);
+      this.#runners.set(module, runner);
+    }
+    return runner;
+  }
+
+  run(request: GuestRequest): Execution {
+    const stdin = request.stdin;
+    if (stdin instanceof ReadableStream) return this.pool.run(request);
+    const route = this.#routes.get(request.group ?? "");
+    if (route && route.skip > 0) {
+      route.skip--;
+      return this.pool.run(request);
+    }
+    const runner = this.#runner(request.module);
+    if (!runner) return this.pool.run(request);
+    const result = runner.run({
+      entrypoint: request.entrypoint,
+      args: request.args,
+      env: request.env,
+      preopens: request.preopens,
+      stdin: stdin ?? NO_BYTES,
+      maxOutput: Math.min(request.maxOutput, INLINE_MAX_OUTPUT_BYTES),
+    });
+    if (result instanceof Migrate) {
+      this.#moved(request.group ?? "", result.reason);
+      return this.pool.run(request);
+    }
+    if (route) route.backoff = Math.max(FIRST_BACKOFF, route.backoff / 2);
+    const outcome: GuestOutcome = {
+      exitCode: result.exitCode,
+      failure: result.failure,
+      stderr: result.stderr,
+      timedOut: false,
+      stdinTooLarge: false,
+      cancelled: false,
+      serverStopping: false,
+      truncated: false,
+      elapsedMs: result.elapsedMs,
+    };
+    return finishedExecution(result.stdout, outcome);
+  }
+
+  #moved(group: string, reason: string): void {
+    let route = this.#routes.get(group);
+    if (!route) {
+      route = { skip: 0, backoff: FIRST_BACKOFF };
+      this.#routes.set(group, route);
+    }
+    route.skip = route.backoff;
+    route.backoff = Math.min(MAX_BACKOFF, route.backoff * 2);
+    this.onMigrate(group || undefined, reason);
+  }
+
+  close(): void {
+    this.pool.close();
+  }
+}
+
+/** An execution that has already ended, with all of its stdout. */
+function finishedExecution(stdout: Uint8Array<ArrayBuffer>, outcome: GuestOutcome): Execution {
+  return {
+    finished: { stdout, outcome },
+    // Built only for callers that read the stream rather than `finished`.
+    get stdout() {
+      return new ReadableStream({
+        type: "bytes",
+        start(controller) {
+          if (stdout.length > 0) controller.enqueue(stdout.slice());
+          controller.close();
+        },
+      });
+    },
+    done: Promise.resolve(outcome),
+    stdinDone: Promise.resolve(),
+    cancel() {},
+  };
+}

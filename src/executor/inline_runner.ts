@@ -1,0 +1,233 @@
+/**
+ * Running a metered module on the server's own thread, with one instance kept per module and
+ * put back to its just-instantiated state (linear memory and every mutable global) before
+ * each run. A run that would have a lasting effect, runs out of fuel, outgrows the memory kept
+ * here or writes too much is abandoned ({@link Migrate}) and must be redone in the pool.
+ * @module
+ */
+
+import { type Preopen, ProcExit, type Snapshot, snapshotsOf, WasiHost } from "../wasi/host.ts";
+import { BytesSource, CollectingSink, DISCARD, NO_BYTES } from "../wasi/streams.ts";
+import type { OutputSink } from "../wasi/descriptors.ts";
+import { describeFailure, entrypointCalls } from "./executor.ts";
+import { FUEL_EXPORT, STATE_GLOBAL_PREFIX } from "./metering.ts";
+import { inlineImports, Migrate } from "./inline_policy.ts";
+
+/**
+ * Loop iterations a run may take on the server's thread: a few milliseconds of a tight loop.
+ * A guest that needs more is redone in the pool, where its real timeout applies.
+ */
+export const INLINE_FUEL = 5_000_000;
+
+/** stderr kept per run (the rest is dropped): it only goes to the log. */
+const MAX_STDERR = 1024 * 1024;
+
+/** A module prepared by `meter`, compiled, with what its instances allow. */
+export interface InlineModule {
+  module: WebAssembly.Module;
+  /** Indices of its exported mutable globals (see `STATE_GLOBAL_PREFIX`). */
+  stateGlobals: readonly number[];
+  /** Why an instance must not serve a second run; undefined when it may. */
+  notReusable?: string;
+  /** Its memory maximum here: a run that reaches it is redone in the pool, with the real one. */
+  memoryCapBytes: number;
+}
+
+/** One run on the server's thread. */
+export interface InlineRun {
+  entrypoint: string;
+  args: readonly string[];
+  env: readonly (readonly [string, string])[];
+  preopens: readonly Preopen[];
+  stdin: Uint8Array;
+  /** stdout kept at most; a run that writes more is abandoned. */
+  maxOutput: number;
+}
+
+/** How a run on the server's thread ended. */
+export interface InlineResult {
+  /** All of stdout: a view of the runner's buffer, valid until its next run. */
+  stdout: Uint8Array<ArrayBuffer>;
+  stderr: Uint8Array;
+  exitCode: number;
+  failure?: string;
+  elapsedMs: number;
+}
+
+/** A run's stdout kept in one buffer that grows as needed and is reused by the next run. */
+class ScratchSink implements OutputSink {
+  #buffer = new Uint8Array(16 * 1024);
+  #length = 0;
+  #limit = 0;
+  overflowed = false;
+
+  /** Empties the sink for a new run that may write up to `limit` bytes. */
+  reset(limit: number): void {
+    this.#length = 0;
+    this.#limit = limit;
+    this.overflowed = false;
+    // A rare large output should not pin its buffer for good.
+    if (this.#buffer.length > 1024 * 1024) this.#buffer = new Uint8Array(16 * 1024);
+  }
+
+  write(memory: Uint8Array, at: number, length: number): void {
+    const end = this.#length + length;
+    if (end > this.#limit) {
+      this.overflowed = true;
+      return;
+    }
+    if (end > this.#buffer.length) {
+      const grown = new Uint8Array(Math.max(end, this.#buffer.length * 2));
+      grown.set(this.#buffer.subarray(0, this.#length));
+      this.#buffer = grown;
+    }
+    this.#buffer.set(memory.subarray(at, at + length), this.#length);
+    this.#length = end;
+  }
+
+  /** What was written: a view of the buffer, valid until the next `reset`. */
+  bytes(): Uint8Array<ArrayBuffer> {
+    return this.#buffer.subarray(0, this.#length);
+  }
+}
+
+/** A copy of `bytes` up to and including its last non-zero byte. */
+function nonZeroPrefix(bytes: Uint8Array): Uint8Array {
+  let end = bytes.length;
+  while (end > 0 && bytes[end - 1] === 0) end--;
+  return bytes.slice(0, end);
+}
+
+/** An instance and the state to put back before its next run. */
+interface Warm {
+  instance: WebAssembly.Instance;
+  memory?: WebAssembly.Memory;
+  /**
+   * Memory as it was right after instantiation, up to its last non-zero byte (the rest was
+   * zero); undefined when the instance is not reused.
+   */
+  pristine?: Uint8Array;
+  /** A view of the memory, while its buffer is the one it was made for. */
+  view?: Uint8Array;
+  globals: WebAssembly.Global[];
+  initial: unknown[];
+  fuel: WebAssembly.Global;
+  used: boolean;
+}
+
+/** Runs one module on the calling thread, reusing its instance when the module allows. */
+export class InlineRunner {
+  #host: WasiHost;
+  #imports: WebAssembly.Imports;
+  #stdout = new ScratchSink();
+  #warm: Warm | undefined;
+
+  constructor(readonly target: InlineModule) {
+    this.#host = new WasiHost({
+      args: [],
+      env: [],
+      stdin: new BytesSource(NO_BYTES),
+      stdout: DISCARD,
+      stderr: DISCARD,
+    });
+    const snapshots: Snapshot[] = snapshotsOf(target.module);
+    this.#imports = inlineImports(this.#host.imports(snapshots), () => this.#stdout.overflowed);
+  }
+
+  /** An instance in its just-instantiated state. */
+  #ready(): Warm {
+    const warm = this.#warm;
+    if (warm && !warm.used) return warm;
+    if (warm?.pristine && warm.view!.buffer === warm.memory!.buffer) {
+      // Same buffer: the memory did not grow, so putting the bytes back restores it whole.
+      // Zeroing costs less than copying, and most of a fresh memory is zeros.
+      warm.view!.set(warm.pristine);
+      warm.view!.fill(0, warm.pristine.length);
+      for (let i = 0; i < warm.globals.length; i++) warm.globals[i].value = warm.initial[i];
+      warm.used = false;
+      return warm;
+    }
+    return this.#warm = this.#instantiate();
+  }
+
+  #instantiate(): Warm {
+    const instance = new WebAssembly.Instance(this.target.module, this.#imports);
+    const exports = instance.exports;
+    const memory = exports.memory instanceof WebAssembly.Memory ? exports.memory : undefined;
+    if (memory) this.#host.memory.attach(memory);
+    const globals = this.target.stateGlobals.map((g) =>
+      exports[STATE_GLOBAL_PREFIX + g] as WebAssembly.Global
+    );
+    const reusable = this.target.notReusable === undefined && memory !== undefined;
+    return {
+      instance,
+      memory,
+      pristine: reusable ? nonZeroPrefix(new Uint8Array(memory!.buffer)) : undefined,
+      view: memory ? new Uint8Array(memory.buffer) : undefined,
+      globals,
+      initial: reusable ? globals.map((g) => g.value) : [],
+      fuel: exports[FUEL_EXPORT] as WebAssembly.Global,
+      used: false,
+    };
+  }
+
+  /**
+   * Runs `run` to its end, or abandons it: a {@link Migrate} says why the run must be redone
+   * in the pool. Nothing the guest did has left this thread either way.
+   */
+  run(run: InlineRun): InlineResult | Migrate {
+    const started = performance.now();
+    const stdout = this.#stdout;
+    stdout.reset(run.maxOutput);
+    const stderr = new CollectingSink(MAX_STDERR);
+    const host = this.#host;
+    let warm: Warm;
+    try {
+      warm = this.#ready();
+    } catch (error) {
+      this.#warm = undefined;
+      return {
+        stdout: stdout.bytes(),
+        stderr: NO_BYTES,
+        exitCode: 0,
+        failure: describeFailure(error),
+        elapsedMs: performance.now() - started,
+      };
+    }
+    host.reset({
+      args: run.args,
+      env: run.env,
+      stdin: new BytesSource(run.stdin),
+      stdout,
+      stderr,
+      preopens: run.preopens,
+    });
+    warm.used = true;
+    warm.fuel.value = INLINE_FUEL;
+    let exitCode = 0;
+    let failure: string | undefined;
+    try {
+      for (const call of entrypointCalls(warm.instance, run.entrypoint)) (call as () => void)();
+    } catch (error) {
+      if (error instanceof Migrate) return error;
+      if (error instanceof ProcExit) exitCode = error.code;
+      else if (error instanceof WebAssembly.RuntimeError && warm.fuel.value === 0) {
+        return new Migrate("out of fuel");
+      } else failure = describeFailure(error);
+    } finally {
+      host.closeAll();
+    }
+    // A guest that reached the memory cap here may have been refused memory it would have got.
+    if ((warm.memory?.buffer.byteLength ?? 0) >= this.target.memoryCapBytes) {
+      this.#warm = undefined;
+      return new Migrate("reached the memory kept on the server's thread");
+    }
+    return {
+      stdout: stdout.bytes(),
+      stderr: stderr.bytes(),
+      exitCode,
+      failure,
+      elapsedMs: performance.now() - started,
+    };
+  }
+}

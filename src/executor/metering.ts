@@ -1,0 +1,202 @@
+/**
+ * Preparing a module to run on the server's own thread: a fuel counter is decremented at the
+ * top of every loop and traps at zero, so a guest that runs too long stops by itself; and every
+ * mutable global is exported, so that an instance can be put back to its just-instantiated
+ * state and serve the next request. The rewrite happens once, at load time.
+ * @module
+ */
+
+import {
+  concatBytes,
+  Effect,
+  readInstruction,
+  readSections,
+  readU32,
+  type Section,
+  SectionId,
+  sectionRank,
+  skipConstExpr,
+  skipLeb,
+  skipLimits,
+  skipValType,
+  writeName,
+  writeSections,
+  writeU32,
+} from "./wasm_binary.ts";
+
+/** The export holding the fuel left (an i32 global): 0 means the guest ran out. */
+export const FUEL_EXPORT = "__wagi_fuel";
+
+/** Prefix of the exports that expose each mutable global, followed by its index. */
+export const STATE_GLOBAL_PREFIX = "__wagi_global_";
+
+/** A metered module, and what an instance of it can have restored. */
+export interface MeteredModule {
+  bytes: Uint8Array;
+  /** Indices of the mutable globals exported as `STATE_GLOBAL_PREFIX` + index. */
+  stateGlobals: number[];
+  /**
+   * Why an instance cannot be reset and reused (tables or segments it can change, a v128
+   * global JavaScript cannot read); undefined when it can.
+   */
+  notReusable?: string;
+}
+
+/** What the import section says about globals: how many come first in the index space. */
+function importedGlobals(payload: Uint8Array): number {
+  let [count, at] = readU32(payload, 0);
+  let globals = 0;
+  for (let i = 0; i < count; i++) {
+    for (let n = 0; n < 2; n++) {
+      const [length, next] = readU32(payload, at);
+      at = next + length;
+    }
+    const kind = payload[at++];
+    if (kind === 0) at = skipLeb(payload, at);
+    else if (kind === 1) at = skipLimits(payload, skipValType(payload, at));
+    else if (kind === 2) at = skipLimits(payload, at);
+    else if (kind === 3) {
+      at = skipValType(payload, at) + 1;
+      globals++;
+    } else if (kind === 4) at = skipLeb(payload, at + 1);
+    else throw new Error(`unknown import kind ${kind}`);
+  }
+  return globals;
+}
+
+/** The defined globals: how many, which are mutable (by index), and whether one is a v128. */
+function definedGlobals(payload: Uint8Array, first: number) {
+  let [count, at] = readU32(payload, 0);
+  const mutable: number[] = [];
+  let mutableV128 = false;
+  for (let i = 0; i < count; i++) {
+    const type = payload[at];
+    at = skipValType(payload, at);
+    if (payload[at++] === 1) {
+      if (type === 0x7b) mutableV128 = true;
+      else mutable.push(first + i);
+    }
+    at = skipConstExpr(payload, at);
+  }
+  return { count, mutable, mutableV128 };
+}
+
+/** The fuel check put at the top of each loop: trap when the counter is 0, else take one. */
+function fuelCheck(fuel: number): number[] {
+  const index = writeU32(fuel);
+  return [
+    0x23,
+    ...index, // global.get $fuel
+    0x45, // i32.eqz
+    0x04,
+    0x40,
+    0x00,
+    0x0b, // if unreachable end
+    0x23,
+    ...index, // global.get $fuel
+    0x41,
+    0x01, // i32.const 1
+    0x6b, // i32.sub
+    0x24,
+    ...index, // global.set $fuel
+  ];
+}
+
+/** Rewrites the code section with `check` after every `loop`; says whether tables change. */
+function meterCode(payload: Uint8Array, check: number[]) {
+  let [count, at] = readU32(payload, 0);
+  const parts: (Uint8Array | number[])[] = [writeU32(count)];
+  let changesInstance = false;
+  for (let f = 0; f < count; f++) {
+    const [size, bodyStart] = readU32(payload, at);
+    const end = bodyStart + size;
+    let [locals, cursor] = readU32(payload, bodyStart);
+    for (let i = 0; i < locals; i++) cursor = skipValType(payload, skipLeb(payload, cursor));
+    const body: (Uint8Array | number[])[] = [payload.subarray(bodyStart, cursor)];
+    let copied = cursor;
+    while (cursor < end) {
+      const [next, effect] = readInstruction(payload, cursor);
+      cursor = next;
+      if (effect === Effect.LOOP) {
+        body.push(payload.subarray(copied, cursor), check);
+        copied = cursor;
+      } else if (effect === Effect.INSTANCE_STATE) changesInstance = true;
+    }
+    if (cursor !== end) throw new Error(`function ${f} does not end where its size says`);
+    body.push(payload.subarray(copied, end));
+    const bytes = concatBytes(body);
+    parts.push(writeU32(bytes.length), bytes);
+    at = end;
+  }
+  return { code: concatBytes(parts), changesInstance };
+}
+
+/** Appends entries to a vector section (count first), or starts one. */
+function appendToVector(
+  payload: Uint8Array | undefined,
+  entries: readonly number[][],
+): Uint8Array {
+  const [count, at] = payload ? readU32(payload, 0) : [0, 0];
+  return concatBytes([
+    writeU32(count + entries.length),
+    payload ? payload.subarray(at) : [],
+    ...entries,
+  ]);
+}
+
+/** Puts `section` in place of the one with its id, or where the required order puts it. */
+function placeSection(sections: Section[], section: Section): void {
+  const existing = sections.findIndex((s) => s.id === section.id);
+  if (existing !== -1) {
+    sections[existing] = section;
+    return;
+  }
+  const rank = sectionRank(section.id);
+  const after = sections.findIndex((s) => s.id !== SectionId.CUSTOM && sectionRank(s.id) > rank);
+  sections.splice(after === -1 ? sections.length : after, 0, section);
+}
+
+/**
+ * Returns `wasm` with fuel metering and its mutable globals exported. Throws when the module
+ * uses an instruction the reader does not know (it then runs in the worker pool only).
+ */
+export function meter(wasm: Uint8Array): MeteredModule {
+  const sections = readSections(wasm);
+  const payloadOf = (id: number) => sections.find((s) => s.id === id)?.payload;
+  const imports = payloadOf(SectionId.IMPORT);
+  const first = imports ? importedGlobals(imports) : 0;
+  const globalSection = payloadOf(SectionId.GLOBAL);
+  const globals = globalSection
+    ? definedGlobals(globalSection, first)
+    : { count: 0, mutable: [], mutableV128: false };
+  const fuel = first + globals.count;
+
+  const codeSection = payloadOf(SectionId.CODE);
+  const metered = codeSection
+    ? meterCode(codeSection, fuelCheck(fuel))
+    : { code: undefined, changesInstance: false };
+  if (metered.code) placeSection(sections, { id: SectionId.CODE, payload: metered.code });
+
+  // (global (mut i32) (i32.const 0)): the runner sets the budget before each call.
+  placeSection(sections, {
+    id: SectionId.GLOBAL,
+    payload: appendToVector(globalSection, [[0x7f, 0x01, 0x41, 0x00, 0x0b]]),
+  });
+  const exports = [
+    [...writeName(FUEL_EXPORT), 0x03, ...writeU32(fuel)],
+    ...globals.mutable.map((g) => [...writeName(STATE_GLOBAL_PREFIX + g), 0x03, ...writeU32(g)]),
+  ];
+  placeSection(sections, {
+    id: SectionId.EXPORT,
+    payload: appendToVector(payloadOf(SectionId.EXPORT), exports),
+  });
+
+  const notReusable = metered.changesInstance
+    ? "it can change its tables or drop segments"
+    : globals.mutableV128
+    ? "it has a mutable v128 global"
+    : first > 0
+    ? "it imports globals"
+    : undefined;
+  return { bytes: writeSections(sections), stateGlobals: globals.mutable, notReusable };
+}
