@@ -10,7 +10,7 @@ import { type Preopen, ProcExit, type Snapshot, snapshotsOf, WasiHost } from "..
 import { BytesSource, CollectingSink, DISCARD, NO_BYTES } from "../wasi/streams.ts";
 import type { OutputSink } from "../wasi/descriptors.ts";
 import { describeFailure, entrypointCalls } from "./executor.ts";
-import { FUEL_EXPORT, STATE_GLOBAL_PREFIX } from "./metering.ts";
+import { FUEL_EXPORT, GROW_REFUSED_EXPORT, STATE_GLOBAL_PREFIX } from "./metering.ts";
 import { inlineImports, Migrate } from "./inline_policy.ts";
 
 /**
@@ -29,8 +29,11 @@ export interface InlineModule {
   stateGlobals: readonly number[];
   /** Why an instance must not serve a second run; undefined when it may. */
   notReusable?: string;
-  /** Its memory maximum here: a run that reaches it is redone in the pool, with the real one. */
-  memoryCapBytes: number;
+  /**
+   * Its memory maximum here is below its real limit: a run refused memory here is redone in
+   * the pool, where it may get it.
+   */
+  capBelowLimit: boolean;
 }
 
 /** One run on the server's thread. */
@@ -112,6 +115,8 @@ interface Warm {
   globals: WebAssembly.Global[];
   initial: unknown[];
   fuel: WebAssembly.Global;
+  /** Set by the guest when a `memory.grow` was refused. */
+  growRefused: WebAssembly.Global;
   used: boolean;
 }
 
@@ -167,6 +172,7 @@ export class InlineRunner {
       globals,
       initial: reusable ? globals.map((g) => g.value) : [],
       fuel: exports[FUEL_EXPORT] as WebAssembly.Global,
+      growRefused: exports[GROW_REFUSED_EXPORT] as WebAssembly.Global,
       used: false,
     };
   }
@@ -204,6 +210,7 @@ export class InlineRunner {
     });
     warm.used = true;
     warm.fuel.value = INLINE_FUEL;
+    warm.growRefused.value = 0;
     let exitCode = 0;
     let failure: string | undefined;
     try {
@@ -217,8 +224,8 @@ export class InlineRunner {
     } finally {
       host.closeAll();
     }
-    // A guest that reached the memory cap here may have been refused memory it would have got.
-    if ((warm.memory?.buffer.byteLength ?? 0) >= this.target.memoryCapBytes) {
+    // A guest refused memory here, below its own limit, might have got it in the pool.
+    if (warm.growRefused.value !== 0 && this.target.capBelowLimit) {
       this.#warm = undefined;
       return new Migrate("reached the memory kept on the server's thread");
     }

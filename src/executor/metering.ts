@@ -1,8 +1,10 @@
 /**
  * Preparing a module to run on the server's own thread: a fuel counter is decremented at the
- * top of every loop and traps at zero, so a guest that runs too long stops by itself; and every
- * mutable global is exported, so that an instance can be put back to its just-instantiated
- * state and serve the next request. The rewrite happens once, at load time.
+ * top of every loop and traps at zero, so a guest that runs too long stops by itself; a flag
+ * records a refused `memory.grow`, so that a run that hit the (lower) memory cap there can be
+ * redone elsewhere; and every mutable global is exported, so that an instance can be put back
+ * to its just-instantiated state and serve the next request. The rewrite happens once, at
+ * load time.
  * @module
  */
 
@@ -26,6 +28,9 @@ import {
 
 /** The export holding the fuel left (an i32 global): 0 means the guest ran out. */
 export const FUEL_EXPORT = "__wagi_fuel";
+
+/** The export of an i32 global set to 1 when a `memory.grow` was refused (returned -1). */
+export const GROW_REFUSED_EXPORT = "__wagi_grow_refused";
 
 /** Prefix of the exports that expose each mutable global, followed by its index. */
 export const STATE_GLOBAL_PREFIX = "__wagi_global_";
@@ -102,8 +107,36 @@ function fuelCheck(fuel: number): number[] {
   ];
 }
 
-/** Rewrites the code section with `check` after every `loop`; says whether tables change. */
-function meterCode(payload: Uint8Array, check: number[]) {
+/**
+ * What follows each `memory.grow`: its result goes through a scratch global, and -1 (refused)
+ * sets the refused flag. Globals, not locals, so that no function signature changes.
+ */
+function growWatch(scratch: number, refused: number): number[] {
+  return [
+    0x24,
+    ...writeU32(scratch), // global.set $scratch
+    0x23,
+    ...writeU32(scratch), // global.get $scratch
+    0x41,
+    0x7f, // i32.const -1
+    0x46, // i32.eq
+    0x04,
+    0x40, // if
+    0x41,
+    0x01, // i32.const 1
+    0x24,
+    ...writeU32(refused), // global.set $refused
+    0x0b, // end
+    0x23,
+    ...writeU32(scratch), // global.get $scratch
+  ];
+}
+
+/**
+ * Rewrites the code section with `check` after every `loop` and `watch` after every
+ * `memory.grow`; says whether the code can change tables or segments.
+ */
+function meterCode(payload: Uint8Array, check: number[], watch: number[]) {
   let [count, at] = readU32(payload, 0);
   const parts: (Uint8Array | number[])[] = [writeU32(count)];
   let changesInstance = false;
@@ -117,8 +150,8 @@ function meterCode(payload: Uint8Array, check: number[]) {
     while (cursor < end) {
       const [next, effect] = readInstruction(payload, cursor);
       cursor = next;
-      if (effect === Effect.LOOP) {
-        body.push(payload.subarray(copied, cursor), check);
+      if (effect === Effect.LOOP || effect === Effect.MEMORY_GROW) {
+        body.push(payload.subarray(copied, cursor), effect === Effect.LOOP ? check : watch);
         copied = cursor;
       } else if (effect === Effect.INSTANCE_STATE) changesInstance = true;
     }
@@ -173,17 +206,20 @@ export function meter(wasm: Uint8Array): MeteredModule {
 
   const codeSection = payloadOf(SectionId.CODE);
   const metered = codeSection
-    ? meterCode(codeSection, fuelCheck(fuel))
+    ? meterCode(codeSection, fuelCheck(fuel), growWatch(fuel + 1, fuel + 2))
     : { code: undefined, changesInstance: false };
   if (metered.code) placeSection(sections, { id: SectionId.CODE, payload: metered.code });
 
-  // (global (mut i32) (i32.const 0)): the runner sets the budget before each call.
+  // Three (global (mut i32) (i32.const 0)): fuel (the runner sets the budget before each
+  // call), the grow scratch, and the grow-refused flag.
+  const i32Zero = [0x7f, 0x01, 0x41, 0x00, 0x0b];
   placeSection(sections, {
     id: SectionId.GLOBAL,
-    payload: appendToVector(globalSection, [[0x7f, 0x01, 0x41, 0x00, 0x0b]]),
+    payload: appendToVector(globalSection, [i32Zero, i32Zero, i32Zero]),
   });
   const exports = [
     [...writeName(FUEL_EXPORT), 0x03, ...writeU32(fuel)],
+    [...writeName(GROW_REFUSED_EXPORT), 0x03, ...writeU32(fuel + 2)],
     ...globals.mutable.map((g) => [...writeName(STATE_GLOBAL_PREFIX + g), 0x03, ...writeU32(g)]),
   ];
   placeSection(sections, {

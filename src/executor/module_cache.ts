@@ -7,7 +7,7 @@
 
 import { sha256Hex } from "../digest.ts";
 import { HTTP_FUNCTIONS, HTTP_MODULE } from "../outbound_http/experimental_http.ts";
-import { limitMemory, PAGE_SIZE } from "./memory_limit.ts";
+import { limitMemory } from "./memory_limit.ts";
 import { meter } from "./metering.ts";
 import type { InlineModule } from "./inline_runner.ts";
 import { WasiHost } from "../wasi/host.ts";
@@ -152,9 +152,7 @@ export class ModuleCache {
         stateGlobals: metered.stateGlobals,
         notReusable: metered.notReusable,
         // At the module's own limit, the cap is the real one: nothing to redo.
-        memoryCapBytes: capBytes < (memoryLimitBytes ?? Infinity)
-          ? Math.floor(capBytes / PAGE_SIZE) * PAGE_SIZE
-          : Infinity,
+        capBelowLimit: capBytes < (memoryLimitBytes ?? Infinity),
       };
     } catch (error) {
       return (error as Error).message;

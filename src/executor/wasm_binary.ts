@@ -148,6 +148,8 @@ export const enum Effect {
   INSTANCE_STATE,
   /** `end`. */
   END,
+  /** `memory.grow`: the guest asks for more memory, and may be refused. */
+  MEMORY_GROW,
 }
 
 /** Opcodes whose only immediate is one LEB128 number. */
@@ -163,7 +165,6 @@ const ONE_LEB = new Set([
   0x24, // global.set
   0x25, // table.get
   0x3f, // memory.size
-  0x40, // memory.grow
   0x41, // i32.const
   0x42, // i64.const
   0xd0, // ref.null (heap type)
@@ -188,6 +189,7 @@ export function readInstruction(bytes: Uint8Array, at: number): [next: number, e
   }
   if (ONE_LEB.has(op)) return [skipLeb(bytes, at), Effect.NONE];
   if (op === 0x26) return [skipLeb(bytes, at), Effect.INSTANCE_STATE]; // table.set
+  if (op === 0x40) return [skipLeb(bytes, at), Effect.MEMORY_GROW];
   if (op === 0x11 || op === 0x13) return [skipLeb(bytes, skipLeb(bytes, at)), Effect.NONE];
   if (op === 0x0e) { // br_table
     let [count, next] = readU32(bytes, at);

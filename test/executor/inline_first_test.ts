@@ -1,0 +1,147 @@
+import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
+import { InlineFirstExecutor } from "../../src/executor/inline_first.ts";
+import { ModuleCache } from "../../src/executor/module_cache.ts";
+import { WorkerPool } from "../../src/executor/worker_pool.ts";
+import type { GuestRequest } from "../../src/executor/executor.ts";
+import { DEFAULT_OUTBOUND } from "../../src/outbound_http/experimental_http.ts";
+import { fixture } from "../_fixtures.ts";
+
+const MIB = 1024 * 1024;
+
+/** A real pool and cache behind the executor; `moves` records each move to the pool. */
+function setUp() {
+  const cache = new ModuleCache({ inline: true });
+  const pool = new WorkerPool({ warm: 1, max: 2, retireAboveBytes: 64 * MIB, maxPerGroup: 2 });
+  const moves: string[] = [];
+  const executor = new InlineFirstExecutor(
+    pool,
+    (module) => cache.inlineVariant(module),
+    (_group, reason) => moves.push(reason),
+  );
+  return { cache, executor, moves };
+}
+
+function request(
+  module: WebAssembly.Module,
+  overrides: Partial<GuestRequest> = {},
+): GuestRequest {
+  return {
+    module,
+    entrypoint: "_start",
+    args: ["guest"],
+    env: [],
+    preopens: [],
+    stdin: null,
+    timeoutMs: 5000,
+    maxStdin: 64 * MIB,
+    maxOutput: 64 * MIB,
+    outbound: DEFAULT_OUTBOUND,
+    ...overrides,
+  };
+}
+
+const text = async (stream: ReadableStream<Uint8Array>) => await new Response(stream).text();
+
+Deno.test("a short module runs on the calling thread, on fresh memory every time", async () => {
+  const { cache, executor, moves } = setUp();
+  try {
+    const module = await cache.load(fixture("remember.wasm"));
+    for (const query of ["a=1", "b=2", "c=3"]) {
+      const run = executor.run(request(module, { env: [["QUERY_STRING", query]] }));
+      assertOk(run.finished, "expected the run to end before run() returned");
+      assertEquals(
+        new TextDecoder().decode(run.finished.stdout),
+        "Content-Type: text/plain\n\nprevious: []\n",
+      );
+      assertEquals(run.finished.outcome.exitCode, 0);
+    }
+    assertEquals(moves, []);
+  } finally {
+    executor.close();
+  }
+});
+
+Deno.test("a small body is stdin on the calling thread; exit codes come through", async () => {
+  const { cache, executor } = setUp();
+  try {
+    const cat = await cache.load(fixture("cat.wasm"));
+    const echoed = executor.run(request(cat, { stdin: new TextEncoder().encode("x\n\nbody") }));
+    assertEquals(new TextDecoder().decode(echoed.finished?.stdout), "x\n\nbody");
+    const exits = await cache.load(fixture("exits.wasm"));
+    const failing = executor.run(request(exits, { env: [["QUERY_STRING", "code=3"]] }));
+    assertOk(failing.finished);
+    assertEquals((await failing.done).exitCode, failing.finished.outcome.exitCode);
+  } finally {
+    executor.close();
+  }
+});
+
+Deno.test("a module that sleeps moves to the pool before sleeping and still streams", async () => {
+  const { cache, executor, moves } = setUp();
+  try {
+    const run = executor.run(request(await cache.load(fixture("slow.wasm"))));
+    assertEquals(run.finished, undefined);
+    assertIncludes(await text(run.stdout), "Content-Type");
+    assertEquals((await run.done).exitCode, 0);
+    assertEquals(moves, ["poll_oneoff"]);
+  } finally {
+    executor.close();
+  }
+});
+
+Deno.test("an endless loop runs out of fuel here and times out in the pool", async () => {
+  const { cache, executor, moves } = setUp();
+  try {
+    const run = executor.run(request(await cache.load(fixture("runaway.wat")), { timeoutMs: 300 }));
+    const outcome = await run.done;
+    assertOk(outcome.timedOut, "expected the pool to stop it at its deadline");
+    assertEquals(moves, ["out of fuel"]);
+  } finally {
+    executor.close();
+  }
+});
+
+Deno.test("a guest that outgrows the memory kept here is redone with its real limit", async () => {
+  const { cache, executor, moves } = setUp();
+  try {
+    const module = await cache.load(fixture("membomb.wat"), 32 * MIB);
+    const outcome = await executor.run(request(module)).done;
+    assertIncludes(outcome.failure ?? "", "trap");
+    assertEquals(moves, ["reached the memory kept on the server's thread"]);
+  } finally {
+    executor.close();
+  }
+});
+
+Deno.test("output past what is kept in memory moves to the pool, byte for byte", async () => {
+  const { cache, executor, moves } = setUp();
+  try {
+    const body = new Uint8Array(3 * MIB).fill(0x61);
+    const run = executor.run(request(await cache.load(fixture("cat.wasm")), { stdin: body }));
+    assertEquals(run.finished, undefined);
+    assertEquals((await new Response(run.stdout).arrayBuffer()).byteLength, body.length);
+    assertEquals(moves, ["output larger than kept in memory"]);
+  } finally {
+    executor.close();
+  }
+});
+
+Deno.test("a route whose runs keep moving starts in the pool for a while", async () => {
+  const { cache, executor, moves } = setUp();
+  try {
+    const cat = await cache.load(fixture("cat.wasm"));
+    const big = new Uint8Array(2 * MIB);
+    for (let i = 0; i < 3; i++) {
+      const run = executor.run(request(cat, { stdin: big, group: "/big" }));
+      await new Response(run.stdout).arrayBuffer();
+      await run.done;
+    }
+    // Only the first run was tried here; the next ones went straight to the pool.
+    assertEquals(moves.length, 1);
+    // Another route is not affected.
+    const small = executor.run(request(cat, { stdin: new Uint8Array(8), group: "/small" }));
+    assertOk(small.finished);
+  } finally {
+    executor.close();
+  }
+});
