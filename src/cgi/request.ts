@@ -135,53 +135,134 @@ function basicUser(header: string | null): string | undefined {
   }
 }
 
+/** The CGI variables set for every request, in the order they are set. */
+const CGI_NAMES = [
+  "AUTH_TYPE",
+  "REMOTE_USER",
+  "CONTENT_LENGTH",
+  "CONTENT_TYPE",
+  "GATEWAY_INTERFACE",
+  "QUERY_STRING",
+  "REMOTE_ADDR",
+  "REMOTE_HOST",
+  "REQUEST_METHOD",
+  "SCRIPT_NAME",
+  "PATH_INFO",
+  "PATH_TRANSLATED",
+  "X_RAW_PATH_INFO",
+  "X_MATCHED_ROUTE",
+  "X_FULL_URL",
+  "SERVER_NAME",
+  "SERVER_PORT",
+  "SERVER_PROTOCOL",
+  "SERVER_SOFTWARE",
+] as const;
+
+/**
+ * The variables from files, `-e` and the module's `environment`, merged once per module
+ * entry: later sources overwrite earlier ones in place, as a Map does. `slots` says where
+ * each CGI variable goes (an index into `pairs`, or -1 to append).
+ */
+interface BaseEnvironment {
+  pairs: [string, string][];
+  index: Map<string, number>;
+  slots: number[];
+}
+
+const baseEnvironments = new WeakMap<
+  Readonly<Record<string, string>>,
+  { globalEnv: CgiDefaults["globalEnv"]; base: BaseEnvironment }
+>();
+
+function baseEnvironment(defaults: CgiDefaults): BaseEnvironment {
+  const cached = baseEnvironments.get(defaults.moduleEnv);
+  if (cached && cached.globalEnv === defaults.globalEnv) return cached.base;
+  const merged = new Map<string, string>(defaults.globalEnv as [string, string][]);
+  for (const [key, value] of Object.entries(defaults.moduleEnv)) merged.set(key, value);
+  const pairs = [...merged];
+  const index = new Map(pairs.map(([key], i) => [key, i]));
+  const base = { pairs, index, slots: CGI_NAMES.map((name) => index.get(name) ?? -1) };
+  baseEnvironments.set(defaults.moduleEnv, { globalEnv: defaults.globalEnv, base });
+  return base;
+}
+
+/** `HTTP_*` names by header name; bounded, since clients choose header names. */
+const headerVariables = new Map<string, string>();
+const MAX_CACHED_HEADER_NAMES = 1024;
+
+function headerVariable(name: string): string {
+  let variable = headerVariables.get(name);
+  if (variable === undefined) {
+    variable = `HTTP_${name.toUpperCase().replaceAll("-", "_")}`;
+    if (headerVariables.size < MAX_CACHED_HEADER_NAMES) headerVariables.set(name, variable);
+  }
+  return variable;
+}
+
 /**
  * The module's whole environment, in WAGI's build order: env files, `-e`, the module's
- * `environment`, the CGI variables, then `HTTP_*` (each later source overwrites).
+ * `environment`, the CGI variables, then `HTTP_*` (each later source overwrites in place).
  */
 export function cgiEnvironment(
   request: CgiRequest,
   route: CgiRoute,
   defaults: CgiDefaults,
 ): [string, string][] {
-  const env = new Map<string, string>(defaults.globalEnv as [string, string][]);
-  for (const [key, value] of Object.entries(defaults.moduleEnv)) env.set(key, value);
+  const base = baseEnvironment(defaults);
+  const env = base.pairs.slice();
 
   const fromHost = parseHostPort(request.authority ?? request.headers.get("host"));
   const serverName = fromHost.name ?? defaults.hostname.name ?? "localhost";
   const serverPort = fromHost.port ?? defaults.hostname.port ?? "3000";
   const rawQuery = request.target.query ?? "";
   const pathInfo = percentDecode(route.rawPathInfo);
-  const user = basicUser(request.headers.get("authorization"));
+  const authorization = request.headers.get("authorization");
+  const user = authorization === null ? undefined : basicUser(authorization);
 
-  env.set("AUTH_TYPE", user === undefined ? "" : "Basic");
-  env.set("REMOTE_USER", user ?? "");
-  env.set("CONTENT_LENGTH", String(request.bodyLength));
-  env.set("CONTENT_TYPE", request.headers.get("content-type") ?? "");
-  env.set("GATEWAY_INTERFACE", "CGI/1.1");
-  env.set("QUERY_STRING", rawQuery);
-  env.set("REMOTE_ADDR", request.remoteAddr);
-  env.set("REMOTE_HOST", request.remoteAddr);
-  env.set("REQUEST_METHOD", request.method);
-  env.set("SCRIPT_NAME", route.scriptName);
-  env.set("PATH_INFO", pathInfo);
-  env.set("PATH_TRANSLATED", pathInfo);
-  env.set("X_RAW_PATH_INFO", route.rawPathInfo);
-  env.set("X_MATCHED_ROUTE", route.matchedRoute);
-  env.set(
-    "X_FULL_URL",
+  // In the order of CGI_NAMES.
+  const values = [
+    user === undefined ? "" : "Basic",
+    user ?? "",
+    String(request.bodyLength),
+    request.headers.get("content-type") ?? "",
+    "CGI/1.1",
+    rawQuery,
+    request.remoteAddr,
+    request.remoteAddr,
+    request.method,
+    route.scriptName,
+    pathInfo,
+    pathInfo,
+    route.rawPathInfo,
+    route.matchedRoute,
     `${request.scheme}://${serverName}:${serverPort}${request.target.path}` +
-      (request.target.query === undefined ? "" : `?${request.target.query}`),
-  );
-  env.set("SERVER_NAME", serverName);
-  env.set("SERVER_PORT", serverPort);
-  env.set("SERVER_PROTOCOL", request.protocol ?? "HTTP/1.1");
-  env.set("SERVER_SOFTWARE", "WAGI/1");
+    (request.target.query === undefined ? "" : `?${request.target.query}`),
+    serverName,
+    serverPort,
+    request.protocol ?? "HTTP/1.1",
+    "WAGI/1",
+  ];
+  for (let i = 0; i < CGI_NAMES.length; i++) {
+    const slot = base.slots[i];
+    if (slot === -1) env.push([CGI_NAMES[i], values[i]]);
+    else env[slot] = [CGI_NAMES[i], values[i]];
+  }
+
+  // Header variables never clash with CGI ones (those have no HTTP_ prefix); they may clash
+  // with configured variables, and with each other ("x-a" and "x_a").
+  let seen: Map<string, number> | undefined;
   for (const [name, value] of request.headers) {
     if (HIDDEN_HEADERS.has(name)) continue;
-    env.set(`HTTP_${name.toUpperCase().replaceAll("-", "_")}`, value);
+    const variable = headerVariable(name);
+    const slot = seen?.get(variable) ?? base.index.get(variable);
+    if (slot !== undefined) {
+      env[slot] = [variable, value];
+      continue;
+    }
+    (seen ??= new Map()).set(variable, env.length);
+    env.push([variable, value]);
   }
-  return [...env];
+  return env;
 }
 
 /**

@@ -37,11 +37,19 @@ export function bodyStart(output: Uint8Array): number {
   }
 }
 
+const decoder = new TextDecoder();
+
 /** The header lines before `end` (as found by {@link bodyStart}), CRs dropped. */
 export function headerLines(output: Uint8Array, end: number): string[] {
-  const text = new TextDecoder().decode(output.subarray(0, end)).replaceAll("\r", "");
+  let text = decoder.decode(output.subarray(0, end));
+  if (text.includes("\r")) text = text.replaceAll("\r", "");
   return text.split("\n").filter((line) => line !== "");
 }
+
+/** A header name Headers accepts: an RFC 9110 token. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** What a header value may not hold: NUL, or a character that is not one byte. */
+const BAD_VALUE = /[\0\u0100-\uffff]/;
 
 /** Splits stdout into header lines and body: the first empty line ends the headers. */
 export function splitOutput(
@@ -62,13 +70,14 @@ function errorOutput(status: number, body: string, warnings: string[]): CgiOutpu
 
 /** A parsed header block: the status and headers to answer with, or an error response. */
 export type CgiHead =
-  | { status: number; headers: Headers; warnings: string[]; error?: undefined }
+  | { status: number; headers: [string, string][]; warnings: string[]; error?: undefined }
   | { error: CgiOutput };
 
 /** Interprets a module's header lines as WAGI does, with our fixes (spec §6). */
 export function parseCgiHead(lines: readonly string[]): CgiHead {
   const warnings: string[] = [];
-  const headers = new Headers();
+  // Plain pairs, checked here as Headers would: cheaper than a Headers object per response.
+  const headers: [string, string][] = [];
   let status: number | undefined;
   let hasContentType = false;
   let hasLocation = false;
@@ -96,9 +105,8 @@ export function parseCgiHead(lines: readonly string[]): CgiHead {
       status = parsed;
       continue;
     }
-    try {
-      headers.append(name, value);
-    } catch {
+    if (TOKEN.test(name) && !BAD_VALUE.test(value)) headers.push([name, value]);
+    else {
       return {
         error: errorOutput(500, "Internal Server Error\n", [
           ...warnings,
@@ -118,7 +126,7 @@ export function parseCgiHead(lines: readonly string[]): CgiHead {
 
 /** The response for a parsed head and a body; statuses that allow no body get none. */
 export function cgiResponse(
-  head: { status: number; headers: Headers },
+  head: { status: number; headers: [string, string][] },
   body: BodyInit | null,
 ): Response {
   const allowed = !NULL_BODY_STATUSES.has(head.status);

@@ -14,10 +14,11 @@ import { FUEL_EXPORT, GROW_REFUSED_EXPORT, STATE_GLOBAL_PREFIX } from "./meterin
 import { inlineImports, Migrate } from "./inline_policy.ts";
 
 /**
- * Loop iterations a run may take on the server's thread: a few milliseconds of a tight loop.
- * A guest that needs more is redone in the pool, where its real timeout applies.
+ * Fuel a run may use on the server's thread, in instructions (roughly: each function call and
+ * loop pass is charged the size of its body): some 10 to 50 ms of work. A guest that needs
+ * more is redone in the pool, where its real timeout applies.
  */
-export const INLINE_FUEL = 5_000_000;
+export const INLINE_FUEL = 50_000_000;
 
 /** stderr kept per run (the rest is dropped): it only goes to the log. */
 const MAX_STDERR = 1024 * 1024;
@@ -218,7 +219,7 @@ export class InlineRunner {
     } catch (error) {
       if (error instanceof Migrate) return error;
       if (error instanceof ProcExit) exitCode = error.code;
-      else if (error instanceof WebAssembly.RuntimeError && warm.fuel.value === 0) {
+      else if (error instanceof WebAssembly.RuntimeError && (warm.fuel.value as number) < 0) {
         return new Migrate("out of fuel");
       } else failure = describeFailure(error);
     } finally {

@@ -1,6 +1,7 @@
 /**
- * Preparing a module to run on the server's own thread: a fuel counter is decremented at the
- * top of every loop and traps at zero, so a guest that runs too long stops by itself; a flag
+ * Preparing a module to run on the server's own thread: a fuel counter is charged at the top
+ * of every function and loop and traps below zero, so a guest that runs too long stops by
+ * itself; a flag
  * records a refused `memory.grow`, so that a run that hit the (lower) memory cap there can be
  * redone elsewhere; and every mutable global is exported, so that an instance can be put back
  * to its just-instantiated state and serve the next request. The rewrite happens once, at
@@ -22,11 +23,12 @@ import {
   skipLimits,
   skipValType,
   writeName,
+  writeS32,
   writeSections,
   writeU32,
 } from "./wasm_binary.ts";
 
-/** The export holding the fuel left (an i32 global): 0 means the guest ran out. */
+/** The export holding the fuel left (an i32 global): below 0 means the guest ran out. */
 export const FUEL_EXPORT = "__wagi_fuel";
 
 /** The export of an i32 global set to 1 when a `memory.grow` was refused (returned -1). */
@@ -86,24 +88,23 @@ function definedGlobals(payload: Uint8Array, first: number) {
   return { count, mutable, mutableV128 };
 }
 
-/** The fuel check put at the top of each loop: trap when the counter is 0, else take one. */
-function fuelCheck(fuel: number): number[] {
+/**
+ * The fuel check put at the top of each function and loop: take `cost` units, and trap once
+ * the counter is below zero. The cost is the number of instructions in the body that follows,
+ * so fuel tracks work done, not only iterations (a deep recursion has no loop).
+ */
+function fuelCheck(fuel: number, cost: number): number[] {
   const index = writeU32(fuel);
+  // deno-fmt-ignore
   return [
-    0x23,
-    ...index, // global.get $fuel
-    0x45, // i32.eqz
-    0x04,
-    0x40,
-    0x00,
-    0x0b, // if unreachable end
-    0x23,
-    ...index, // global.get $fuel
-    0x41,
-    0x01, // i32.const 1
-    0x6b, // i32.sub
-    0x24,
-    ...index, // global.set $fuel
+    0x23, ...index, //           global.get $fuel
+    0x41, ...writeS32(cost), //  i32.const cost
+    0x6b, //                     i32.sub
+    0x24, ...index, //           global.set $fuel
+    0x23, ...index, //           global.get $fuel
+    0x41, 0x00, //               i32.const 0
+    0x48, //                     i32.lt_s
+    0x04, 0x40, 0x00, 0x0b, //   if unreachable end
   ];
 }
 
@@ -112,31 +113,74 @@ function fuelCheck(fuel: number): number[] {
  * sets the refused flag. Globals, not locals, so that no function signature changes.
  */
 function growWatch(scratch: number, refused: number): number[] {
+  // deno-fmt-ignore
   return [
-    0x24,
-    ...writeU32(scratch), // global.set $scratch
-    0x23,
-    ...writeU32(scratch), // global.get $scratch
-    0x41,
-    0x7f, // i32.const -1
-    0x46, // i32.eq
-    0x04,
-    0x40, // if
-    0x41,
-    0x01, // i32.const 1
-    0x24,
-    ...writeU32(refused), // global.set $refused
-    0x0b, // end
-    0x23,
-    ...writeU32(scratch), // global.get $scratch
+    0x24, ...writeU32(scratch), //  global.set $scratch
+    0x23, ...writeU32(scratch), //  global.get $scratch
+    0x41, 0x7f, //                  i32.const -1
+    0x46, //                        i32.eq
+    0x04, 0x40, //                  if
+    0x41, 0x01, //                  i32.const 1
+    0x24, ...writeU32(refused), //  global.set $refused
+    0x0b, //                        end
+    0x23, ...writeU32(scratch), //  global.get $scratch
   ];
 }
 
 /**
- * Rewrites the code section with `check` after every `loop` and `watch` after every
- * `memory.grow`; says whether the code can change tables or segments.
+ * What goes before each bulk memory instruction: charge fuel for its length (on top of the
+ * stack, kept there), at one unit per two bytes, about what a plain instruction costs.
  */
-function meterCode(payload: Uint8Array, check: number[], watch: number[]) {
+function bulkCharge(fuel: number, scratch: number): number[] {
+  const index = writeU32(fuel);
+  // deno-fmt-ignore
+  return [
+    0x24, ...writeU32(scratch), //  global.set $scratch (the length)
+    0x23, ...index, //              global.get $fuel
+    0x23, ...writeU32(scratch), //  global.get $scratch
+    0x41, 0x01, //                  i32.const 1
+    0x76, //                        i32.shr_u
+    0x6b, //                        i32.sub
+    0x24, ...index, //              global.set $fuel
+    0x23, ...index, //              global.get $fuel
+    0x41, 0x00, //                  i32.const 0
+    0x48, //                        i32.lt_s
+    0x04, 0x40, 0x00, 0x0b, //      if unreachable end
+    0x23, ...writeU32(scratch), //  global.get $scratch
+  ];
+}
+
+/** Instruction counts of a function body: of the whole, and of each loop in order. */
+function bodyCosts(payload: Uint8Array, start: number, end: number) {
+  const loops: number[] = [];
+  // Open blocks, each the index in `loops` of a loop or -1, with the count at its start.
+  const open: { loop: number; from: number }[] = [];
+  let count = 0;
+  let changesInstance = false;
+  for (let cursor = start; cursor < end; count++) {
+    const [next, effect] = readInstruction(payload, cursor);
+    cursor = next;
+    if (effect === Effect.LOOP) {
+      open.push({ loop: loops.length, from: count });
+      loops.push(0);
+    } else if (effect === Effect.BLOCK) open.push({ loop: -1, from: count });
+    else if (effect === Effect.END) {
+      const closed = open.pop();
+      if (closed && closed.loop !== -1) loops[closed.loop] = count - closed.from;
+    } else if (effect === Effect.INSTANCE_STATE) changesInstance = true;
+  }
+  return { total: count, loops, changesInstance };
+}
+
+/** Fuel charged at least, per check. */
+const MIN_COST = 1;
+
+/**
+ * Rewrites the code section: a fuel check at the top of every function and loop, `watch`
+ * after every `memory.grow`, and `bulk` before every bulk memory instruction. Says whether
+ * the code can change tables or segments.
+ */
+function meterCode(payload: Uint8Array, fuel: number, watch: number[], bulk: number[]) {
   let [count, at] = readU32(payload, 0);
   const parts: (Uint8Array | number[])[] = [writeU32(count)];
   let changesInstance = false;
@@ -145,15 +189,28 @@ function meterCode(payload: Uint8Array, check: number[], watch: number[]) {
     const end = bodyStart + size;
     let [locals, cursor] = readU32(payload, bodyStart);
     for (let i = 0; i < locals; i++) cursor = skipValType(payload, skipLeb(payload, cursor));
-    const body: (Uint8Array | number[])[] = [payload.subarray(bodyStart, cursor)];
+    const costs = bodyCosts(payload, cursor, end);
+    changesInstance ||= costs.changesInstance;
+    const body: (Uint8Array | number[])[] = [
+      payload.subarray(bodyStart, cursor),
+      fuelCheck(fuel, Math.max(MIN_COST, costs.total)),
+    ];
     let copied = cursor;
+    let loop = 0;
     while (cursor < end) {
       const [next, effect] = readInstruction(payload, cursor);
+      if (effect === Effect.BULK_MEMORY) {
+        body.push(payload.subarray(copied, cursor), bulk);
+        copied = cursor;
+      }
       cursor = next;
       if (effect === Effect.LOOP || effect === Effect.MEMORY_GROW) {
-        body.push(payload.subarray(copied, cursor), effect === Effect.LOOP ? check : watch);
+        const inserted = effect === Effect.LOOP
+          ? fuelCheck(fuel, Math.max(MIN_COST, costs.loops[loop++]))
+          : watch;
+        body.push(payload.subarray(copied, cursor), inserted);
         copied = cursor;
-      } else if (effect === Effect.INSTANCE_STATE) changesInstance = true;
+      }
     }
     if (cursor !== end) throw new Error(`function ${f} does not end where its size says`);
     body.push(payload.subarray(copied, end));
@@ -206,7 +263,7 @@ export function meter(wasm: Uint8Array): MeteredModule {
 
   const codeSection = payloadOf(SectionId.CODE);
   const metered = codeSection
-    ? meterCode(codeSection, fuelCheck(fuel), growWatch(fuel + 1, fuel + 2))
+    ? meterCode(codeSection, fuel, growWatch(fuel + 1, fuel + 2), bulkCharge(fuel, fuel + 1))
     : { code: undefined, changesInstance: false };
   if (metered.code) placeSection(sections, { id: SectionId.CODE, payload: metered.code });
 

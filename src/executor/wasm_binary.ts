@@ -46,6 +46,18 @@ export function writeU32(value: number): number[] {
   return out;
 }
 
+/** Encodes a signed LEB128 number (an `i32.const` immediate). */
+export function writeS32(value: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = value & 0x7f;
+    value >>= 7;
+    const done = (value === 0 && (byte & 0x40) === 0) || (value === -1 && (byte & 0x40) !== 0);
+    out.push(done ? byte : byte | 0x80);
+    if (done) return out;
+  }
+}
+
 /** Encodes a name (length-prefixed UTF-8). */
 export function writeName(name: string): number[] {
   const bytes = new TextEncoder().encode(name);
@@ -150,6 +162,10 @@ export const enum Effect {
   END,
   /** `memory.grow`: the guest asks for more memory, and may be refused. */
   MEMORY_GROW,
+  /** `block` or `if`: opens a nesting level that an `end` closes. */
+  BLOCK,
+  /** `memory.copy`, `memory.fill`, `memory.init`: work in proportion to the length on top. */
+  BULK_MEMORY,
 }
 
 /** Opcodes whose only immediate is one LEB128 number. */
@@ -183,7 +199,7 @@ export function readInstruction(bytes: Uint8Array, at: number): [next: number, e
   if (op === undefined) throw new WasmFormatError("code ends inside a function");
   if (op === 0x0b) return [at, Effect.END];
   if (op === 0x03) return [skipBlockType(bytes, at), Effect.LOOP];
-  if (op === 0x02 || op === 0x04) return [skipBlockType(bytes, at), Effect.NONE];
+  if (op === 0x02 || op === 0x04) return [skipBlockType(bytes, at), Effect.BLOCK];
   if (op <= 0x01 || op === 0x05 || op === 0x0f || op === 0x1a || op === 0x1b) {
     return [at, Effect.NONE];
   }
@@ -219,9 +235,9 @@ function readMisc(bytes: Uint8Array, at: number): [number, Effect] {
   switch (sub) {
     case 8: // memory.init data mem
     case 10: // memory.copy mem mem
-      return [skipLeb(bytes, skipLeb(bytes, next)), Effect.NONE];
+      return [skipLeb(bytes, skipLeb(bytes, next)), Effect.BULK_MEMORY];
     case 11: // memory.fill mem
-      return [skipLeb(bytes, next), Effect.NONE];
+      return [skipLeb(bytes, next), Effect.BULK_MEMORY];
     case 9: // data.drop
     case 13: // elem.drop
     case 15: // table.grow

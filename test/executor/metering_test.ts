@@ -9,31 +9,35 @@ import { watToWasm } from "../../src/executor/module_cache.ts";
 import { WasmFormatError } from "../../src/executor/wasm_binary.ts";
 import { ROOT } from "../_fixtures.ts";
 
-async function meteredInstance(wat: string) {
-  const metered = meter(await watToWasm("test.wat", wat));
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(metered.bytes as BufferSource));
-  return {
-    metered,
-    exports: instance.exports,
-    fuel: instance.exports[FUEL_EXPORT] as WebAssembly.Global,
-  };
-}
-
-Deno.test("a metered endless loop traps once its fuel is spent, and the counter shows 0", async () => {
-  const { exports, fuel } = await meteredInstance(`(module
-    (func (export "spin") (loop $l (br $l))))`);
-  fuel.value = 1000;
+/** `fn` traps (a WebAssembly RuntimeError). */
+function assertTraps(fn: () => unknown): void {
   let trapped = false;
   try {
-    (exports.spin as () => void)();
+    fn();
   } catch (error) {
     trapped = error instanceof WebAssembly.RuntimeError;
   }
-  assertOk(trapped, "the loop should have trapped");
-  assertEquals(fuel.value, 0);
+  assertOk(trapped, "expected a trap");
+}
+
+/** An instance of `wat` metered, with fuel for a million instructions. */
+async function meteredInstance(wat: string) {
+  const metered = meter(await watToWasm("test.wat", wat));
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(metered.bytes as BufferSource));
+  const fuel = instance.exports[FUEL_EXPORT] as WebAssembly.Global;
+  fuel.value = 1_000_000;
+  return { metered, exports: instance.exports, fuel };
+}
+
+Deno.test("a metered endless loop traps once its fuel is spent, and the counter shows it", async () => {
+  const { exports, fuel } = await meteredInstance(`(module
+    (func (export "spin") (loop $l (br $l))))`);
+  fuel.value = 1000;
+  assertTraps(() => (exports.spin as () => void)());
+  assertOk((fuel.value as number) < 0, `fuel left: ${fuel.value}`);
 });
 
-Deno.test("a metered loop computes the same result and pays one unit per pass", async () => {
+Deno.test("a metered loop computes the same result and pays in proportion to its passes", async () => {
   const { exports, fuel } = await meteredInstance(`(module
     (func (export "sum") (param $n i32) (result i32) (local $total i32)
       (block $done
@@ -43,10 +47,48 @@ Deno.test("a metered loop computes the same result and pays one unit per pass", 
           (local.set $n (i32.sub (local.get $n) (i32.const 1)))
           (br $next)))
       (local.get $total)))`);
-  fuel.value = 100;
-  assertEquals((exports.sum as (n: number) => number)(10), 55);
-  // Ten passes that add, and the eleventh that leaves.
-  assertEquals(fuel.value, 100 - 11);
+  const sum = exports.sum as (n: number) => number;
+  const used = (n: number) => {
+    fuel.value = 1_000_000;
+    const result = sum(n);
+    return [result, 1_000_000 - (fuel.value as number)];
+  };
+  const [ten, tenCost] = used(10);
+  const [hundred, hundredCost] = used(100);
+  assertEquals([ten, hundred], [55, 5050]);
+  // Each pass costs the same: 90 more passes, 9 times the cost of the first 10 (entry aside).
+  const entry = tenCost - 11 * ((hundredCost - tenCost) / 90);
+  assertEquals(hundredCost - entry, 101 * ((hundredCost - tenCost) / 90));
+});
+
+Deno.test("recursion without loops is charged at every call, so it runs out too", async () => {
+  const { exports, fuel } = await meteredInstance(`(module
+    (func $fib (export "fib") (param $n i32) (result i32)
+      (if (result i32) (i32.lt_u (local.get $n) (i32.const 2))
+        (then (local.get $n))
+        (else (i32.add (call $fib (i32.sub (local.get $n) (i32.const 1)))
+                       (call $fib (i32.sub (local.get $n) (i32.const 2))))))))`);
+  fuel.value = 1_000_000;
+  assertEquals((exports.fib as (n: number) => number)(10), 55);
+  fuel.value = 1_000_000;
+  assertTraps(() => (exports.fib as (n: number) => number)(40));
+  assertOk((fuel.value as number) < 0);
+});
+
+Deno.test("bulk memory instructions are charged for their length", async () => {
+  const { exports, fuel } = await meteredInstance(`(module
+    (memory 16)
+    (func (export "fill") (param $n i32) (memory.fill (i32.const 0) (i32.const 7) (local.get $n))))`);
+  const fill = exports.fill as (n: number) => void;
+  fuel.value = 1_000_000;
+  fill(1000);
+  const small = 1_000_000 - (fuel.value as number);
+  fuel.value = 1_000_000;
+  fill(1_000_000);
+  const large = 1_000_000 - (fuel.value as number);
+  assertOk(large - small >= 400_000, `a 1 MB fill cost ${large}, a 1 kB one ${small}`);
+  fuel.value = 1000;
+  assertTraps(() => fill(1_000_000));
 });
 
 Deno.test("mutable globals are exported for restoring; constant ones are not", async () => {
