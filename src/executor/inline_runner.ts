@@ -230,6 +230,8 @@ export class InlineRunner {
       this.#warm = undefined;
       return new Migrate("reached the memory kept on the server's thread");
     }
+    // An instance whose memory grew cannot be reset: let it go now rather than at the next run.
+    if (!warm.pristine || warm.view!.buffer !== warm.memory!.buffer) this.#warm = undefined;
     return {
       stdout: stdout.bytes(),
       stderr: stderr.bytes(),
