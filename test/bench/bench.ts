@@ -4,10 +4,14 @@
  * (`ab -k -n 10000 -c 100`, the seed article's) and wrk at concurrency 10 and 100 — on `/`
  * (WAT hello), `/hello` (C hello), `/env` (larger output) and a POST echo. Prints requests/s,
  * latency percentiles, failures and peak RSS, then each figure as a ratio to bare Deno.serve,
- * and writes test/bench/RESULTS.md and test/bench/chart.svg (medians of the runs).
+ * and writes test/bench/RESULTS.md and test/bench/chart.svg (medians of the runs). With
+ * lighttpd and a C compiler, the same C hello also runs as a classic CGI program (the
+ * baseline WAGI was conceived against). Last, the server's RSS after 10k and after 1M
+ * requests (one worker, `/hello`), to show that memory does not creep.
  *
- * Run: deno task bench [runs=3] [seconds=5]
- * Needs: apt-get install apache2-utils wrk (an absent tool is reported and skipped).
+ * Run: deno task bench [runs=3] [seconds=5] [rss-requests=1000000]
+ * Needs: apt-get install apache2-utils wrk (an absent tool is reported and skipped);
+ * optionally lighttpd and cc for the CGI row.
  * @module
  */
 
@@ -17,6 +21,7 @@ import { freePort } from "../_net.ts";
 const ROOT = fromFileUrl(new URL("../../", import.meta.url));
 const RUNS = Number(Deno.args[0] ?? 3);
 const SECONDS = Number(Deno.args[1] ?? 5);
+const RSS_REQUESTS = Number(Deno.args[2] ?? 1_000_000);
 
 interface Sample {
   rps: number;
@@ -103,28 +108,85 @@ async function load(
   }
 }
 
-/** Starts a server process and waits until it answers on `/`. */
-async function start(
-  name: string,
-  args: string[],
-): Promise<{ url: string; child: Deno.ChildProcess }> {
+/** How to start one server under test on a port. */
+interface ServerSpec {
+  name: string;
+  spawn(port: number): Deno.ChildProcess;
+  /** The path that answers once it is up. */
+  ready: string;
+  /** Only these routes are measured (all when absent). */
+  routes?: Set<string>;
+}
+
+/** A Deno program of this repository, `$PORT` in its arguments replaced by the port. */
+function denoServer(name: string, args: string[]): ServerSpec {
+  return {
+    name,
+    ready: "/",
+    spawn: (port) =>
+      new Deno.Command(Deno.execPath(), {
+        args: args.map((a) => a.replace("$PORT", String(port))),
+        cwd: ROOT,
+        env: { PORT: String(port), DENO_NO_UPDATE_CHECK: "1" },
+        stdout: "null",
+        stderr: "null",
+      }).spawn(),
+  };
+}
+
+/**
+ * lighttpd running modules/hello.c compiled natively as a CGI program at /hello, or why it
+ * cannot run here.
+ */
+async function cgiServer(dir: string): Promise<ServerSpec | string> {
+  if (!(await has("lighttpd"))) return "lighttpd: not installed, CGI baseline skipped";
+  if (!(await has("cc"))) return "cc: not installed, CGI baseline skipped";
+  await Deno.mkdir(`${dir}/www`, { recursive: true });
+  const built = await new Deno.Command("cc", {
+    args: ["-O2", "-o", `${dir}/www/hello`, `${ROOT}modules/hello.c`],
+  }).output();
+  if (!built.success) return "cc: cannot build modules/hello.c, CGI baseline skipped";
+  return {
+    name: "lighttpd CGI (native C)",
+    ready: "/hello",
+    routes: new Set(["/hello (C hello)"]),
+    spawn: (port) => {
+      const conf = `${dir}/lighttpd-${port}.conf`;
+      Deno.writeTextFileSync(
+        conf,
+        [
+          `server.document-root = "${dir}/www"`,
+          `server.bind = "127.0.0.1"`,
+          `server.port = ${port}`,
+          `server.modules = ("mod_cgi")`,
+          // Every file is run as a program.
+          `cgi.assign = ("" => "")`,
+          `server.max-connections = 1024`,
+          `server.errorlog = "${dir}/lighttpd-error.log"`,
+        ].join("\n") + "\n",
+      );
+      return new Deno.Command("lighttpd", {
+        args: ["-D", "-f", conf],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+    },
+  };
+}
+
+/** Starts a server process and waits until it answers. */
+async function start(spec: ServerSpec): Promise<{ url: string; child: Deno.ChildProcess }> {
   const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: args.map((a) => a.replace("$PORT", String(port))),
-    cwd: ROOT,
-    env: { PORT: String(port), DENO_NO_UPDATE_CHECK: "1" },
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const child = spec.spawn(port);
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 300; i++) {
-    const ok = await fetch(`${url}/`).then((r) => r.body?.cancel().then(() => r.ok)).catch(() =>
-      false
-    );
+    const ok = await fetch(`${url}${spec.ready}`).then((r) => r.body?.cancel().then(() => r.ok))
+      .catch(() => false);
     if (ok) return { url, child };
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  throw new Error(`${name} did not start`);
+  child.kill("SIGKILL");
+  throw new Error(`${spec.name} did not start`);
 }
 
 const median = (values: number[]) =>
@@ -158,6 +220,8 @@ const serve = [
   "run",
   "--allow-all",
   "--unstable-no-legacy-abort",
+  // As `deno task start` and the image run it (see the README's Performance section).
+  "--v8-flags=--max-semi-space-size=2",
   "src/main.ts",
   "serve",
   "-c",
@@ -165,11 +229,15 @@ const serve = [
   "-l",
   "127.0.0.1:$PORT",
 ];
-const servers: [string, string[]][] = [
-  ["bare Deno.serve", ["run", "--allow-all", "test/bench/bare_hello.ts"]],
-  ["wagi-deno, 1 worker", [...serve, "--workers", "1", "--max-concurrency", "1"]],
-  ["wagi-deno, default workers", serve],
+const ONE_WORKER = "wagi-deno, 1 worker";
+const servers: ServerSpec[] = [
+  denoServer("bare Deno.serve", ["run", "--allow-all", "test/bench/bare_hello.ts"]),
+  denoServer(ONE_WORKER, [...serve, "--workers", "1", "--max-concurrency", "1"]),
+  denoServer("wagi-deno, default workers", serve),
 ];
+const cgi = await cgiServer(dir);
+if (typeof cgi === "string") console.log(cgi);
+else servers.push(cgi);
 const routes: [string, string, string | undefined][] = [
   ["/ (WAT hello)", "/", undefined],
   ["/hello (C hello)", "/hello", undefined],
@@ -183,9 +251,11 @@ const loads = (["ab", "wrk10", "wrk100"] as const).filter((t) =>
 const results = new Map<string, Sample[]>();
 const key = (server: string, route: string, tool: string) => `${server}|${route}|${tool}`;
 for (let r = 0; r < RUNS; r++) {
-  for (const [name, args] of servers) {
-    const { url, child } = await start(name, args);
+  for (const spec of servers) {
+    const name = spec.name;
+    const { url, child } = await start(spec);
     for (const [label, path, post] of routes) {
+      if (spec.routes && !spec.routes.has(label)) continue;
       // The bare server answers every path with its hello: the same work for every route.
       for (const tool of loads) {
         const postFile = post ? (tool === "ab" ? `${dir}/body.txt` : `${dir}/post.lua`) : undefined;
@@ -224,7 +294,8 @@ for (const tool of loads) {
   lines.push("|---|---|---|---|---|---|---|---|---|---|");
   for (const [label] of routes) {
     const bare = med(key("bare Deno.serve", label, tool));
-    for (const [name] of servers) {
+    for (const { name } of servers) {
+      if (!results.has(key(name, label, tool))) continue;
       const s = med(key(name, label, tool));
       lines.push(
         `| ${label} | ${name} | ${s.rps.toFixed(0)} | ${s.p50.toFixed(2)} | ${
@@ -241,6 +312,41 @@ for (const tool of loads) {
 const table = lines.join("\n");
 console.log(table);
 
+/** The server's RSS after 10k requests, then after `RSS_REQUESTS` in all (ab -k -c 10). */
+async function rssOverTime(): Promise<string> {
+  if (!available.ab || RSS_REQUESTS <= 10_000) return "";
+  const { url, child } = await start(servers.find((s) => s.name === ONE_WORKER)!);
+  try {
+    const batch = async (n: number) => {
+      const out = await run("ab", ["-k", "-q", "-n", String(n), "-c", "10", `${url}/hello`]);
+      return Number(out.match(/Failed requests:\s+(\d+)/)?.[1] ?? 0);
+    };
+    let failed = await batch(10_000);
+    const early = await rssMiB(child.pid);
+    // ab caps -n per run; the rest goes in batches of 200k.
+    for (let done = 10_000; done < RSS_REQUESTS; done += 200_000) {
+      failed += await batch(Math.min(200_000, RSS_REQUESTS - done));
+    }
+    const late = await rssMiB(child.pid);
+    console.error(
+      `RSS after 10k: ${early.toFixed(0)} MiB, after ${RSS_REQUESTS}: ${late.toFixed(0)} MiB`,
+    );
+    return `
+### RSS over ${RSS_REQUESTS.toLocaleString("en")} requests (${ONE_WORKER}, /hello, ab -k -c 10)
+
+| after 10k requests | after ${RSS_REQUESTS.toLocaleString("en")} | change | failed |
+|---|---|---|---|
+| ${early.toFixed(0)} MiB | ${late.toFixed(0)} MiB | ${
+      ((late / early - 1) * 100).toFixed(1)
+    } % | ${failed} |
+`;
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+  }
+}
+const rssSection = await rssOverTime();
+
 const cpu =
   (await Deno.readTextFile("/proc/cpuinfo").catch(() => "")).match(/model name\s*:\s*(.+)/)?.[1] ??
     "unknown";
@@ -252,7 +358,7 @@ same machine. Each figure is the median of ${RUNS} runs; ratios are against a ba
 \`Deno.serve\` hello measured in the same run (the bare server answers every route with its
 hello). This machine is shared and noisy: compare ratios, not absolute numbers.
 ${table}
-
+${rssSection}
 ![requests per second relative to bare Deno.serve](chart.svg)
 `;
 await Deno.writeTextFile(`${ROOT}test/bench/RESULTS.md`, results_md);
@@ -262,7 +368,9 @@ const chartTool = loads.includes("wrk100") ? "wrk100" : loads.at(-1);
 if (chartTool) {
   const bars = routes.flatMap(([label]) => {
     const bare = med(key("bare Deno.serve", label, chartTool)).rps;
-    return servers.slice(1).map(([name]) => ({
+    return servers.slice(1).filter(({ name }) => results.has(key(name, label, chartTool))).map((
+      { name },
+    ) => ({
       label: `${label} — ${name.replace("wagi-deno, ", "")}`,
       ratio: med(key(name, label, chartTool)).rps / bare,
     }));
