@@ -2,8 +2,9 @@
  * The server's executor: each run is first tried on the server's own thread, where a short
  * module costs a function call instead of a hand-off to a worker; a run that cannot finish
  * there without a lasting effect (see inline_policy.ts) is redone in the worker pool, which
- * streams and preempts. Routes whose runs keep moving to the pool are sent there directly for
- * a while, so that they do not pay for the attempt each time.
+ * streams and preempts. Routes whose runs keep moving to the pool, or take long enough to hold
+ * up other requests, are sent there directly for a while: they do not pay for the attempt each
+ * time, and heavy modules run in parallel on the pool's threads.
  * @module
  */
 
@@ -17,6 +18,12 @@ export const INLINE_MAX_BODY_BYTES = 64 * 1024;
 
 /** stdout kept in memory for a run on the server's thread; more and it is redone in the pool. */
 const INLINE_MAX_OUTPUT_BYTES = 1024 * 1024;
+
+/**
+ * A run on the server's thread that took longer than this holds up every other request
+ * meanwhile: its route's next runs go to the pool, where they also run in parallel.
+ */
+export const INLINE_SLOW_MS = 2;
 
 /** Runs a route skips after moving to the pool: doubles each time, up to the maximum. */
 const FIRST_BACKOFF = 16;
@@ -42,6 +49,8 @@ export class InlineFirstExecutor implements Executor {
     readonly pool: Executor,
     readonly variantOf: (module: WebAssembly.Module) => InlineModule | undefined,
     readonly onMigrate: MigrationListener = () => {},
+    /** Runs here longer than this send their route to the pool for a while. */
+    readonly slowMs = INLINE_SLOW_MS,
   ) {}
 
   #runner(module: WebAssembly.Module): InlineRunner | undefined {
@@ -77,7 +86,9 @@ export class InlineFirstExecutor implements Executor {
       this.#moved(request.group ?? "", result.reason);
       return this.pool.run(request);
     }
-    if (route) route.backoff = Math.max(FIRST_BACKOFF, route.backoff / 2);
+    if (result.guestMs !== undefined && result.guestMs > this.slowMs) {
+      this.#moved(request.group ?? "", `a run took ${result.guestMs.toFixed(1)} ms`);
+    } else if (route) route.backoff = Math.max(FIRST_BACKOFF, route.backoff / 2);
     const outcome: GuestOutcome = {
       exitCode: result.exitCode,
       failure: result.failure,

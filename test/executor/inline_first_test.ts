@@ -8,8 +8,11 @@ import { fixture } from "../_fixtures.ts";
 
 const MIB = 1024 * 1024;
 
-/** A real pool and cache behind the executor; `moves` records each move to the pool. */
-function setUp() {
+/**
+ * A real pool and cache behind the executor; `moves` records each move to the pool. Runs are
+ * not judged slow unless `slowMs` says so: a loaded test machine must not move them.
+ */
+function setUp(slowMs = Infinity) {
   const cache = new ModuleCache({ inline: true });
   const pool = new WorkerPool({ warm: 1, max: 2, retireAboveBytes: 64 * MIB, maxPerGroup: 2 });
   const moves: string[] = [];
@@ -17,6 +20,7 @@ function setUp() {
     pool,
     (module) => cache.inlineVariant(module),
     (_group, reason) => moves.push(reason),
+    slowMs,
   );
   return { cache, executor, moves };
 }
@@ -141,6 +145,25 @@ Deno.test("a route whose runs keep moving starts in the pool for a while", async
     // Another route is not affected.
     const small = executor.run(request(cat, { stdin: new Uint8Array(8), group: "/small" }));
     assertOk(small.finished);
+  } finally {
+    executor.close();
+  }
+});
+
+Deno.test("a route whose runs take long here is sent to the pool, where runs go in parallel", async () => {
+  // Any run counts as slow here, so that the test does not depend on the machine's speed.
+  const { cache, executor, moves } = setUp(-1);
+  try {
+    const cat = await cache.load(fixture("cat.wasm"));
+    // The first run of a module is not judged: the engine is still compiling it.
+    const runs = [1, 2, 3].map(() =>
+      executor.run(request(cat, { stdin: new Uint8Array(8), group: "/heavy" }))
+    );
+    assertOk(runs[0].finished && runs[1].finished, "both complete here");
+    assertEquals(moves.length, 1);
+    assertIncludes(moves[0], "a run took");
+    assertEquals(runs[2].finished, undefined);
+    assertEquals((await new Response(runs[2].stdout).arrayBuffer()).byteLength, 8);
   } finally {
     executor.close();
   }
