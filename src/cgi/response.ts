@@ -68,9 +68,15 @@ function errorOutput(status: number, body: string, warnings: string[]): CgiOutpu
   };
 }
 
+/**
+ * Response headers as Response accepts them: a record when every name is distinct (the
+ * cheaper form for it to read), else name/value pairs.
+ */
+export type HeaderList = Record<string, string> | [string, string][];
+
 /** A parsed header block: the status and headers to answer with, or an error response. */
 export type CgiHead =
-  | { status: number; headers: [string, string][]; warnings: string[]; error?: undefined }
+  | { status: number; headers: HeaderList; warnings: string[]; error?: undefined }
   | { error: CgiOutput };
 
 /** Interprets a module's header lines as WAGI does, with our fixes (spec §6). */
@@ -78,6 +84,7 @@ export function parseCgiHead(lines: readonly string[]): CgiHead {
   const warnings: string[] = [];
   // Plain pairs, checked here as Headers would: cheaper than a Headers object per response.
   const headers: [string, string][] = [];
+  const names = new Set<string>();
   let status: number | undefined;
   let hasContentType = false;
   let hasLocation = false;
@@ -105,8 +112,10 @@ export function parseCgiHead(lines: readonly string[]): CgiHead {
       status = parsed;
       continue;
     }
-    if (TOKEN.test(name) && !BAD_VALUE.test(value)) headers.push([name, value]);
-    else {
+    if (TOKEN.test(name) && !BAD_VALUE.test(value)) {
+      headers.push([name, value]);
+      names.add(lower);
+    } else {
       return {
         error: errorOutput(500, "Internal Server Error\n", [
           ...warnings,
@@ -121,12 +130,16 @@ export function parseCgiHead(lines: readonly string[]): CgiHead {
   if (!hasContentType && !hasLocation && status === undefined) {
     return { error: errorOutput(500, MISSING_CONTENT_TYPE, [...warnings, MISSING_CONTENT_TYPE]) };
   }
-  return { status: status ?? (hasLocation ? 302 : 200), headers, warnings };
+  return {
+    status: status ?? (hasLocation ? 302 : 200),
+    headers: names.size === headers.length ? Object.fromEntries(headers) : headers,
+    warnings,
+  };
 }
 
 /** The response for a parsed head and a body; statuses that allow no body get none. */
 export function cgiResponse(
-  head: { status: number; headers: [string, string][] },
+  head: { status: number; headers: HeaderList },
   body: BodyInit | null,
 ): Response {
   const allowed = !NULL_BODY_STATUSES.has(head.status);

@@ -39,9 +39,9 @@ export interface ServeOptions {
   limits: Limits;
   /** `--max-body`, `--max-response`. */
   caps: BodyCaps;
-  /** Warm guest workers (`--workers`, default: the number of CPUs). */
+  /** Warm pool workers (`--workers`, default: the number of CPUs). */
   workers: number;
-  /** Most guests running at once (`--max-concurrency`). */
+  /** Most guests running in the pool at once (`--max-concurrency`). */
   maxConcurrency: number;
   /** How long a stop waits for in-flight requests (`--drain-timeout`). */
   drainTimeoutMs: number;
@@ -69,9 +69,10 @@ export const SERVE_USAGE = `Usage: wagi-deno [serve] -c modules.toml [options]
       --memory-limit SIZE  default largest module memory, e.g. 128MiB (default 128MiB)
       --max-body SIZE      request bodies above this get 413 (default 64MiB)
       --max-response SIZE  responses are cut off past this (default 1GiB)
-      --workers N          guest workers kept ready (default: the number of CPUs)
-      --max-concurrency N  most modules running at once, one route at most half of them;
-                           more requests wait (default 8 x workers, at least 16)
+      --workers N          pool workers kept ready for runs that leave the server's
+                           thread (default: the number of CPUs)
+      --max-concurrency N  most modules running in the pool at once, one route at most
+                           half of them; more wait (default 8 x workers, at least 16)
       --drain-timeout SECONDS  on SIGTERM, how long in-flight requests may finish (default 25)
   -h, --help               this text
   -V, --version            the version

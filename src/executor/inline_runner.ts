@@ -229,6 +229,8 @@ export class InlineRunner {
       for (const call of entrypointCalls(warm.instance, run.entrypoint)) (call as () => void)();
     } catch (error) {
       if (error instanceof Migrate) return error;
+      // This thread's stack is not the one a worker has: the pool's answer is the real one.
+      if (error instanceof RangeError) return new Migrate("stack overflow");
       if (error instanceof ProcExit) exitCode = error.code;
       else if (error instanceof WebAssembly.RuntimeError && (warm.fuel.value as number) < 0) {
         return new Migrate("out of fuel");

@@ -17,8 +17,9 @@ export interface GuestBody {
 /**
  * The request's body for the guest. With a Content-Length (or none at all), it streams as it
  * arrives, or is read whole when it declares at most `readWholeUpTo` bytes. A chunked body is
- * read up to 1 MiB first: if it ends there its length is known; otherwise it streams on with
- * `CONTENT_LENGTH` empty. "too large" past `maxBytes`.
+ * read up to 1 MiB first: if it ends there its length is known (and it is handed over whole
+ * when at most `readWholeUpTo`); otherwise it streams on with `CONTENT_LENGTH` empty. "too
+ * large" past `maxBytes`.
  */
 export async function withKnownLength(
   request: Request,
@@ -47,6 +48,15 @@ export async function withKnownLength(
   for (;;) {
     const { value, done } = await reader.read();
     if (done) {
+      if (length <= readWholeUpTo) {
+        const bytes = new Uint8Array(length);
+        let at = 0;
+        for (const chunk of chunks) {
+          bytes.set(chunk, at);
+          at += chunk.length;
+        }
+        return { stream: null, bytes, length };
+      }
       return { stream: streamOf(chunks, undefined), length };
     }
     chunks.push(value);
