@@ -56,8 +56,22 @@ async function readPem(flag: string, file: string): Promise<string> {
 export async function serve(options: ServeOptions, logger: Logger): Promise<void> {
   const config = await loadModulesToml(options.configFile, options.startDir);
   for (const warning of config.warnings) logger.warn(warning);
-  const cache = new ModuleCache({ inline: true });
+  // Modules are ready to run on the server's thread shortly after start; the pool runs them
+  // until then, so that preparing them does not delay the first request.
+  const cache = new ModuleCache({ inline: "background" });
   const handlers = await buildHandlers(config, options.limits, cache);
+
+  cache.inlineSettled().then(() => {
+    const modules = new Map(handlers.map((h) => [h.entry.modulePath, h.module]));
+    const poolOnly = [...modules].flatMap(([path, module]) => {
+      const why = cache.whyNotInline(module);
+      return why === undefined ? [] : [`${path} (${why})`];
+    });
+    logger.info(
+      `modules ready to run on the server's thread: ${modules.size - poolOnly.length} of ` +
+        `${modules.size}` + (poolOnly.length ? `; in the pool only: ${poolOnly.join(", ")}` : ""),
+    );
+  });
 
   const logDir = options.logDir ?? await Deno.makeTempDir({ prefix: "wagi-logs-" });
   await Deno.mkdir(logDir, { recursive: true });

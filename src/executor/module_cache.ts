@@ -92,10 +92,17 @@ export function checkImports(path: string, module: WebAssembly.Module): void {
  */
 const INLINE_MEMORY_CAP_BYTES = 16 * 1024 * 1024;
 
+/** How long after loading a module its inline variant is prepared, in the background. */
+const PREPARE_INLINE_AFTER_MS = 1000;
+
 /** How the cache prepares modules. */
 export interface ModuleCacheOptions {
-  /** Also prepare each module to run on the server's thread (see `inlineVariant`). */
-  inline?: boolean;
+  /**
+   * Also prepare each module to run on the server's thread (see `inlineVariant`): before
+   * `load` resolves (`true`), or afterwards, off the start-up path (`"background"`); until
+   * then the module runs in the pool.
+   */
+  inline?: boolean | "background";
 }
 
 /** Compiled modules by file path and by content hash, each for a memory limit. */
@@ -105,12 +112,19 @@ export class ModuleCache {
   #inline = new WeakMap<WebAssembly.Module, InlineModule>();
   /** Why a module has no inline variant, by module, for the log. */
   #notInline = new WeakMap<WebAssembly.Module, string>();
+  /** Inline variants still being prepared. */
+  #preparing: Promise<unknown>[] = [];
 
   constructor(readonly options: ModuleCacheOptions = {}) {}
 
   /** The metered variant of a loaded module that runs on the server's thread, if it has one. */
   inlineVariant(module: WebAssembly.Module): InlineModule | undefined {
     return this.#inline.get(module);
+  }
+
+  /** Settles once every module loaded so far has its inline variant, or a reason it has none. */
+  async inlineSettled(): Promise<void> {
+    await Promise.all(this.#preparing);
   }
 
   /** Why a loaded module runs only in the worker pool; undefined when it has a variant. */
@@ -132,11 +146,14 @@ export class ModuleCache {
     return found;
   }
 
-  /** The inline variant of `bytes`, or why there is none. */
+  /** The inline variant of `bytes`, or why there is none; `later` waits for a free moment. */
   async #prepareInline(
     bytes: Uint8Array,
     memoryLimitBytes: number | undefined,
+    later: boolean,
   ): Promise<InlineModule | string> {
+    // Off the start-up path: the server is listening before this work begins.
+    if (later) await new Promise((resolve) => setTimeout(resolve, PREPARE_INLINE_AFTER_MS));
     try {
       const metered = meter(bytes);
       const capBytes = Math.min(memoryLimitBytes ?? Infinity, INLINE_MEMORY_CAP_BYTES);
@@ -183,12 +200,18 @@ export class ModuleCache {
     const digest = `${memoryLimitBytes ?? "unlimited"}:${await sha256Hex(bytes)}`;
     let compiled = this.#byDigest.get(digest);
     if (!compiled) {
-      const inline = this.options.inline ? this.#prepareInline(bytes, memoryLimitBytes) : undefined;
+      const background = this.options.inline === "background";
+      const inline = this.options.inline
+        ? this.#prepareInline(bytes, memoryLimitBytes, background)
+        : undefined;
       compiled = WebAssembly.compile(bytes).then(async (module) => {
         checkImports(path, module);
-        const variant = await inline;
-        if (typeof variant === "string") this.#notInline.set(module, variant);
-        else if (variant) this.#inline.set(module, variant);
+        const recorded = inline?.then((variant) => {
+          if (typeof variant === "string") this.#notInline.set(module, variant);
+          else this.#inline.set(module, variant);
+        });
+        if (recorded) this.#preparing.push(recorded);
+        if (!background) await recorded;
         return module;
       }, (error) => {
         throw new ModuleLoadError(`${path}: invalid WebAssembly module: ${error.message}`);
