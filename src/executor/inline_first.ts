@@ -119,6 +119,9 @@ export class InlineFirstExecutor implements Executor {
   }
 }
 
+/** A promise that has settled, shared by every execution that needs one. */
+const SETTLED = Promise.resolve();
+
 /** An execution that has already ended, with all of its stdout. */
 function finishedExecution(stdout: Uint8Array<ArrayBuffer>, outcome: GuestOutcome): Execution {
   return {
@@ -134,7 +137,7 @@ function finishedExecution(stdout: Uint8Array<ArrayBuffer>, outcome: GuestOutcom
       });
     },
     done: Promise.resolve(outcome),
-    stdinDone: Promise.resolve(),
+    stdinDone: SETTLED,
     cancel() {},
   };
 }

@@ -70,6 +70,14 @@ export type WagiHandler = (
 export function createWagiHandler(options: AppOptions): WagiHandler {
   const { table, executor, moduleLog, logger, caps } = options;
 
+  /** Appends a run's stderr to its route's log; a failed run's log line points there. */
+  const logStderr = (handler: RouteHandler, where: LogPlace, outcome: GuestOutcome) =>
+    moduleLog.append(handler.logKey, outcome.stderr).then(() => {
+      if (failureReason(outcome) !== undefined && outcome.stderr.length > 0) {
+        logger.error(`${where}: the module's stderr is in ${moduleLog.fileFor(handler.logKey)}`);
+      }
+    }).catch((error) => logger.error(`${where}: cannot write the stderr log: ${error.message}`));
+
   const runRoute = (
     request: Request,
     remoteAddr: string,
@@ -109,23 +117,18 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
       group: handler.matchedRoute,
     });
     const where = new LogPlace(request.method, target.path, handler);
-    const logStderr = (outcome: GuestOutcome) =>
-      moduleLog.append(handler.logKey, outcome.stderr).then(() => {
-        if (failureReason(outcome) !== undefined && outcome.stderr.length > 0) {
-          logger.error(`${where}: the module's stderr is in ${moduleLog.fileFor(handler.logKey)}`);
-        }
-      }).catch((error) => logger.error(`${where}: cannot write the stderr log: ${error.message}`));
     if (execution.finished) {
       // It ran on this thread and has ended: no stream, no cancellation to wire up. Its
       // stdout is only valid until the next run, so the response is built right away.
-      if (execution.finished.outcome.stderr.length > 0) logStderr(execution.finished.outcome);
+      const { outcome } = execution.finished;
+      if (outcome.stderr.length > 0) logStderr(handler, where, outcome);
       return respondFinished(execution.finished, where, logger);
     }
     // Until the response is returned, a client that goes away stops the guest; afterwards the
     // response body's own cancellation does (and Deno aborts the signal on success too).
     const cancel = () => execution.cancel();
     request.signal.addEventListener("abort", cancel, { once: true });
-    execution.done.then(logStderr);
+    execution.done.then((outcome) => logStderr(handler, where, outcome));
     return respond(execution, where, logger, caps.maxResponseBytes).finally(() =>
       request.signal.removeEventListener("abort", cancel)
     );

@@ -87,7 +87,9 @@ async function load(
       };
     }
     const connections = tool === "wrk10" ? "10" : "100";
-    const args = ["-t2", `-c${connections}`, `-d${SECONDS}s`, "--latency"];
+    // One wrk thread: the servers under test use one thread too, and on a small machine a
+    // second load thread only competes with them for the cores (every server measured slower).
+    const args = ["-t1", `-c${connections}`, `-d${SECONDS}s`, "--latency"];
     if (post) args.push("-s", post);
     const out = await run("wrk", [...args, url]);
     const pct = (p: number) => ms(out.match(new RegExp(`^\\s*${p}%\\s+(\\S+)`, "m"))?.[1] ?? "0ms");
