@@ -30,4 +30,4 @@ USER nonroot
 EXPOSE 8080
 # Listens on 0.0.0.0:$PORT; SIGTERM drains in-flight requests, then exits 0.
 ENTRYPOINT []
-CMD ["deno", "run", "--cached-only", "--allow-all", "--unstable-no-legacy-abort", "--v8-flags=--max-semi-space-size=2", "src/main.ts", "serve", "-c", "modules/modules.toml", "--drain-timeout", "25"]
+CMD ["deno", "run", "--cached-only", "--allow-all", "--unstable-no-legacy-abort", "--v8-flags=--max-semi-space-size=2,--no-allocation-site-pretenuring", "src/main.ts", "serve", "-c", "modules/modules.toml", "--drain-timeout", "25"]

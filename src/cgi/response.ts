@@ -152,5 +152,18 @@ export function parseCgiOutput(stdout: Uint8Array<ArrayBuffer>): CgiOutput {
   const { headerLines, body } = splitOutput(stdout);
   const head = parseCgiHead(headerLines);
   if (head.error) return head.error;
-  return { response: cgiResponse(head, body), warnings: head.warnings };
+  return { response: cgiResponse(head, asciiText(body) ?? body), warnings: head.warnings };
+}
+
+/** Bodies up to this size that are plain ASCII are handed to Response as text. */
+const MAX_TEXT_BODY = 4096;
+
+/**
+ * `body` as a string when it is short and all ASCII, so that it reads back as the same bytes:
+ * Deno sends a string body without the buffer a byte body costs it. Otherwise undefined.
+ */
+function asciiText(body: Uint8Array): string | undefined {
+  if (body.length > MAX_TEXT_BODY) return undefined;
+  for (let i = 0; i < body.length; i++) if (body[i] > 0x7f) return undefined;
+  return String.fromCharCode.apply(null, body as unknown as number[]);
 }

@@ -21,6 +21,9 @@ import {
 } from "../outbound_http/experimental_http.ts";
 import { BytesSource, CollectingSink } from "../wasi/streams.ts";
 
+/** stderr kept per run (the rest is dropped): it only goes to the log. */
+export const MAX_STDERR = 1024 * 1024;
+
 /** One run of a module, collected whole (for `_routes` discovery and tests). */
 export interface RunRequest {
   module: WebAssembly.Module;

@@ -9,19 +9,17 @@
 import { type Preopen, ProcExit, type Snapshot, snapshotsOf, WasiHost } from "../wasi/host.ts";
 import { BytesSource, CollectingSink, DISCARD, NO_BYTES } from "../wasi/streams.ts";
 import type { OutputSink } from "../wasi/descriptors.ts";
-import { describeFailure, entrypointCalls } from "./executor.ts";
+import { describeFailure, entrypointCalls, MAX_STDERR } from "./executor.ts";
 import { FUEL_EXPORT, GROW_REFUSED_EXPORT, STATE_GLOBAL_PREFIX } from "./metering.ts";
 import { inlineImports, Migrate } from "./inline_policy.ts";
 
 /**
  * Fuel a run may use on the server's thread, in instructions (roughly: each function call and
- * loop pass is charged the size of its body): some 10 to 50 ms of work. A guest that needs
- * more is redone in the pool, where its real timeout applies.
+ * loop pass is charged the size of its body): about 2 ms of a tight loop once compiled, a few
+ * more while the engine still compiles. A guest that needs more is redone in the pool, where
+ * its real timeout applies.
  */
 export const INLINE_FUEL = 50_000_000;
-
-/** stderr kept per run (the rest is dropped): it only goes to the log. */
-const MAX_STDERR = 1024 * 1024;
 
 /** A module prepared by `meter`, compiled, with what its instances allow. */
 export interface InlineModule {

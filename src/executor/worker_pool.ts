@@ -7,7 +7,13 @@
  */
 
 import { ByteRing, createRing, type RingBuffer } from "./byte_ring.ts";
-import type { Execution, Executor, GuestOutcome, GuestRequest } from "./executor.ts";
+import {
+  type Execution,
+  type Executor,
+  type GuestOutcome,
+  type GuestRequest,
+  MAX_STDERR,
+} from "./executor.ts";
 import type { GuestJob, GuestReport } from "./worker_protocol.ts";
 
 /** Ring size for each direction: what may be in flight between server and guest. */
@@ -23,8 +29,6 @@ const GUEST_WORKER_URL = new URL(
 
 /** Spare rings kept for reuse. */
 const SPARE_RINGS = 64;
-/** stderr kept per run (the rest is dropped): it only goes to the log. */
-const MAX_STDERR = 1024 * 1024;
 
 /** How the pool is sized. */
 export interface PoolOptions {

@@ -229,7 +229,7 @@ const serve = [
   "--allow-all",
   "--unstable-no-legacy-abort",
   // As `deno task start` and the image run it (see the README's Performance section).
-  "--v8-flags=--max-semi-space-size=2",
+  "--v8-flags=--max-semi-space-size=2,--no-allocation-site-pretenuring",
   "src/main.ts",
   "serve",
   "-c",
