@@ -82,6 +82,19 @@ export interface GuestOutcome {
   elapsedMs: number;
 }
 
+/** The outcome of a guest that ran to its end (by returning, exiting or failing). */
+export function endedOutcome(
+  end: Pick<GuestOutcome, "exitCode" | "failure" | "stderr" | "truncated" | "elapsedMs">,
+): GuestOutcome {
+  return {
+    ...end,
+    timedOut: false,
+    stdinTooLarge: false,
+    cancelled: false,
+    serverStopping: false,
+  };
+}
+
 /** A run in progress: its stdout as it is written, and how it ends. */
 export interface Execution {
   /** A byte stream: read it with a BYOB reader to reuse buffers. */

@@ -8,7 +8,13 @@
  * @module
  */
 
-import type { Execution, Executor, GuestOutcome, GuestRequest } from "./executor.ts";
+import {
+  endedOutcome,
+  type Execution,
+  type Executor,
+  type GuestOutcome,
+  type GuestRequest,
+} from "./executor.ts";
 import { type InlineModule, InlineRunner } from "./inline_runner.ts";
 import { Migrate } from "./inline_policy.ts";
 import { NO_BYTES } from "../wasi/streams.ts";
@@ -89,17 +95,13 @@ export class InlineFirstExecutor implements Executor {
     if (result.guestMs !== undefined && result.guestMs > this.slowMs) {
       this.#moved(request.group ?? "", `a run took ${result.guestMs.toFixed(1)} ms`);
     } else if (route) route.backoff = Math.max(FIRST_BACKOFF, route.backoff / 2);
-    const outcome: GuestOutcome = {
+    const outcome = endedOutcome({
       exitCode: result.exitCode,
       failure: result.failure,
       stderr: result.stderr,
-      timedOut: false,
-      stdinTooLarge: false,
-      cancelled: false,
-      serverStopping: false,
       truncated: false,
       elapsedMs: result.elapsedMs,
-    };
+    });
     return finishedExecution(result.stdout, outcome);
   }
 

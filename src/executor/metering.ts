@@ -99,6 +99,14 @@ function fuelCheck(fuel: number, cost: number): number[] {
   return [
     0x23, ...index, //           global.get $fuel
     0x41, ...writeS32(cost), //  i32.const cost
+    ...spend(index),
+  ];
+}
+
+/** With fuel and an amount on the stack: store their difference, and trap below zero. */
+function spend(index: number[]): number[] {
+  // deno-fmt-ignore
+  return [
     0x6b, //                     i32.sub
     0x24, ...index, //           global.set $fuel
     0x23, ...index, //           global.get $fuel
@@ -140,12 +148,7 @@ function bulkCharge(fuel: number, scratch: number): number[] {
     0x23, ...writeU32(scratch), //  global.get $scratch
     0x41, 0x01, //                  i32.const 1
     0x76, //                        i32.shr_u
-    0x6b, //                        i32.sub
-    0x24, ...index, //              global.set $fuel
-    0x23, ...index, //              global.get $fuel
-    0x41, 0x00, //                  i32.const 0
-    0x48, //                        i32.lt_s
-    0x04, 0x40, 0x00, 0x0b, //      if unreachable end
+    ...spend(index),
     0x23, ...writeU32(scratch), //  global.get $scratch
   ];
 }

@@ -8,6 +8,7 @@
 
 import { ByteRing, createRing, type RingBuffer } from "./byte_ring.ts";
 import {
+  endedOutcome,
   type Execution,
   type Executor,
   type GuestOutcome,
@@ -329,17 +330,13 @@ export class WorkerPool implements Executor {
         result.memoryBytes <= this.options.retireAboveBytes &&
           worker.usedBytes <= RECYCLE_AFTER_BYTES,
       );
-      return {
+      return endedOutcome({
         exitCode: result.exitCode,
         failure: result.failure,
         stderr: result.stderr,
-        timedOut: false,
-        stdinTooLarge: false,
-        cancelled: false,
-        serverStopping: false,
         truncated: result.truncated,
         elapsedMs: performance.now() - started,
-      };
+      });
     })();
 
     // A run that never started (the pool was closed) has no body to wait for either.
