@@ -201,19 +201,7 @@ export class InlineRunner {
     stdout.reset(run.maxOutput);
     const stderr = new CollectingSink(MAX_STDERR);
     const host = this.#host;
-    let warm: Warm;
-    try {
-      warm = this.#ready();
-    } catch (error) {
-      this.#warm = undefined;
-      return {
-        stdout: stdout.bytes(),
-        stderr: NO_BYTES,
-        exitCode: 0,
-        failure: describeFailure(error),
-        elapsedMs: performance.now() - started,
-      };
-    }
+    // The run's state first: a start function runs while the module is instantiated.
     host.reset({
       args: run.args,
       env: run.env,
@@ -222,6 +210,18 @@ export class InlineRunner {
       stderr,
       preopens: run.preopens,
     });
+    let warm: Warm;
+    try {
+      warm = this.#ready();
+    } catch (error) {
+      // A start function that failed here (out of fuel, a call not allowed here, a trap): the
+      // pool's instantiation gives the real answer.
+      this.#warm = undefined;
+      host.closeAll();
+      return error instanceof Migrate
+        ? error
+        : new Migrate(`instantiation: ${describeFailure(error)}`);
+    }
     warm.used = true;
     const firstRun = !this.#warmedUp;
     this.#warmedUp = true;

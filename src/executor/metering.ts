@@ -250,10 +250,11 @@ function placeSection(sections: Section[], section: Section): void {
 }
 
 /**
- * Returns `wasm` with fuel metering and its mutable globals exported. Throws when the module
- * uses an instruction the reader does not know (it then runs in the worker pool only).
+ * Returns `wasm` with fuel metering (the counter starting at `initialFuel`) and its mutable
+ * globals exported. Throws when the module uses an instruction the reader does not know (it
+ * then runs in the worker pool only).
  */
-export function meter(wasm: Uint8Array): MeteredModule {
+export function meter(wasm: Uint8Array, initialFuel = 0): MeteredModule {
   const sections = readSections(wasm);
   const payloadOf = (id: number) => sections.find((s) => s.id === id)?.payload;
   const imports = payloadOf(SectionId.IMPORT);
@@ -270,12 +271,14 @@ export function meter(wasm: Uint8Array): MeteredModule {
     : { code: undefined, changesInstance: false };
   if (metered.code) placeSection(sections, { id: SectionId.CODE, payload: metered.code });
 
-  // Three (global (mut i32) (i32.const 0)): fuel (the runner sets the budget before each
-  // call), the grow scratch, and the grow-refused flag.
+  // Three (global (mut i32)): fuel (the runner also sets the budget before each call), the
+  // grow scratch, and the grow-refused flag.
   const i32Zero = [0x7f, 0x01, 0x41, 0x00, 0x0b];
+  // The fuel starts full, for a start function that runs while the module is instantiated.
+  const i32Fuel = [0x7f, 0x01, 0x41, ...writeS32(initialFuel), 0x0b];
   placeSection(sections, {
     id: SectionId.GLOBAL,
-    payload: appendToVector(globalSection, [i32Zero, i32Zero, i32Zero]),
+    payload: appendToVector(globalSection, [i32Fuel, i32Zero, i32Zero]),
   });
   const exports = [
     [...writeName(FUEL_EXPORT), 0x03, ...writeU32(fuel)],
@@ -289,6 +292,8 @@ export function meter(wasm: Uint8Array): MeteredModule {
 
   const notReusable = metered.changesInstance
     ? "it can change its tables or drop segments"
+    : payloadOf(SectionId.START)
+    ? "it has a start function, which must run (with its effects) for every request"
     : globals.mutableV128
     ? "it has a mutable v128 global"
     : first > 0

@@ -9,7 +9,7 @@ import { sha256Hex } from "../digest.ts";
 import { HTTP_FUNCTIONS, HTTP_MODULE } from "../outbound_http/experimental_http.ts";
 import { limitMemory } from "./memory_limit.ts";
 import { meter } from "./metering.ts";
-import type { InlineModule } from "./inline_runner.ts";
+import { INLINE_FUEL, type InlineModule } from "./inline_runner.ts";
 import { WasiHost } from "../wasi/host.ts";
 import { DISCARD } from "../wasi/streams.ts";
 import { BytesSource } from "../wasi/streams.ts";
@@ -155,7 +155,7 @@ export class ModuleCache {
     // Off the start-up path: the server is listening before this work begins.
     if (later) await new Promise((resolve) => setTimeout(resolve, PREPARE_INLINE_AFTER_MS));
     try {
-      const metered = meter(bytes);
+      const metered = meter(bytes, INLINE_FUEL);
       const capBytes = Math.min(memoryLimitBytes ?? Infinity, INLINE_MEMORY_CAP_BYTES);
       const module = await WebAssembly.compile(
         new Uint8Array(limitMemory(metered.bytes, capBytes)),

@@ -168,3 +168,38 @@ Deno.test("a route whose runs take long here is sent to the pool, where runs go 
     executor.close();
   }
 });
+
+Deno.test("a module's start function runs again for every request", async () => {
+  const { cache, executor, moves } = setUp();
+  const dir = await Deno.makeTempDir();
+  try {
+    // The start function counts its runs in memory; _start prints the count, always 1 on a
+    // fresh instance. (WASI calls from a start function cannot reach memory in this host.)
+    const path = `${dir}/start.wat`;
+    await Deno.writeTextFile(
+      path,
+      `(module
+        (import "wasi_snapshot_preview1" "fd_write"
+          (func $fd_write (param i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 16) "Content-Type: text/plain\\n\\nstarts: 0\\n")
+        (func $count
+          (i32.store8 (i32.const 50) (i32.add (i32.load8_u (i32.const 50)) (i32.const 1))))
+        (start $count)
+        (func (export "_start")
+          (i32.store (i32.const 0) (i32.const 16))
+          (i32.store (i32.const 4) (i32.const 36))
+          (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))`,
+    );
+    const module = await cache.load(path);
+    for (let i = 0; i < 3; i++) {
+      const run = executor.run(request(module));
+      assertOk(run.finished, "expected it to run on the calling thread");
+      assertEquals(await text(run.stdout), "Content-Type: text/plain\n\nstarts: 1\n");
+    }
+    assertEquals(moves, []);
+  } finally {
+    executor.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
