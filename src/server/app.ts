@@ -1,6 +1,7 @@
 /**
- * The Hono app: `/healthz`, then the WAGI routing table; each request becomes a guest run
- * through the executor, streamed both ways, and the module's output becomes the response.
+ * The app: `/healthz` on a Hono router, then the WAGI routing table; each request becomes a
+ * guest run through the executor (on this thread, or streamed both ways through the pool),
+ * and the module's output becomes the response.
  * @module
  */
 
@@ -21,6 +22,7 @@ import type { BodyCaps } from "../config/limits.ts";
 import type { RouteHandler } from "./handlers.ts";
 import type { ModuleLog } from "./module_log.ts";
 import type { Logger } from "./logger.ts";
+import type { FetchHandler } from "./lifecycle.ts";
 import { failureReason, respond, respondFinished, text } from "./respond.ts";
 import { type GuestBody, withKnownLength } from "./request_body.ts";
 
@@ -151,18 +153,12 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
   };
 }
 
-/** The server's whole request handler, as the lifecycle calls it. */
-export type AppHandler = (
-  request: Request,
-  info: { remoteAddr: string },
-) => Response | Promise<Response>;
-
 /**
  * Builds the app: the server's own endpoints (`/healthz`) on a Hono router, and every other
  * request straight to the WAGI handler and its precomputed routing table, which is faster
  * than a second router on the hot path.
  */
-export function createApp(options: AppOptions): AppHandler {
+export function createApp(options: AppOptions): FetchHandler {
   const wagi = createWagiHandler(options);
   const builtIn = new Hono<AppBindings>();
   const failed = (error: Error) => {
