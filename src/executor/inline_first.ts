@@ -29,7 +29,7 @@ const INLINE_MAX_OUTPUT_BYTES = 1024 * 1024;
  * A run on the server's thread that took longer than this holds up every other request
  * meanwhile: its route's next runs go to the pool, where they also run in parallel.
  */
-export const INLINE_SLOW_MS = 2;
+const INLINE_SLOW_MS = 2;
 
 /** Runs a route skips after moving to the pool: doubles each time, up to the maximum. */
 const FIRST_BACKOFF = 16;

@@ -72,9 +72,11 @@ Deno.test("a small body is stdin on the calling thread; exit codes come through"
     const echoed = executor.run(request(cat, { stdin: new TextEncoder().encode("x\n\nbody") }));
     assertEquals(new TextDecoder().decode(echoed.finished?.stdout), "x\n\nbody");
     const exits = await cache.load(fixture("exits.wasm"));
-    const failing = executor.run(request(exits, { env: [["QUERY_STRING", "code=3"]] }));
+    const failing = executor.run(request(exits, { entrypoint: "exit_three" }));
     assertOk(failing.finished);
-    assertEquals((await failing.done).exitCode, failing.finished.outcome.exitCode);
+    const outcome = await failing.done;
+    assertEquals([outcome.exitCode, outcome.failure], [3, undefined]);
+    assertEquals(new TextDecoder().decode(outcome.stderr), "exits: failing on purpose with 3\n");
   } finally {
     executor.close();
   }
