@@ -292,7 +292,7 @@ const med = (k: string) => {
     rssMiB: m("rssMiB"),
   };
 };
-const toolName = { ab: "ab -k -n 10000 -c 100", wrk10: "wrk -c 10", wrk100: "wrk -c 100" };
+const toolName = { ab: "ab -k -n 10000 -c 100", wrk10: "wrk -t1 -c 10", wrk100: "wrk -t1 -c 100" };
 const lines: string[] = [];
 for (const tool of loads) {
   lines.push(`\n### ${toolName[tool]}\n`);
@@ -360,7 +360,9 @@ const cpu =
     "unknown";
 const results_md = `# Benchmark results
 
-Produced by \`deno task bench ${RUNS} ${SECONDS}\` on ${new Date().toISOString().slice(0, 10)}:
+Produced by \`deno task bench ${RUNS} ${SECONDS} ${RSS_REQUESTS}\` on ${
+  new Date().toISOString().slice(0, 10)
+}:
 ${navigator.hardwareConcurrency} cores (${cpu}), Deno ${Deno.version.deno}, load generators on the
 same machine. Each figure is the median of ${RUNS} runs; ratios are against a bare
 \`Deno.serve\` hello measured in the same run (the bare server answers every route with its
