@@ -12,6 +12,10 @@ import { ByteRing } from "./byte_ring.ts";
 import { RingSink, RingSource } from "./ring_stdio.ts";
 import { CollectingSink } from "../wasi/streams.ts";
 import type { GuestJob, GuestReport } from "./worker_protocol.ts";
+import { lowerThreadPriority, POOL_WORKER_NICE } from "./thread_priority.ts";
+
+// Guests here may spin until their timeout: the server's thread goes first for the cores.
+lowerThreadPriority(POOL_WORKER_NICE);
 
 const modules = new Map<number, WebAssembly.Module>();
 
