@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Rights } from "../wasi/constants.ts";
+import { FdFlags, OFlags, Rights } from "../wasi/constants.ts";
 
 /** Thrown to abandon a run on the server's thread; `reason` says why (for tests and logs). */
 export class Migrate {
@@ -49,7 +49,9 @@ const WRITE_RIGHTS = Rights.FD_WRITE | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_S
   Rights.FD_DATASYNC;
 
 /** `path_open` flags that create or truncate. */
-const CREATE_OR_TRUNCATE = 0x1 | 0x4 | 0x8;
+const CREATE_OR_TRUNCATE = OFlags.CREAT | OFlags.EXCL | OFlags.TRUNC;
+/** The descriptor flag that opens for appending (the host then opens the file writable). */
+const FD_APPEND = FdFlags.APPEND;
 
 type Call = (...args: never[]) => unknown;
 
@@ -89,7 +91,8 @@ function limit(name: string, call: Call, outputOverflowed: () => boolean): Call 
     return (...args: unknown[]) => {
       const oflags = args[4] as number;
       const rights = args[5] as bigint;
-      if (oflags & CREATE_OR_TRUNCATE || rights & WRITE_RIGHTS) {
+      const fdflags = args[7] as number;
+      if (oflags & CREATE_OR_TRUNCATE || rights & WRITE_RIGHTS || fdflags & FD_APPEND) {
         throw new Migrate("path_open for writing");
       }
       return open(...args);

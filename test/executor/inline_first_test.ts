@@ -205,3 +205,28 @@ Deno.test("a module's start function runs again for every request", async () => 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("reading a volume runs here; changing one moves to the pool before anything changes", async () => {
+  const { cache, executor, moves } = setUp();
+  const sandbox = await Deno.makeTempDir();
+  try {
+    const volume = executor.run(request(await cache.load(fixture("volume.wasm")), {
+      preopens: [{ guestPath: "/data", hostPath: fixture("data") }],
+    }));
+    assertOk(volume.finished, "a read-only module should run on the calling thread");
+    assertIncludes(await text(volume.stdout), "entry: greeting.txt\n");
+
+    const fsops = executor.run(request(await cache.load(fixture("fsops.wasm")), {
+      preopens: [{ guestPath: "/sandbox", hostPath: sandbox }],
+    }));
+    assertEquals(fsops.finished, undefined);
+    const output = await text(fsops.stdout);
+    assertEquals((await fsops.done).exitCode, 0);
+    // The first attempt stopped before its mkdir: the pool's run made the directory itself.
+    assertIncludes(output, "mkdir: ok\nmkdir again: File exists\n");
+    assertEquals(moves, ["path_create_directory"]);
+  } finally {
+    executor.close();
+    await Deno.remove(sandbox, { recursive: true });
+  }
+});
