@@ -46,6 +46,10 @@ export interface AppOptions {
 /** A request without a body, as the guest gets it. */
 const NO_BODY: GuestBody = { stream: null, length: 0 };
 
+/** The environment and argv given to a module that cannot read them. */
+const NO_VARIABLES: readonly (readonly [string, string])[] = [];
+const NO_ARGS: readonly string[] = [];
+
 /** "METHOD path → module#entrypoint" for log lines, built only when a line is written. */
 class LogPlace {
   constructor(
@@ -88,7 +92,9 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
     body: GuestBody,
   ): Response | Promise<Response> => {
     const { handler, match } = found;
-    const env = cgiEnvironment(
+    // A module that cannot read its environment or argv (it does not import the calls) would
+    // never see them: building them is most of the CGI work for a small module.
+    const env = !handler.reads.env ? NO_VARIABLES : cgiEnvironment(
       {
         method: request.method,
         target,
@@ -108,7 +114,7 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
     const execution = executor.run({
       module: handler.module,
       entrypoint: handler.entrypoint,
-      args: cgiArgv(target, handler.entry.argv),
+      args: handler.reads.args ? cgiArgv(target, handler.entry.argv) : NO_ARGS,
       env,
       preopens: handler.entry.volumes,
       stdin: body.bytes ?? body.stream,
@@ -139,12 +145,12 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
   return (request, remoteAddr, target) => {
     const found = table.lookup(target.path);
     if (!found) return text("Not Found\n", 404);
+    // No body: nothing to wait for.
+    if (request.body === null) return runRoute(request, remoteAddr, target, found, NO_BODY);
     const declared = request.headers.get("content-length");
     if (declared !== null && Number(declared) > caps.maxBodyBytes) {
       return text("Payload Too Large\n", 413);
     }
-    // No body: nothing to wait for.
-    if (request.body === null) return runRoute(request, remoteAddr, target, found, NO_BODY);
     return withKnownLength(request, caps.maxBodyBytes, INLINE_MAX_BODY_BYTES).then((body) =>
       body === "too large"
         ? text("Payload Too Large\n", 413)

@@ -7,6 +7,7 @@
 import type { ModuleEntry, ModulesConfig } from "../config/modules_toml.ts";
 import { ModuleCache, ModuleLoadError } from "../executor/module_cache.ts";
 import { runInline } from "../executor/executor.ts";
+import { type GuestInputs, inputsOf } from "../wasi/host.ts";
 import {
   joinSubroute,
   parseRoute,
@@ -31,6 +32,8 @@ export interface RouteHandler {
   timeoutMs: number;
   /** What the module may do with outbound HTTP. */
   outbound: OutboundOptions;
+  /** Whether the module can read argv and its environment: if not, neither is built. */
+  reads: GuestInputs;
 }
 
 /** Prefixes a load error with the file, line, index and route of the entry it belongs to. */
@@ -97,6 +100,7 @@ export async function buildHandlers(
       maxResponseBytes: entry.httpMaxResponseBytes ?? DEFAULT_OUTBOUND.maxResponseBytes,
     };
     const logKey = await sha256Hex(entry.route);
+    const reads = inputsOf(module);
     let subroutes;
     try {
       subroutes = await discoverSubroutes(entry, module);
@@ -114,6 +118,7 @@ export async function buildHandlers(
         logKey,
         timeoutMs,
         outbound,
+        reads,
       });
     }
     handlers.push({
@@ -125,6 +130,7 @@ export async function buildHandlers(
       logKey,
       timeoutMs,
       outbound,
+      reads,
     });
   }
   return handlers;

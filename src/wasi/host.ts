@@ -62,6 +62,27 @@ export function snapshotsOf(module: WebAssembly.Module): Snapshot[] {
   return (Object.keys(SNAPSHOT_MODULES) as Snapshot[]).filter((s) => used.has(SNAPSHOT_MODULES[s]));
 }
 
+/** What a module can ask its host for at all: whether it imports the calls that read them. */
+export interface GuestInputs {
+  args: boolean;
+  env: boolean;
+}
+
+/**
+ * Whether `module` imports `args_*` and `environ_*` (under either snapshot): a module that
+ * does not can never see its argv or environment, so they need not be built for it.
+ */
+export function inputsOf(module: WebAssembly.Module): GuestInputs {
+  const wasi = new Set(Object.values(SNAPSHOT_MODULES));
+  const names = new Set(
+    WebAssembly.Module.imports(module).filter((i) => wasi.has(i.module)).map((i) => i.name),
+  );
+  return {
+    args: names.has("args_get") || names.has("args_sizes_get"),
+    env: names.has("environ_get") || names.has("environ_sizes_get"),
+  };
+}
+
 /** A table of WASI import functions. */
 export type CallTable = Record<string, (...args: never[]) => number>;
 

@@ -1,6 +1,7 @@
 import { assertEquals, assertOk } from "../_assert.ts";
 import { runInline } from "../../src/executor/executor.ts";
-import { compileFixture } from "../_fixtures.ts";
+import { compileFixture, ROOT } from "../_fixtures.ts";
+import { inputsOf } from "../../src/wasi/host.ts";
 
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
@@ -88,4 +89,12 @@ Deno.test("stdin is read and stdout written byte for byte, binary included", asy
   assertEquals(result.exitCode, 0);
   assertOk(result.stdout.length === input.length);
   assertEquals(result.stdout, input);
+});
+
+Deno.test("a module's imports say whether it can read argv and its environment at all", async () => {
+  const bundled = async (name: string) =>
+    inputsOf(await WebAssembly.compile(await Deno.readFile(`${ROOT}modules/${name}`)));
+  // hello.c neither takes argv nor reads the environment: wasi-libc imports neither call.
+  assertEquals(await bundled("hello.wasm"), { args: false, env: false });
+  assertEquals(await bundled("env.wasm"), { args: true, env: true });
 });
