@@ -12,6 +12,7 @@ import type { OutputSink } from "../wasi/descriptors.ts";
 import { describeFailure, entrypointCalls, MAX_STDERR } from "./executor.ts";
 import { FUEL_EXPORT, GROW_REFUSED_EXPORT, STATE_GLOBAL_PREFIX } from "./metering.ts";
 import { inlineImports, Migrate } from "./inline_policy.ts";
+import { PAGE_BITS, PAGE_MAP_EXPORT, STORE_SPILL } from "./write_tracking.ts";
 
 /**
  * Fuel a run may use on the server's thread, in instructions (roughly: each function call and
@@ -33,6 +34,11 @@ export interface InlineModule {
    * the pool, where it may get it.
    */
   capBelowLimit: boolean;
+  /**
+   * It records the pages it writes (see write_tracking.ts), so only those are put back
+   * between runs; otherwise all of its memory is.
+   */
+  tracksWrites: boolean;
 }
 
 /** One run on the server's thread. */
@@ -113,6 +119,36 @@ function nonZeroPrefix(bytes: Uint8Array): Uint8Array {
   return bytes.slice(0, end);
 }
 
+/**
+ * Puts back the pages marked in `written` (clearing the marks): each from `pristine`, zeros
+ * past its end. A run of marked pages is restored as one range, plus the bytes a store at the
+ * end of its last page may have written into the next one.
+ */
+function restoreWritten(view: Uint8Array, pristine: Uint8Array, written: Uint8Array): void {
+  const pages = view.length >>> PAGE_BITS;
+  // Memory sizes are whole 64 KiB pages, so `pages` is a multiple of 4 and of 16.
+  const words = new Uint32Array(written.buffer, 0, pages >>> 2);
+  for (let page = 0; page < pages;) {
+    if ((page & 3) === 0 && words[page >>> 2] === 0) {
+      page += 4;
+      continue;
+    }
+    if (written[page] === 0) {
+      page++;
+      continue;
+    }
+    let end = page + 1;
+    while (end < pages && written[end] !== 0) end++;
+    written.fill(0, page, end);
+    const from = page << PAGE_BITS;
+    const to = Math.min(view.length, (end << PAGE_BITS) + STORE_SPILL);
+    const kept = pristine.length;
+    if (from < kept) view.set(pristine.subarray(from, Math.min(to, kept)), from);
+    if (to > kept) view.fill(0, Math.max(from, kept), to);
+    page = end;
+  }
+}
+
 /** An instance and the state to put back before its next run. */
 interface Warm {
   instance: WebAssembly.Instance;
@@ -124,6 +160,8 @@ interface Warm {
   pristine?: Uint8Array;
   /** A view of the memory, while its buffer is the one it was made for. */
   view?: Uint8Array;
+  /** Its page map, when its module tracks writes and the instance is reused. */
+  written?: Uint8Array;
   globals: WebAssembly.Global[];
   initial: unknown[];
   fuel: WebAssembly.Global;
@@ -159,9 +197,12 @@ export class InlineRunner {
     if (warm && !warm.used) return warm;
     if (warm?.pristine && warm.view!.buffer === warm.memory!.buffer) {
       // Same buffer: the memory did not grow, so putting the bytes back restores it whole.
-      // Zeroing costs less than copying, and most of a fresh memory is zeros.
-      warm.view!.set(warm.pristine);
-      warm.view!.fill(0, warm.pristine.length);
+      if (warm.written) restoreWritten(warm.view!, warm.pristine, warm.written);
+      else {
+        // Zeroing costs less than copying, and most of a fresh memory is zeros.
+        warm.view!.set(warm.pristine);
+        warm.view!.fill(0, warm.pristine.length);
+      }
       for (let i = 0; i < warm.globals.length; i++) warm.globals[i].value = warm.initial[i];
       warm.used = false;
       return warm;
@@ -173,12 +214,17 @@ export class InlineRunner {
     const instance = new WebAssembly.Instance(this.target.module, this.#imports);
     const exports = instance.exports;
     const memory = exports.memory instanceof WebAssembly.Memory ? exports.memory : undefined;
-    if (memory) this.#host.memory.attach(memory);
+    const pageMap = exports[PAGE_MAP_EXPORT];
+    const written = this.target.tracksWrites && pageMap instanceof WebAssembly.Memory
+      ? new Uint8Array(pageMap.buffer)
+      : undefined;
+    if (memory) this.#host.memory.attach(memory, written);
     const globals = this.target.stateGlobals.map((g) =>
       exports[STATE_GLOBAL_PREFIX + g] as WebAssembly.Global
     );
     const reusable = this.target.notReusable === undefined && memory !== undefined;
     return {
+      written: reusable ? written : undefined,
       instance,
       memory,
       pristine: reusable ? nonZeroPrefix(new Uint8Array(memory!.buffer)) : undefined,

@@ -10,17 +10,17 @@
  */
 
 import {
+  appendToVector,
   concatBytes,
   Effect,
+  importCounts,
+  placeSection,
   readInstruction,
   readSections,
   readU32,
-  type Section,
   SectionId,
-  sectionRank,
   skipConstExpr,
   skipLeb,
-  skipLimits,
   skipValType,
   writeName,
   writeS32,
@@ -47,28 +47,6 @@ export interface MeteredModule {
    * global JavaScript cannot read); undefined when it can.
    */
   notReusable?: string;
-}
-
-/** What the import section says about globals: how many come first in the index space. */
-function importedGlobals(payload: Uint8Array): number {
-  let [count, at] = readU32(payload, 0);
-  let globals = 0;
-  for (let i = 0; i < count; i++) {
-    for (let n = 0; n < 2; n++) {
-      const [length, next] = readU32(payload, at);
-      at = next + length;
-    }
-    const kind = payload[at++];
-    if (kind === 0) at = skipLeb(payload, at);
-    else if (kind === 1) at = skipLimits(payload, skipValType(payload, at));
-    else if (kind === 2) at = skipLimits(payload, at);
-    else if (kind === 3) {
-      at = skipValType(payload, at) + 1;
-      globals++;
-    } else if (kind === 4) at = skipLeb(payload, at + 1);
-    else throw new Error(`unknown import kind ${kind}`);
-  }
-  return globals;
 }
 
 /** The defined globals: how many, which are mutable (by index), and whether one is a v128. */
@@ -224,31 +202,6 @@ function meterCode(payload: Uint8Array, fuel: number, watch: number[], bulk: num
   return { code: concatBytes(parts), changesInstance };
 }
 
-/** Appends entries to a vector section (count first), or starts one. */
-function appendToVector(
-  payload: Uint8Array | undefined,
-  entries: readonly number[][],
-): Uint8Array {
-  const [count, at] = payload ? readU32(payload, 0) : [0, 0];
-  return concatBytes([
-    writeU32(count + entries.length),
-    payload ? payload.subarray(at) : [],
-    ...entries,
-  ]);
-}
-
-/** Puts `section` in place of the one with its id, or where the required order puts it. */
-function placeSection(sections: Section[], section: Section): void {
-  const existing = sections.findIndex((s) => s.id === section.id);
-  if (existing !== -1) {
-    sections[existing] = section;
-    return;
-  }
-  const rank = sectionRank(section.id);
-  const after = sections.findIndex((s) => s.id !== SectionId.CUSTOM && sectionRank(s.id) > rank);
-  sections.splice(after === -1 ? sections.length : after, 0, section);
-}
-
 /**
  * Returns `wasm` with fuel metering (the counter starting at `initialFuel`) and its mutable
  * globals exported. Throws when the module uses an instruction the reader does not know (it
@@ -258,7 +211,7 @@ export function meter(wasm: Uint8Array, initialFuel = 0): MeteredModule {
   const sections = readSections(wasm);
   const payloadOf = (id: number) => sections.find((s) => s.id === id)?.payload;
   const imports = payloadOf(SectionId.IMPORT);
-  const first = imports ? importedGlobals(imports) : 0;
+  const first = imports ? importCounts(imports).globals : 0;
   const globalSection = payloadOf(SectionId.GLOBAL);
   const globals = globalSection
     ? definedGlobals(globalSection, first)

@@ -9,6 +9,7 @@ import { sha256Hex } from "../digest.ts";
 import { HTTP_FUNCTIONS, HTTP_MODULE } from "../outbound_http/experimental_http.ts";
 import { limitMemory } from "./memory_limit.ts";
 import { meter } from "./metering.ts";
+import { trackWrites } from "./write_tracking.ts";
 import { INLINE_FUEL, type InlineModule } from "./inline_runner.ts";
 import { WasiHost } from "../wasi/host.ts";
 import { DISCARD } from "../wasi/streams.ts";
@@ -155,10 +156,12 @@ export class ModuleCache {
     // Off the start-up path: the server is listening before this work begins.
     if (later) await new Promise((resolve) => setTimeout(resolve, PREPARE_INLINE_AFTER_MS));
     try {
-      const metered = meter(bytes, INLINE_FUEL);
       const capBytes = Math.min(memoryLimitBytes ?? Infinity, INLINE_MEMORY_CAP_BYTES);
+      const metered = meter(limitMemory(bytes, capBytes), INLINE_FUEL);
+      // Without a page map, all of its memory is put back between runs.
+      const tracked = trackWrites(metered.bytes);
       const module = await WebAssembly.compile(
-        new Uint8Array(limitMemory(metered.bytes, capBytes)),
+        new Uint8Array(typeof tracked === "string" ? metered.bytes : tracked),
       );
       const poolOnly = WebAssembly.Module.imports(module).find((i) =>
         POOL_ONLY_IMPORTS.has(i.module)
@@ -170,6 +173,7 @@ export class ModuleCache {
         notReusable: metered.notReusable,
         // At the module's own limit, the cap is the real one: nothing to redo.
         capBelowLimit: capBytes < (memoryLimitBytes ?? Infinity),
+        tracksWrites: typeof tracked !== "string",
       };
     } catch (error) {
       return (error as Error).message;

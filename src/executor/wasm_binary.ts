@@ -287,6 +287,42 @@ export function skipLimits(bytes: Uint8Array, at: number): number {
   return flags & 0x01 ? skipLeb(bytes, at) : at;
 }
 
+/** How many imports of each kind a module has: each kind's index space starts with them. */
+export interface ImportCounts {
+  functions: number;
+  tables: number;
+  memories: number;
+  globals: number;
+}
+
+/** Counts the imports of each kind in an import section's payload. */
+export function importCounts(payload: Uint8Array): ImportCounts {
+  let [count, at] = readU32(payload, 0);
+  const counts = { functions: 0, tables: 0, memories: 0, globals: 0 };
+  for (let i = 0; i < count; i++) {
+    for (let n = 0; n < 2; n++) {
+      const [length, next] = readU32(payload, at);
+      at = next + length;
+    }
+    const kind = payload[at++];
+    if (kind === 0) {
+      at = skipLeb(payload, at);
+      counts.functions++;
+    } else if (kind === 1) {
+      at = skipLimits(payload, skipValType(payload, at));
+      counts.tables++;
+    } else if (kind === 2) {
+      at = skipLimits(payload, at);
+      counts.memories++;
+    } else if (kind === 3) {
+      at = skipValType(payload, at) + 1;
+      counts.globals++;
+    } else if (kind === 4) at = skipLeb(payload, at + 1);
+    else throw new WasmFormatError(`unknown import kind ${kind}`);
+  }
+  return counts;
+}
+
 /** Concatenates byte arrays. */
 export function concatBytes(parts: readonly (Uint8Array | number[])[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
@@ -296,4 +332,29 @@ export function concatBytes(parts: readonly (Uint8Array | number[])[]): Uint8Arr
     at += part.length;
   }
   return out;
+}
+
+/** Appends entries to a vector section (count first), or starts one. */
+export function appendToVector(
+  payload: Uint8Array | undefined,
+  entries: readonly number[][],
+): Uint8Array {
+  const [count, at] = payload ? readU32(payload, 0) : [0, 0];
+  return concatBytes([
+    writeU32(count + entries.length),
+    payload ? payload.subarray(at) : [],
+    ...entries,
+  ]);
+}
+
+/** Puts `section` in place of the one with its id, or where the required order puts it. */
+export function placeSection(sections: Section[], section: Section): void {
+  const existing = sections.findIndex((s) => s.id === section.id);
+  if (existing !== -1) {
+    sections[existing] = section;
+    return;
+  }
+  const rank = sectionRank(section.id);
+  const after = sections.findIndex((s) => s.id !== SectionId.CUSTOM && sectionRank(s.id) > rank);
+  sections.splice(after === -1 ? sections.length : after, 0, section);
 }

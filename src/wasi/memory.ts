@@ -8,25 +8,45 @@ import { Errno, WasiError } from "./errno.ts";
 const UTF8_DECODER = new TextDecoder("utf-8", { fatal: true });
 const UTF8_ENCODER = new TextEncoder();
 
+/** log2 of the page size a page map counts in (4 KiB), as in executor/write_tracking.ts. */
+const PAGE_BITS = 12;
+
 /**
  * Typed, bounds-checked access to a guest's linear memory. The views are rebuilt only
  * when `memory.grow` has replaced the underlying buffer, so a call costs no allocation.
+ * With a page map attached, every write through this class marks the pages it touched.
  */
 export class GuestMemory {
   #memory: WebAssembly.Memory | undefined;
   #buffer: ArrayBuffer | undefined;
   #bytes = new Uint8Array(0);
   #view = new DataView(new ArrayBuffer(0));
+  #written: Uint8Array | undefined;
 
   /** True once a memory is attached (the guest exports one). */
   get attached(): boolean {
     return this.#memory !== undefined;
   }
 
-  /** Points this accessor at an instance's exported memory. */
-  attach(memory: WebAssembly.Memory): void {
+  /**
+   * Points this accessor at an instance's exported memory. `written`, if given, is the
+   * instance's page map: one byte per 4 KiB page, set here for every page the host writes.
+   */
+  attach(memory: WebAssembly.Memory, written?: Uint8Array): void {
     this.#memory = memory;
     this.#buffer = undefined;
+    this.#written = written;
+  }
+
+  /**
+   * Records that `len` bytes at `ptr` were written (already checked to be in bounds). Every
+   * write below calls it; code that writes through `bytes` must call it itself.
+   */
+  wrote(ptr: number, len: number): void {
+    const written = this.#written;
+    if (written === undefined || len <= 0) return;
+    const last = (ptr + len - 1) >>> PAGE_BITS;
+    for (let page = ptr >>> PAGE_BITS; page <= last; page++) written[page] = 1;
   }
 
   #refresh(): void {
@@ -39,7 +59,10 @@ export class GuestMemory {
     }
   }
 
-  /** The whole memory as bytes (valid until the guest grows its memory). */
+  /**
+   * The whole memory as bytes (valid until the guest grows its memory), for reading; a
+   * caller that writes into it reports what it wrote with `wrote`.
+   */
   get bytes(): Uint8Array {
     this.#refresh();
     return this.#bytes;
@@ -73,24 +96,28 @@ export class GuestMemory {
   setU8(ptr: number, value: number): void {
     this.#refresh();
     this.#view.setUint8(ptr, value);
+    this.wrote(ptr, 1);
   }
 
   /** Writes a little-endian u16. */
   setU16(ptr: number, value: number): void {
     this.#refresh();
     this.#view.setUint16(ptr, value, true);
+    this.wrote(ptr, 2);
   }
 
   /** Writes a little-endian u32. */
   setU32(ptr: number, value: number): void {
     this.#refresh();
     this.#view.setUint32(ptr, value, true);
+    this.wrote(ptr, 4);
   }
 
   /** Writes a little-endian u64. */
   setU64(ptr: number, value: bigint): void {
     this.#refresh();
     this.#view.setBigUint64(ptr, value, true);
+    this.wrote(ptr, 8);
   }
 
   /** Fails with `FAULT` unless `len` bytes at `ptr` lie inside guest memory. */
@@ -99,16 +126,23 @@ export class GuestMemory {
     if (ptr < 0 || len < 0 || ptr + len > this.#bytes.length) throw new WasiError(Errno.FAULT);
   }
 
-  /** A view (not a copy) of `len` guest bytes at `ptr`; `FAULT` if out of bounds. */
+  /** A view (not a copy) of `len` guest bytes at `ptr`, to read; `FAULT` if out of bounds. */
   slice(ptr: number, len: number): Uint8Array {
     this.#refresh();
     if (ptr < 0 || len < 0 || ptr + len > this.#bytes.length) throw new WasiError(Errno.FAULT);
     return this.#bytes.subarray(ptr, ptr + len);
   }
 
+  /** A view of `len` guest bytes at `ptr` to write into, all counted as written. */
+  writable(ptr: number, len: number): Uint8Array {
+    const view = this.slice(ptr, len);
+    this.wrote(ptr, len);
+    return view;
+  }
+
   /** Copies host bytes into guest memory at `ptr`. */
   write(ptr: number, data: Uint8Array): void {
-    this.slice(ptr, data.length).set(data);
+    this.writable(ptr, data.length).set(data);
   }
 
   /** Decodes a UTF-8 string from guest memory; `ILSEQ` if it is not valid UTF-8. */

@@ -42,7 +42,7 @@ export function clockRandomCalls(host: WasiHost) {
       memory.setU64(resultPtr, clockNow(id));
     }),
     random_get: syscall((bufPtr: number, len: number) => {
-      const target = memory.slice(bufPtr, len);
+      const target = memory.writable(bufPtr, len);
       for (let at = 0; at < len; at += RANDOM_CHUNK) {
         crypto.getRandomValues(target.subarray(at, Math.min(len, at + RANDOM_CHUNK)));
       }

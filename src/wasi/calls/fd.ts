@@ -62,6 +62,7 @@ export function fdCalls(host: WasiHost, snapshot: Snapshot) {
       const length = memory.u32(base + 4);
       if (length === 0) continue;
       memory.check(at, length);
+      if (mode === Transfer.READ || mode === Transfer.PREAD) memory.wrote(at, length);
       const done = mode === Transfer.READ
         ? d.read(bytes, at, length)
         : mode === Transfer.WRITE
@@ -187,7 +188,7 @@ export function fdCalls(host: WasiHost, snapshot: Snapshot) {
         d.require(Rights.FD_READDIR);
         const start = Number(BigInt.asUintN(64, cookie));
         if (start === 0 || d.listing === undefined) d.listing = listDirectory(d.hostPath);
-        const out = memory.slice(bufPtr, bufLen);
+        const out = memory.writable(bufPtr, bufLen);
         let used = 0;
         for (let i = start; i < d.listing.length && used < bufLen; i++) {
           const entry = d.listing[i];

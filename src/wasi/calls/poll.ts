@@ -88,7 +88,7 @@ export function pollCalls(host: WasiHost, snapshot: Snapshot) {
       }
       ready.forEach((event, i) => {
         const at = outPtr + i * EVENT_SIZE;
-        memory.slice(at, EVENT_SIZE).fill(0);
+        memory.writable(at, EVENT_SIZE).fill(0);
         memory.setU64(at, event.userdata);
         memory.setU16(at + 8, event.error);
         memory.setU8(at + 10, event.type);

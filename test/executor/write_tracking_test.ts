@@ -1,0 +1,112 @@
+import { assertEquals, assertOk } from "../_assert.ts";
+import { PAGE_MAP_EXPORT, trackWrites } from "../../src/executor/write_tracking.ts";
+import { meter } from "../../src/executor/metering.ts";
+import { limitMemory } from "../../src/executor/memory_limit.ts";
+import { ModuleCache, watToWasm } from "../../src/executor/module_cache.ts";
+import { InlineRunner } from "../../src/executor/inline_runner.ts";
+import { GuestMemory } from "../../src/wasi/memory.ts";
+import { fixture, ROOT } from "../_fixtures.ts";
+
+const MIB = 1024 * 1024;
+
+/** The checksum lines `scribble.wat` prints over `runs` runs, each with different input. */
+function scribbleChecksums(runner: InlineRunner, runs: number): string[] {
+  const sums: string[] = [];
+  for (let i = 0; i < runs; i++) {
+    const result = runner.run({
+      entrypoint: "_start",
+      args: ["/scribble", `run=${i}`.repeat(i + 1)],
+      env: [["QUERY_STRING", `q=${"x".repeat(i * 7)}`], ["RUN", String(i)]],
+      preopens: [],
+      stdin: new TextEncoder().encode(`${i + 1}${"stdin".repeat(i)}`),
+      maxOutput: MIB,
+    });
+    assertOk(!("reason" in result), `run ${i} moved to the pool: ${JSON.stringify(result)}`);
+    assertEquals(result.failure, undefined);
+    const text = new TextDecoder().decode(result.stdout);
+    assertOk(text.startsWith("Content-Type: text/plain\n\n"), text);
+    sums.push(text.slice(26).trim());
+  }
+  return sums;
+}
+
+Deno.test("a reused instance starts every run on the memory of a fresh one, byte for byte", async () => {
+  const cache = new ModuleCache({ inline: true });
+  const variant = cache.inlineVariant(await cache.load(fixture("scribble.wat")));
+  assertOk(variant, "scribble.wat has no inline variant");
+  assertEquals(variant.notReusable, undefined);
+  assertOk(variant.tracksWrites, "scribble.wat does not track its writes");
+  const sums = scribbleChecksums(new InlineRunner(variant), 6);
+  assertEquals(new Set(sums).size, 1, `checksums differ between runs: ${sums.join(" ")}`);
+  // The same with all of memory put back (modules that cannot track their writes).
+  const whole = scribbleChecksums(new InlineRunner({ ...variant, tracksWrites: false }), 3);
+  assertEquals(whole, [sums[0], sums[0], sums[0]]);
+});
+
+Deno.test("stores mark their 4 KiB page in the page map before writing", async () => {
+  const wasm = await watToWasm(
+    "t.wat",
+    `(module (memory (export "memory") 1 1)
+       (func (export "poke") (param $at i32) (param $v i64)
+         (i64.store offset=2 (local.get $at) (local.get $v)))
+       (func (export "fill") (param $at i32) (param $n i32)
+         (memory.fill (local.get $at) (i32.const 1) (local.get $n))))`,
+  );
+  const tracked = trackWrites(wasm);
+  assertOk(typeof tracked !== "string", String(tracked));
+  const { exports } = new WebAssembly.Instance(new WebAssembly.Module(tracked as BufferSource));
+  const map = new Uint8Array((exports[PAGE_MAP_EXPORT] as WebAssembly.Memory).buffer);
+  const memory = new Uint8Array((exports.memory as WebAssembly.Memory).buffer);
+  (exports.poke as (at: number, v: bigint) => void)(8190, 0x0102030405060708n);
+  assertEquals([...map.subarray(0, 4)], [0, 0, 1, 0]);
+  assertEquals(memory[8192], 8);
+  (exports.fill as (at: number, n: number) => void)(4095, 4098);
+  assertEquals([...map.subarray(0, 4)], [1, 1, 1, 0]);
+  (exports.fill as (at: number, n: number) => void)(16384, 0);
+  assertEquals([...map.subarray(0, 5)], [1, 1, 1, 0, 0], "an empty fill wrote a page");
+});
+
+Deno.test("host writes mark the pages they touch; reads do not", () => {
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  const map = new Uint8Array(16);
+  const guest = new GuestMemory();
+  guest.attach(memory, map);
+  guest.setU32(4094, 1);
+  guest.write(20000, new Uint8Array(5000));
+  guest.slice(40000, 100);
+  guest.u32(50000);
+  assertEquals([...map], [1, 1, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+});
+
+Deno.test("modules whose writes cannot all be seen are not tracked, and say why", async () => {
+  const why = async (wat: string) => trackWrites(await watToWasm("t.wat", wat));
+  assertEquals(
+    await why(`(module (import "env" "m" (memory 1)))`),
+    "it imports its memory",
+  );
+  assertEquals(
+    await why(`(module (memory 1))`),
+    "its memory may grow past what the page map covers",
+  );
+  assertEquals(await why(`(module (func))`), "it has no memory");
+});
+
+Deno.test("every bundled and fixture module tracks its writes and still validates", async () => {
+  for (const dir of ["modules", "test/fixtures"]) {
+    for await (const entry of Deno.readDir(`${ROOT}${dir}`)) {
+      const path = `${ROOT}${dir}/${entry.name}`;
+      let bytes: Uint8Array;
+      if (entry.name.endsWith(".wasm")) bytes = await Deno.readFile(path);
+      else if (entry.name.endsWith(".wat")) {
+        bytes = await watToWasm(path, await Deno.readTextFile(path));
+      } else continue;
+      const tracked = trackWrites(meter(limitMemory(bytes, 16 * MIB)).bytes);
+      if (typeof tracked === "string") {
+        // Only modules without a memory of their own.
+        assertEquals(tracked, "it has no memory", entry.name);
+        continue;
+      }
+      assertOk(WebAssembly.validate(tracked as BufferSource), `${entry.name} no longer validates`);
+    }
+  }
+});
