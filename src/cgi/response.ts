@@ -51,16 +51,6 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** What a header value may not hold: NUL, or a character that is not one byte. */
 const BAD_VALUE = /[\0\u0100-\uffff]/;
 
-/** Splits stdout into header lines and body: the first empty line ends the headers. */
-export function splitOutput(
-  stdout: Uint8Array<ArrayBuffer>,
-): { headerLines: string[]; body: Uint8Array<ArrayBuffer> } {
-  const start = bodyStart(stdout);
-  // No blank line: the whole output is the body and there are no headers.
-  if (start === -1) return { headerLines: [], body: stdout };
-  return { headerLines: headerLines(stdout, start), body: stdout.subarray(start) };
-}
-
 function errorOutput(status: number, body: string, warnings: string[]): CgiOutput {
   return {
     response: new Response(body, { status, headers: { "content-type": "text/plain" } }),
@@ -147,12 +137,41 @@ export function cgiResponse(
   return new Response(allowed ? body : null, { status: head.status, headers: head.headers });
 }
 
+/** Header blocks up to this many bytes are remembered with what they parse to. */
+const MAX_REMEMBERED_HEAD_BYTES = 512;
+const MAX_REMEMBERED_HEADS = 256;
+
+/**
+ * Heads parsed without warnings, by the bytes of their header block (one char per byte): a
+ * module usually prints the same headers every time, and parsing is a pure function of them.
+ */
+const rememberedHeads = new Map<string, { status: number; headers: HeaderList }>();
+
 /** Turns a module's whole stdout into a Response, as WAGI does, with our fixes (spec §6). */
 export function parseCgiOutput(stdout: Uint8Array<ArrayBuffer>): CgiOutput {
-  const { headerLines, body } = splitOutput(stdout);
-  const head = parseCgiHead(headerLines);
+  const start = bodyStart(stdout);
+  // No blank line: the whole output is the body and there are no headers.
+  if (start === -1) return parsedOutput(parseCgiHead([]), stdout);
+  const key = start <= MAX_REMEMBERED_HEAD_BYTES
+    ? String.fromCharCode.apply(null, stdout.subarray(0, start) as unknown as number[])
+    : undefined;
+  const remembered = key === undefined ? undefined : rememberedHeads.get(key);
+  if (remembered) {
+    return { response: cgiResponse(remembered, textOrBytes(stdout.subarray(start))), warnings: [] };
+  }
+  const head = parseCgiHead(headerLines(stdout, start));
+  if (key !== undefined && !head.error && head.warnings.length === 0) {
+    if (rememberedHeads.size >= MAX_REMEMBERED_HEADS) rememberedHeads.clear();
+    // Frozen: every response built from it only reads it.
+    Object.freeze(head.headers);
+    rememberedHeads.set(key, { status: head.status, headers: head.headers });
+  }
+  return parsedOutput(head, stdout.subarray(start));
+}
+
+function parsedOutput(head: CgiHead, body: Uint8Array<ArrayBuffer>): CgiOutput {
   if (head.error) return head.error;
-  return { response: cgiResponse(head, asciiText(body) ?? body), warnings: head.warnings };
+  return { response: cgiResponse(head, textOrBytes(body)), warnings: head.warnings };
 }
 
 /** Bodies up to this size that are plain ASCII are handed to Response as text. */
@@ -160,10 +179,10 @@ const MAX_TEXT_BODY = 4096;
 
 /**
  * `body` as a string when it is short and all ASCII, so that it reads back as the same bytes:
- * Deno sends a string body without the buffer a byte body costs it. Otherwise undefined.
+ * Deno sends a string body without the buffer a byte body costs it. Otherwise the bytes.
  */
-function asciiText(body: Uint8Array): string | undefined {
-  if (body.length > MAX_TEXT_BODY) return undefined;
-  for (let i = 0; i < body.length; i++) if (body[i] > 0x7f) return undefined;
+function textOrBytes(body: Uint8Array<ArrayBuffer>): string | Uint8Array<ArrayBuffer> {
+  if (body.length > MAX_TEXT_BODY) return body;
+  for (let i = 0; i < body.length; i++) if (body[i] > 0x7f) return body;
   return String.fromCharCode.apply(null, body as unknown as number[]);
 }
