@@ -201,8 +201,9 @@ export class InlineRunner {
   #ready(): Warm {
     const warm = this.#warm;
     if (warm && !warm.used) return warm;
-    if (warm?.pristine && warm.view!.buffer === warm.memory!.buffer) {
-      // Same buffer: the memory did not grow, so putting the bytes back restores it whole.
+    if (warm?.pristine && warm.view!.byteLength !== 0) {
+      // The view still has its bytes: the memory did not grow (growing detaches the buffer),
+      // so putting the bytes back restores it whole.
       if (warm.written) {
         restoreWritten(warm.view!, warm.pristine, warm.written, warm.writtenWords!);
       } else {
@@ -229,7 +230,9 @@ export class InlineRunner {
     const globals = this.target.stateGlobals.map((g) =>
       exports[STATE_GLOBAL_PREFIX + g] as WebAssembly.Global
     );
-    const reusable = this.target.notReusable === undefined && memory !== undefined;
+    // A shared memory keeps its buffer when it grows: growth could not be seen, so no reuse.
+    const reusable = this.target.notReusable === undefined && memory !== undefined &&
+      !(memory.buffer instanceof SharedArrayBuffer);
     return {
       written: reusable ? written : undefined,
       writtenWords: reusable && written ? new Uint32Array(written.buffer) : undefined,
@@ -303,7 +306,7 @@ export class InlineRunner {
       return new Migrate("reached the memory kept on the server's thread");
     }
     // An instance whose memory grew cannot be reset: let it go now rather than at the next run.
-    if (!warm.pristine || warm.view!.buffer !== warm.memory!.buffer) this.#warm = undefined;
+    if (!warm.pristine || warm.view!.byteLength === 0) this.#warm = undefined;
     const ended = performance.now();
     return {
       stdout: stdout.bytes(),

@@ -8,6 +8,9 @@ import { Errno, WasiError } from "./errno.ts";
 const UTF8_DECODER = new TextDecoder("utf-8", { fatal: true });
 const UTF8_ENCODER = new TextEncoder();
 
+/** The view of a memory not attached yet (or whose buffer must be looked up again). */
+const NO_BYTES = new Uint8Array(0);
+
 /** log2 of the page size a page map counts in (4 KiB), as in executor/write_tracking.ts. */
 const PAGE_BITS = 12;
 
@@ -18,10 +21,10 @@ const PAGE_BITS = 12;
  */
 export class GuestMemory {
   #memory: WebAssembly.Memory | undefined;
-  #buffer: ArrayBuffer | undefined;
-  #bytes = new Uint8Array(0);
+  #bytes = NO_BYTES;
   #view = new DataView(new ArrayBuffer(0));
   #written: Uint8Array | undefined;
+  #shared = false;
 
   /** True once a memory is attached (the guest exports one). */
   get attached(): boolean {
@@ -34,7 +37,8 @@ export class GuestMemory {
    */
   attach(memory: WebAssembly.Memory, written?: Uint8Array): void {
     this.#memory = memory;
-    this.#buffer = undefined;
+    this.#shared = memory.buffer instanceof SharedArrayBuffer;
+    this.#bytes = NO_BYTES;
     this.#written = written;
   }
 
@@ -50,13 +54,15 @@ export class GuestMemory {
   }
 
   #refresh(): void {
+    // Growing a memory detaches its old buffer, which then has no bytes: asking the memory
+    // for its buffer is a call into the engine, checking a length is not.
+    // A shared memory's buffer is never detached: it is looked up every time.
+    if (this.#bytes.byteLength !== 0 && !this.#shared) return;
     const memory = this.#memory;
     if (memory === undefined) throw new WasiError(Errno.FAULT);
-    if (memory.buffer !== this.#buffer) {
-      this.#buffer = memory.buffer as ArrayBuffer;
-      this.#bytes = new Uint8Array(this.#buffer);
-      this.#view = new DataView(this.#buffer);
-    }
+    const buffer = memory.buffer as ArrayBuffer;
+    this.#bytes = new Uint8Array(buffer);
+    this.#view = new DataView(buffer);
   }
 
   /**

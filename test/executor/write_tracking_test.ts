@@ -78,6 +78,17 @@ Deno.test("host writes mark the pages they touch; reads do not", () => {
   assertEquals([...map], [1, 1, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 });
 
+Deno.test("host access follows a memory that grew (its old buffer is detached)", () => {
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 2 });
+  const guest = new GuestMemory();
+  guest.attach(memory);
+  guest.setU32(0, 1);
+  memory.grow(1);
+  guest.setU32(70000, 7);
+  assertEquals(guest.u32(70000), 7);
+  assertEquals(guest.bytes.length, 2 * 65536);
+});
+
 Deno.test("modules whose writes cannot all be seen are not tracked, and say why", async () => {
   const why = async (wat: string) => trackWrites(await watToWasm("t.wat", wat));
   assertEquals(
