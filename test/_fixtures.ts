@@ -4,6 +4,7 @@
  */
 
 import { fromFileUrl } from "./_paths.ts";
+import { watToWasm } from "../src/executor/module_cache.ts";
 
 /** The repository root. */
 export const ROOT = fromFileUrl(new URL("../", import.meta.url));
@@ -14,4 +15,18 @@ export const fixture = (name: string) => `${ROOT}test/fixtures/${name}`;
 /** Compiles a fixture module. */
 export async function compileFixture(name: string): Promise<WebAssembly.Module> {
   return await WebAssembly.compile(await Deno.readFile(fixture(name)));
+}
+
+/** Every bundled and fixture module as a binary (text modules compiled), with its file name. */
+export async function* everyModule(): AsyncGenerator<{ name: string; bytes: Uint8Array }> {
+  for (const dir of ["modules", "test/fixtures"]) {
+    for await (const entry of Deno.readDir(`${ROOT}${dir}`)) {
+      const path = `${ROOT}${dir}/${entry.name}`;
+      if (entry.name.endsWith(".wasm")) {
+        yield { name: entry.name, bytes: await Deno.readFile(path) };
+      } else if (entry.name.endsWith(".wat")) {
+        yield { name: entry.name, bytes: await watToWasm(path, await Deno.readTextFile(path)) };
+      }
+    }
+  }
 }

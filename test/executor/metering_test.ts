@@ -7,7 +7,7 @@ import {
 } from "../../src/executor/metering.ts";
 import { watToWasm } from "../../src/executor/module_cache.ts";
 import { WasmFormatError } from "../../src/executor/wasm_binary.ts";
-import { ROOT } from "../_fixtures.ts";
+import { everyModule } from "../_fixtures.ts";
 
 /** `fn` traps (a WebAssembly RuntimeError). */
 function assertTraps(fn: () => unknown): void {
@@ -149,24 +149,13 @@ Deno.test("an instruction the reader does not know is refused, not copied blindl
 });
 
 Deno.test("every bundled and fixture module meters into a valid module", async () => {
-  for (const dir of ["modules", "test/fixtures"]) {
-    for await (const entry of Deno.readDir(`${ROOT}${dir}`)) {
-      const path = `${ROOT}${dir}/${entry.name}`;
-      let bytes: Uint8Array;
-      if (entry.name.endsWith(".wasm")) bytes = await Deno.readFile(path);
-      else if (entry.name.endsWith(".wat")) {
-        bytes = await watToWasm(path, await Deno.readTextFile(path));
-      } else continue;
-      const metered = meter(bytes);
-      assertOk(
-        WebAssembly.validate(metered.bytes as BufferSource),
-        `${entry.name} no longer validates`,
-      );
-      const exports = WebAssembly.Module.exports(
-        new WebAssembly.Module(metered.bytes as BufferSource),
-      );
-      assertOk(exports.some((e) => e.name === FUEL_EXPORT), `${entry.name} has no fuel export`);
-    }
+  for await (const { name, bytes } of everyModule()) {
+    const metered = meter(bytes);
+    assertOk(WebAssembly.validate(metered.bytes as BufferSource), `${name} no longer validates`);
+    const exports = WebAssembly.Module.exports(
+      new WebAssembly.Module(metered.bytes as BufferSource),
+    );
+    assertOk(exports.some((e) => e.name === FUEL_EXPORT), `${name} has no fuel export`);
   }
 });
 

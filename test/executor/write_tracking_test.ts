@@ -5,7 +5,7 @@ import { limitMemory } from "../../src/executor/memory_limit.ts";
 import { ModuleCache, watToWasm } from "../../src/executor/module_cache.ts";
 import { InlineRunner } from "../../src/executor/inline_runner.ts";
 import { GuestMemory } from "../../src/wasi/memory.ts";
-import { fixture, ROOT } from "../_fixtures.ts";
+import { everyModule, fixture } from "../_fixtures.ts";
 
 const MIB = 1024 * 1024;
 
@@ -103,21 +103,13 @@ Deno.test("modules whose writes cannot all be seen are not tracked, and say why"
 });
 
 Deno.test("every bundled and fixture module tracks its writes and still validates", async () => {
-  for (const dir of ["modules", "test/fixtures"]) {
-    for await (const entry of Deno.readDir(`${ROOT}${dir}`)) {
-      const path = `${ROOT}${dir}/${entry.name}`;
-      let bytes: Uint8Array;
-      if (entry.name.endsWith(".wasm")) bytes = await Deno.readFile(path);
-      else if (entry.name.endsWith(".wat")) {
-        bytes = await watToWasm(path, await Deno.readTextFile(path));
-      } else continue;
-      const tracked = trackWrites(meter(limitMemory(bytes, 16 * MIB)).bytes);
-      if (typeof tracked === "string") {
-        // Only modules without a memory of their own.
-        assertEquals(tracked, "it has no memory", entry.name);
-        continue;
-      }
-      assertOk(WebAssembly.validate(tracked as BufferSource), `${entry.name} no longer validates`);
+  for await (const { name, bytes } of everyModule()) {
+    const tracked = trackWrites(meter(limitMemory(bytes, 16 * MIB)).bytes);
+    if (typeof tracked === "string") {
+      // Only modules without a memory of their own.
+      assertEquals(tracked, "it has no memory", name);
+      continue;
     }
+    assertOk(WebAssembly.validate(tracked as BufferSource), `${name} no longer validates`);
   }
 });
