@@ -6,13 +6,21 @@
  * @module
  */
 
-import { type Preopen, ProcExit, type Snapshot, snapshotsOf, WasiHost } from "../wasi/host.ts";
-import { BytesSource, CollectingSink, DISCARD, NO_BYTES } from "../wasi/streams.ts";
+import {
+  idleOptions,
+  type Preopen,
+  ProcExit,
+  type Snapshot,
+  snapshotsOf,
+  WasiHost,
+} from "../wasi/host.ts";
+import { BytesSource, CollectingSink } from "../wasi/streams.ts";
 import type { OutputSink } from "../wasi/descriptors.ts";
 import { describeFailure, entrypointCalls, MAX_STDERR } from "./executor.ts";
 import { FUEL_EXPORT, GROW_REFUSED_EXPORT, STATE_GLOBAL_PREFIX } from "./metering.ts";
 import { inlineImports, Migrate } from "./inline_policy.ts";
-import { PAGE_BITS, PAGE_MAP_EXPORT, STORE_SPILL } from "./write_tracking.ts";
+import { PAGE_MAP_EXPORT, STORE_SPILL } from "./write_tracking.ts";
+import { PAGE_BITS } from "../wasi/memory.ts";
 
 /**
  * Fuel a run may use on the server's thread, in instructions (roughly: each function call and
@@ -156,13 +164,12 @@ function restoreWritten(
 /** An instance and the state to put back before its next run. */
 interface Warm {
   instance: WebAssembly.Instance;
-  memory?: WebAssembly.Memory;
   /**
    * Memory as it was right after instantiation, up to its last non-zero byte (the rest was
    * zero); undefined when the instance is not reused.
    */
   pristine?: Uint8Array;
-  /** A view of the memory, while its buffer is the one it was made for. */
+  /** A view of the memory; it has no bytes once the memory grew (its buffer is detached). */
   view?: Uint8Array;
   /** Its page map, when its module tracks writes and the instance is reused. */
   written?: Uint8Array;
@@ -186,13 +193,7 @@ export class InlineRunner {
   #warmedUp = false;
 
   constructor(readonly target: InlineModule) {
-    this.#host = new WasiHost({
-      args: [],
-      env: [],
-      stdin: new BytesSource(NO_BYTES),
-      stdout: DISCARD,
-      stderr: DISCARD,
-    });
+    this.#host = new WasiHost(idleOptions());
     const snapshots: Snapshot[] = snapshotsOf(target.module);
     this.#imports = inlineImports(this.#host.imports(snapshots), () => this.#stdout.overflowed);
   }
@@ -237,7 +238,6 @@ export class InlineRunner {
       written: reusable ? written : undefined,
       writtenWords: reusable && written ? new Uint32Array(written.buffer) : undefined,
       instance,
-      memory,
       pristine: reusable ? nonZeroPrefix(new Uint8Array(memory!.buffer)) : undefined,
       view: memory ? new Uint8Array(memory.buffer) : undefined,
       globals,

@@ -11,9 +11,7 @@ import { limitMemory } from "./memory_limit.ts";
 import { meter } from "./metering.ts";
 import { trackWrites } from "./write_tracking.ts";
 import { INLINE_FUEL, type InlineModule } from "./inline_runner.ts";
-import { WasiHost } from "../wasi/host.ts";
-import { DISCARD } from "../wasi/streams.ts";
-import { BytesSource } from "../wasi/streams.ts";
+import { idleOptions, WasiHost } from "../wasi/host.ts";
 
 /** A module that cannot be loaded; the message names the file and the reason. */
 export class ModuleLoadError extends Error {
@@ -22,13 +20,7 @@ export class ModuleLoadError extends Error {
 
 /** Import modules the WASI host provides, with the names it provides in each. */
 const PROVIDED: Record<string, Set<string>> = (() => {
-  const host = new WasiHost({
-    args: [],
-    env: [],
-    stdin: new BytesSource(new Uint8Array()),
-    stdout: DISCARD,
-    stderr: DISCARD,
-  });
+  const host = new WasiHost(idleOptions());
   const imports = host.imports();
   return {
     ...Object.fromEntries(

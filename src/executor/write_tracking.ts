@@ -22,12 +22,10 @@ import {
   writeSections,
   writeU32,
 } from "./wasm_binary.ts";
+import { PAGE_BITS } from "../wasi/memory.ts";
 
 /** The export of the page map: one byte per page of the guest's memory, non-zero if written. */
 export const PAGE_MAP_EXPORT = "__wagi_written";
-
-/** log2 of the tracked page size (4 KiB): a page map byte stands for this many address bits. */
-export const PAGE_BITS = 12;
 
 /**
  * A store marks the page its first byte falls in; its last byte may be this many bytes into

@@ -7,6 +7,7 @@
 
 import { Errno, errnoOf, WasiError } from "./errno.ts";
 import { GuestMemory } from "./memory.ts";
+import { BytesSource, DISCARD, NO_BYTES } from "./streams.ts";
 import {
   Descriptor,
   DirectoryDescriptor,
@@ -40,6 +41,11 @@ export interface WasiOptions {
   stdout: OutputSink;
   stderr: OutputSink;
   preopens?: readonly Preopen[];
+}
+
+/** The options of a host before any run: no arguments, environment, input or output. */
+export function idleOptions(): WasiOptions {
+  return { args: [], env: [], stdin: new BytesSource(NO_BYTES), stdout: DISCARD, stderr: DISCARD };
 }
 
 /** Thrown by `proc_exit` to unwind the guest; the runner catches it and reads `code`. */

@@ -11,8 +11,8 @@ const UTF8_ENCODER = new TextEncoder();
 /** The view of a memory not attached yet (or whose buffer must be looked up again). */
 const NO_BYTES = new Uint8Array(0);
 
-/** log2 of the page size a page map counts in (4 KiB), as in executor/write_tracking.ts. */
-const PAGE_BITS = 12;
+/** log2 of the page size a page map counts in: each byte of it stands for 4 KiB of memory. */
+export const PAGE_BITS = 12;
 
 /**
  * Typed, bounds-checked access to a guest's linear memory. The views are rebuilt only
