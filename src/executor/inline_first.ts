@@ -102,7 +102,7 @@ export class InlineFirstExecutor implements Executor {
       truncated: false,
       elapsedMs: result.elapsedMs,
     });
-    return finishedExecution(result.stdout, outcome);
+    return new FinishedExecution(result.stdout, outcome);
   }
 
   #moved(group: string, reason: string): void {
@@ -124,22 +124,33 @@ export class InlineFirstExecutor implements Executor {
 /** A promise that has settled, shared by every execution that needs one. */
 const SETTLED = Promise.resolve();
 
-/** An execution that has already ended, with all of its stdout. */
-function finishedExecution(stdout: Uint8Array<ArrayBuffer>, outcome: GuestOutcome): Execution {
-  return {
-    finished: { stdout, outcome },
-    // Built only for callers that read the stream rather than `finished`.
-    get stdout() {
-      return new ReadableStream({
-        type: "bytes",
-        start(controller) {
-          if (stdout.length > 0) controller.enqueue(stdout.slice());
-          controller.close();
-        },
-      });
-    },
-    done: Promise.resolve(outcome),
-    stdinDone: SETTLED,
-    cancel() {},
-  };
+/**
+ * An execution that has already ended, with all of its stdout. Its stream and promise are
+ * made only when asked for: the server reads `finished`.
+ */
+class FinishedExecution implements Execution {
+  readonly finished: { stdout: Uint8Array<ArrayBuffer>; outcome: GuestOutcome };
+  readonly stdinDone = SETTLED;
+  #done: Promise<GuestOutcome> | undefined;
+
+  constructor(stdout: Uint8Array<ArrayBuffer>, outcome: GuestOutcome) {
+    this.finished = { stdout, outcome };
+  }
+
+  get stdout(): ReadableStream<Uint8Array> {
+    const stdout = this.finished.stdout;
+    return new ReadableStream({
+      type: "bytes",
+      start(controller) {
+        if (stdout.length > 0) controller.enqueue(stdout.slice());
+        controller.close();
+      },
+    });
+  }
+
+  get done(): Promise<GuestOutcome> {
+    return this.#done ??= Promise.resolve(this.finished.outcome);
+  }
+
+  cancel(): void {}
 }
