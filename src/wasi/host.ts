@@ -108,6 +108,9 @@ export function syscall<A extends unknown[]>(
 
 const encoder = new TextEncoder();
 
+/** No strings at all. */
+const NO_STRINGS: CStrings = { bytes: new Uint8Array(), starts: [] };
+
 /** NUL-terminated UTF-8 strings back to back, as `args_get` and `environ_get` hand them out. */
 export interface CStrings {
   bytes: Uint8Array;
@@ -121,6 +124,8 @@ export interface CStrings {
  * encoding a whole environment.
  */
 export function cStrings(items: readonly string[], scratch?: Uint8Array): CStrings {
+  // Most modules get no arguments or environment: no call into the encoder then.
+  if (items.length === 0) return NO_STRINGS;
   const starts: number[] = new Array(items.length);
   let joined = "";
   for (let i = 0; i < items.length; i++) {
@@ -141,14 +146,10 @@ export function cStrings(items: readonly string[], scratch?: Uint8Array): CStrin
   return { bytes: into.subarray(0, at), starts };
 }
 
-/** No strings at all. */
-const NO_STRINGS: CStrings = { bytes: new Uint8Array(), starts: [] };
-
 /** The whole buffer `strings` were encoded into, to reuse for the next encoding. */
-function scratchOf(strings: CStrings, scratch: Uint8Array | undefined): Uint8Array {
-  return strings.bytes.buffer === scratch?.buffer
-    ? scratch
-    : new Uint8Array(strings.bytes.buffer as ArrayBuffer);
+function scratchOf(strings: CStrings, scratch: Uint8Array | undefined): Uint8Array | undefined {
+  if (strings === NO_STRINGS || strings.bytes.buffer === scratch?.buffer) return scratch;
+  return new Uint8Array(strings.bytes.buffer as ArrayBuffer);
 }
 
 /** Joins an environment into the `KEY=VALUE` strings a guest sees. */
@@ -185,14 +186,15 @@ export class WasiHost {
     this.#argsScratch = scratchOf(this.args, this.#argsScratch);
     this.env = cStrings(envStrings(options.env), this.#envScratch);
     this.#envScratch = scratchOf(this.env, this.#envScratch);
-    this.fds = [
+    const fds: (Descriptor | undefined)[] = [
       new InputDescriptor(options.stdin),
       new OutputDescriptor(options.stdout),
       new OutputDescriptor(options.stderr),
-      ...(options.preopens ?? []).map((p) =>
-        new DirectoryDescriptor(p.hostPath, p.guestPath, p.readOnly ?? false)
-      ),
     ];
+    for (const p of options.preopens ?? []) {
+      fds.push(new DirectoryDescriptor(p.hostPath, p.guestPath, p.readOnly ?? false));
+    }
+    this.fds = fds;
   }
 
   /** The open descriptor `fd`, or `BADF`. */
