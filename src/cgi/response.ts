@@ -141,30 +141,53 @@ export function cgiResponse(
 const MAX_REMEMBERED_HEAD_BYTES = 512;
 const MAX_REMEMBERED_HEADS = 256;
 
+/** A header block parsed without warnings, kept with its bytes to compare against. */
+interface RememberedHead {
+  bytes: Uint8Array;
+  status: number;
+  headers: HeaderList;
+}
+
 /**
- * Heads parsed without warnings, by the bytes of their header block (one char per byte): a
- * module usually prints the same headers every time, and parsing is a pure function of them.
+ * Heads parsed without warnings, by a hash of their header block's bytes: a module usually
+ * prints the same headers every time, and parsing is a pure function of them. Hashing and
+ * comparing the bytes costs less than making a string key of them.
  */
-const rememberedHeads = new Map<string, { status: number; headers: HeaderList }>();
+const rememberedHeads = new Map<number, RememberedHead>();
+
+/** FNV-1a over `bytes[0, end)`. */
+function headHash(bytes: Uint8Array, end: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < end; i++) hash = Math.imul(hash ^ bytes[i], 0x01000193);
+  return hash >>> 0;
+}
+
+/** The remembered head whose bytes are exactly `bytes[0, end)`, if any. */
+function rememberedHead(bytes: Uint8Array, end: number, hash: number): RememberedHead | undefined {
+  const found = rememberedHeads.get(hash);
+  if (found === undefined || found.bytes.length !== end) return undefined;
+  const kept = found.bytes;
+  for (let i = 0; i < end; i++) if (kept[i] !== bytes[i]) return undefined;
+  return found;
+}
 
 /** Turns a module's whole stdout into a Response, as WAGI does, with our fixes (spec §6). */
 export function parseCgiOutput(stdout: Uint8Array<ArrayBuffer>): CgiOutput {
   const start = bodyStart(stdout);
   // No blank line: the whole output is the body and there are no headers.
   if (start === -1) return parsedOutput(parseCgiHead([]), stdout);
-  const key = start <= MAX_REMEMBERED_HEAD_BYTES
-    ? String.fromCharCode.apply(null, stdout.subarray(0, start) as unknown as number[])
-    : undefined;
-  const remembered = key === undefined ? undefined : rememberedHeads.get(key);
+  const hash = start <= MAX_REMEMBERED_HEAD_BYTES ? headHash(stdout, start) : undefined;
+  const remembered = hash === undefined ? undefined : rememberedHead(stdout, start, hash);
   if (remembered) {
     return { response: cgiResponse(remembered, textOrBytes(stdout.subarray(start))), warnings: [] };
   }
   const head = parseCgiHead(headerLines(stdout, start));
-  if (key !== undefined && !head.error && head.warnings.length === 0) {
+  if (hash !== undefined && !head.error && head.warnings.length === 0) {
     if (rememberedHeads.size >= MAX_REMEMBERED_HEADS) rememberedHeads.clear();
     // Frozen: every response built from it only reads it.
     Object.freeze(head.headers);
-    rememberedHeads.set(key, { status: head.status, headers: head.headers });
+    const bytes = stdout.slice(0, start);
+    rememberedHeads.set(hash, { bytes, status: head.status, headers: head.headers });
   }
   return parsedOutput(head, stdout.subarray(start));
 }

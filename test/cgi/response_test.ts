@@ -94,3 +94,20 @@ Deno.test("204 answers with no body even if the module wrote one", async () => {
   assertEquals(response.status, 204);
   assertEquals(body.length, 0);
 });
+
+Deno.test("a header block seen before parses the same; a different one is parsed anew", async () => {
+  // Remembered heads are found by a hash of their bytes: these two blocks have the same one
+  // (FNV-1a), so only comparing the bytes tells them apart. The runner reuses its stdout
+  // buffer, so what is remembered must be a copy, not a view of it.
+  const output = bytes("Content-Type: text/plain\nX-Run: 0ou9zou500\n\nbody");
+  const at = output.indexOf(0x3a, 26) + 2;
+  for (const run of ["0ou9zou500", "0ou9zou500", "op7wvk9yyq", "0ou9zou500", "op7wvk9yyq"]) {
+    output.set(bytes(run), at);
+    const { response, warnings, body } = await parse(output);
+    assertEquals([response.headers.get("x-run"), decode(body), warnings], [run, "body", []]);
+  }
+  for (let i = 0; i < 2; i++) {
+    const { warnings } = await parse("Content-Type: text/plain\nno colon\n\n");
+    assertEquals(warnings.length, 1);
+  }
+});
