@@ -22,12 +22,12 @@ import type { BodyCaps } from "../config/limits.ts";
 import type { RouteHandler } from "./handlers.ts";
 import type { ModuleLog } from "./module_log.ts";
 import type { Logger } from "./logger.ts";
-import type { FetchHandler } from "./lifecycle.ts";
+import type { ClientInfo, FetchHandler } from "./lifecycle.ts";
 import { failureReason, respond, respondFinished, text } from "./respond.ts";
 import { type GuestBody, withKnownLength } from "./request_body.ts";
 
 /** What the platform shell passes along with each request. */
-export type AppBindings = { Bindings: { remoteAddr: string } };
+export type AppBindings = { Bindings: ClientInfo };
 
 /** Everything the app needs. */
 export interface AppOptions {
@@ -65,7 +65,7 @@ class LogPlace {
 /** The WAGI side of the app: a request in, the module's response out. */
 export type WagiHandler = (
   request: Request,
-  remoteAddr: string,
+  client: ClientInfo,
   target: RawTarget,
 ) => Response | Promise<Response>;
 
@@ -86,20 +86,21 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
 
   const runRoute = (
     request: Request,
-    remoteAddr: string,
+    client: ClientInfo,
     target: RawTarget,
     found: { handler: RouteHandler; match: RouteMatch },
     body: GuestBody,
   ): Response | Promise<Response> => {
     const { handler, match } = found;
     // A module that cannot read its environment or argv (it does not import the calls) would
-    // never see them: building them is most of the CGI work for a small module.
+    // never see them: building them (and asking for the client's address) is most of the
+    // CGI work for a small module.
     const env = !handler.reads.env ? NO_VARIABLES : cgiEnvironment(
       {
         method: request.method,
         target,
         headers: request.headers,
-        remoteAddr,
+        remoteAddr: client.remoteAddr.hostname ?? "",
         bodyLength: body.length,
         scheme: options.scheme,
         ...authorityOf(request, options.scheme),
@@ -142,11 +143,11 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
     );
   };
 
-  return (request, remoteAddr, target) => {
+  return (request, client, target) => {
     const found = table.lookup(target.path);
     if (!found) return text("Not Found\n", 404);
     // No body: nothing to wait for.
-    if (request.body === null) return runRoute(request, remoteAddr, target, found, NO_BODY);
+    if (request.body === null) return runRoute(request, client, target, found, NO_BODY);
     const declared = request.headers.get("content-length");
     if (declared !== null && Number(declared) > caps.maxBodyBytes) {
       return text("Payload Too Large\n", 413);
@@ -154,7 +155,7 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
     return withKnownLength(request, caps.maxBodyBytes, INLINE_MAX_BODY_BYTES).then((body) =>
       body === "too large"
         ? text("Payload Too Large\n", 413)
-        : runRoute(request, remoteAddr, target, found, body)
+        : runRoute(request, client, target, found, body)
     );
   };
 }
@@ -184,7 +185,7 @@ export function createApp(options: AppOptions): FetchHandler {
       return builtIn.fetch(request, info);
     }
     try {
-      const response = wagi(request, info.remoteAddr, target);
+      const response = wagi(request, info, target);
       return response instanceof Response ? response : response.catch(failed);
     } catch (error) {
       return failed(error as Error);

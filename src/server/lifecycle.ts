@@ -11,10 +11,21 @@ import type { Logger } from "./logger.ts";
 /** After the drain timeout ended the stragglers, how long until the process stops anyway. */
 const FORCED_STOP_GRACE_MS = 1000;
 
-/** A fetch handler that also gets the client's address. */
+/**
+ * Where a request came from, as the platform reports it. Read `remoteAddr` only when it is
+ * needed: each read is a call into the runtime.
+ */
+export interface ClientInfo {
+  readonly remoteAddr: { readonly transport: string; readonly hostname?: string };
+}
+
+/**
+ * A fetch handler that also gets the client's address. A response it returns synchronously
+ * must not need the request body any more: it is sent as it is, even while the server stops.
+ */
 export type FetchHandler = (
   request: Request,
-  info: { remoteAddr: string },
+  client: ClientInfo,
 ) => Response | Promise<Response>;
 
 /** How to listen. */
@@ -64,11 +75,14 @@ export function listen(handler: FetchHandler, options: ListenOptions): RunningSe
         headers: { "content-type": "text/plain;charset=UTF-8", connection: "close" },
       });
     }
-    // A request is in flight until its response, streamed body included, has been sent.
+    const response = handler(request, info);
+    // A response returned at once has a body in hand, which the listener sends even while it
+    // shuts down. One still being made is in flight until it has been sent, streamed body
+    // included (and its request body read): the listener closes only after those.
+    if (response instanceof Response) return response;
     inFlight++;
     info.completed.then(settled, settled);
-    const remote = info.remoteAddr as Deno.NetAddr;
-    return handler(request, { remoteAddr: remote.hostname ?? "" });
+    return response;
   });
 
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGTERM", "SIGINT"];

@@ -19,6 +19,10 @@ route = "/slow"
 module = "${fixture("slow.wasm")}"
 
 [[module]]
+route = "/bulk"
+module = "${fixture("bulk.wat")}"
+
+[[module]]
 route = "/runaway"
 module = "${fixture("runaway.wat")}"
 timeout = 120
@@ -115,6 +119,38 @@ Deno.test("SIGTERM under load: every request sent before it completes, readiness
   assertEquals(status.code, 0);
   assertOk(exitedAfter < 10_000, `exited after ${exitedAfter} ms, within the drain timeout`);
   assertOk(exitedAfter >= 500, "it waited for the slow requests");
+});
+
+Deno.test("SIGTERM while a large response waits for a slow client: it is sent whole, exit 0", async () => {
+  const { server, base } = await startLikeKnative();
+  await waitReady(base);
+  // Until the module runs on the server's thread its output is streamed from the pool (and
+  // chunked); then the response is made at once, with a length: that case is the one here.
+  for (let tries = 0; tries < 100; tries++) {
+    const response = await fetch(`${base}/bulk`);
+    await response.body?.cancel();
+    if (response.headers.has("content-length")) break;
+    await sleep(50);
+  }
+  const port = Number(new URL(base).port);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(new TextEncoder().encode("GET /bulk HTTP/1.1\r\nHost: x\r\n\r\n"));
+  // The client reads nothing until the server has been told to stop.
+  await sleep(300);
+  server.child.kill("SIGTERM");
+  await sleep(300);
+  // The server closes the connection once it has stopped: read to the end.
+  const decoder = new TextDecoder();
+  const buffer = new Uint8Array(64 * 1024);
+  let text = "";
+  for (let n; (n = await conn.read(buffer).catch(() => null)) !== null;) {
+    text += decoder.decode(buffer.subarray(0, n), { stream: true });
+  }
+  conn.close();
+  const [head, body] = text.split("\r\n\r\n");
+  assertIncludes(head.toLowerCase(), "content-length: 1000000");
+  assertEquals(body.length, 1_000_000);
+  assertEquals((await server.stop()).code, 0);
 });
 
 Deno.test("a module that never finishes: the process exits 0 at the drain timeout", async () => {
