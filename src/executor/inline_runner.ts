@@ -136,13 +136,14 @@ function restoreWritten(
   view: Uint8Array,
   pristine: Uint8Array,
   written: Uint8Array,
-  words: Uint32Array,
+  eights: Float64Array,
 ): void {
-  // Memory sizes are whole 64 KiB pages, so `pages` is a multiple of 16: whole words.
+  // Memory sizes are whole 64 KiB pages, so `pages` is a multiple of 64: whole groups of 8.
   const pages = view.length >>> PAGE_BITS;
   for (let page = 0; page < pages;) {
-    if ((page & 3) === 0 && words[page >>> 2] === 0) {
-      page += 4;
+    // Eight marks (0 or 1 each) read as a double are 0 only when all eight are.
+    if ((page & 7) === 0 && eights[page >>> 3] === 0) {
+      page += 8;
       continue;
     }
     if (written[page] === 0) {
@@ -173,8 +174,8 @@ interface Warm {
   view?: Uint8Array;
   /** Its page map, when its module tracks writes and the instance is reused. */
   written?: Uint8Array;
-  /** The page map as words, to skip four clean pages at a time. */
-  writtenWords?: Uint32Array;
+  /** The page map as doubles, to skip eight clean pages at a time. */
+  writtenEights?: Float64Array;
   globals: WebAssembly.Global[];
   initial: unknown[];
   fuel: WebAssembly.Global;
@@ -206,7 +207,7 @@ export class InlineRunner {
       // The view still has its bytes: the memory did not grow (growing detaches the buffer),
       // so putting the bytes back restores it whole.
       if (warm.written) {
-        restoreWritten(warm.view!, warm.pristine, warm.written, warm.writtenWords!);
+        restoreWritten(warm.view!, warm.pristine, warm.written, warm.writtenEights!);
       } else {
         // Zeroing costs less than copying, and most of a fresh memory is zeros.
         warm.view!.set(warm.pristine);
@@ -236,7 +237,7 @@ export class InlineRunner {
       !(memory.buffer instanceof SharedArrayBuffer);
     return {
       written: reusable ? written : undefined,
-      writtenWords: reusable && written ? new Uint32Array(written.buffer) : undefined,
+      writtenEights: reusable && written ? new Float64Array(written.buffer) : undefined,
       instance,
       pristine: reusable ? nonZeroPrefix(new Uint8Array(memory!.buffer)) : undefined,
       view: memory ? new Uint8Array(memory.buffer) : undefined,

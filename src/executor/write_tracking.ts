@@ -1,7 +1,7 @@
 /**
  * Recording which pages of its memory a guest wrote, so that an instance kept between runs
  * is put back by copying those pages alone rather than all of its memory. The module is
- * rewritten once at load: every store first sets the byte of its 4 KiB page in a second,
+ * rewritten once at load: every store first sets the byte of its 1 KiB page in a second,
  * exported memory (the page map), and every bulk write marks its whole range. What the host
  * writes into guest memory is marked by `GuestMemory`.
  * @module
@@ -33,7 +33,7 @@ export const PAGE_MAP_EXPORT = "__wagi_written";
  */
 export const STORE_SPILL = 15;
 
-/** The page map is one 64 KiB page: it covers memories up to 4096 pages (256 MiB). */
+/** The page map is one 64 KiB page: it covers memories up to 1024 pages (64 MiB). */
 const MAX_MEMORY_PAGES = (65536 * 2 ** PAGE_BITS) / 65536;
 
 /** What kind of memory write an instruction is, if any. */

@@ -11,8 +11,12 @@ const UTF8_ENCODER = new TextEncoder();
 /** The view of a memory not attached yet (or whose buffer must be looked up again). */
 const NO_BYTES = new Uint8Array(0);
 
-/** log2 of the page size a page map counts in: each byte of it stands for 4 KiB of memory. */
-export const PAGE_BITS = 12;
+/**
+ * log2 of the page size a page map counts in: each byte of it stands for 1 KiB of memory.
+ * Smaller pages copy less back after a run; the page map (one 64 KiB memory) then covers
+ * memories up to 64 MiB, above the 16 MiB kept on the server's thread.
+ */
+export const PAGE_BITS = 10;
 
 /**
  * Typed, bounds-checked access to a guest's linear memory. The views are rebuilt only
@@ -33,7 +37,7 @@ export class GuestMemory {
 
   /**
    * Points this accessor at an instance's exported memory. `written`, if given, is the
-   * instance's page map: one byte per 4 KiB page, set here for every page the host writes.
+   * instance's page map: one byte per page (see PAGE_BITS), set here for every page the host writes.
    */
   attach(memory: WebAssembly.Memory, written?: Uint8Array): void {
     this.#memory = memory;
