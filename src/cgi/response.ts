@@ -20,21 +20,17 @@ const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
  * while no empty line has been seen.
  */
 export function bodyStart(output: Uint8Array): number {
-  let lineStart = 0;
-  for (;;) {
-    const newline = output.indexOf(0x0a, lineStart);
-    if (newline === -1) return -1;
-    // Only CRs may stand on an empty line: they are dropped from the header part.
-    let empty = true;
-    for (let i = lineStart; i < newline; i++) {
-      if (output[i] !== 0x0d) {
-        empty = false;
-        break;
-      }
-    }
-    if (empty) return newline + 1;
-    lineStart = newline + 1;
+  // One pass in plain code: header blocks are short, and `indexOf` per line is a call out.
+  // Only CRs may stand on an empty line: they are dropped from the header part.
+  let empty = true;
+  for (let i = 0; i < output.length; i++) {
+    const byte = output[i];
+    if (byte === 0x0a) {
+      if (empty) return i + 1;
+      empty = true;
+    } else if (byte !== 0x0d) empty = false;
   }
+  return -1;
 }
 
 const decoder = new TextDecoder();
@@ -179,7 +175,10 @@ export function parseCgiOutput(stdout: Uint8Array<ArrayBuffer>): CgiOutput {
   const hash = start <= MAX_REMEMBERED_HEAD_BYTES ? headHash(stdout, start) : undefined;
   const remembered = hash === undefined ? undefined : rememberedHead(stdout, start, hash);
   if (remembered) {
-    return { response: cgiResponse(remembered, textOrBytes(stdout.subarray(start))), warnings: [] };
+    return {
+      response: cgiResponse(remembered, textOrBytes(stdout.subarray(start))),
+      warnings: NO_WARNINGS,
+    };
   }
   const head = parseCgiHead(headerLines(stdout, start));
   if (hash !== undefined && !head.error && head.warnings.length === 0) {
@@ -200,12 +199,24 @@ function parsedOutput(head: CgiHead, body: Uint8Array<ArrayBuffer>): CgiOutput {
 /** Bodies up to this size that are plain ASCII are handed to Response as text. */
 const MAX_TEXT_BODY = 4096;
 
+/** A remembered head has no warnings; shared, and never written to. */
+const NO_WARNINGS: string[] = Object.freeze([]) as unknown as string[];
+
+/** The char codes of a text body, reused: `fromCharCode.apply` reads a plain array fastest. */
+const bodyCodes: number[] = [];
+
 /**
  * `body` as a string when it is short and all ASCII, so that it reads back as the same bytes:
  * Deno sends a string body without the buffer a byte body costs it. Otherwise the bytes.
  */
 function textOrBytes(body: Uint8Array<ArrayBuffer>): string | Uint8Array<ArrayBuffer> {
   if (body.length > MAX_TEXT_BODY) return body;
-  for (let i = 0; i < body.length; i++) if (body[i] > 0x7f) return body;
-  return String.fromCharCode.apply(null, body as unknown as number[]);
+  const codes = bodyCodes;
+  codes.length = body.length;
+  for (let i = 0; i < body.length; i++) {
+    const code = body[i];
+    if (code > 0x7f) return body;
+    codes[i] = code;
+  }
+  return String.fromCharCode.apply(null, codes);
 }

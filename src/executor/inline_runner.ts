@@ -152,7 +152,8 @@ function restoreWritten(
     }
     let end = page + 1;
     while (end < pages && written[end] !== 0) end++;
-    written.fill(0, page, end);
+    if (end === page + 1) written[page] = 0;
+    else written.fill(0, page, end);
     const from = page << PAGE_BITS;
     const to = Math.min(view.length, (end << PAGE_BITS) + STORE_SPILL);
     const kept = pristine.length;
