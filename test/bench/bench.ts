@@ -372,7 +372,8 @@ Produced by \`deno task bench ${RUNS} ${SECONDS} ${RSS_REQUESTS}\` on ${
 ${navigator.hardwareConcurrency} cores (${cpu}), Deno ${Deno.version.deno}, load generators on the
 same machine. Each figure is the median of ${RUNS} runs; ratios are against a bare
 \`Deno.serve\` hello measured in the same run (the bare server answers every route with its
-hello). This machine is shared and noisy: compare ratios, not absolute numbers.
+hello). Each route is warmed with a second of \`wrk -c10\` before it is measured. This machine
+is shared and noisy: compare ratios, not absolute numbers.
 ${table}
 ${rssSection}
 ![requests per second relative to bare Deno.serve](chart.svg)
