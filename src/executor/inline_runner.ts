@@ -70,8 +70,9 @@ export interface InlineResult {
   /** Time from the start of the run to its end, instantiation included. */
   elapsedMs: number;
   /**
-   * Time the guest itself ran, or undefined on a runner's first run, when the engine is still
-   * compiling the module's functions (so it says nothing about later runs).
+   * Time the run held this thread, instantiation left out (putting a reused instance back
+   * counts), or undefined on a runner's first run, when the engine is still compiling the
+   * module's functions (so it says nothing about later runs).
    */
   guestMs?: number;
 }
@@ -286,7 +287,7 @@ export class InlineRunner {
     const firstRun = !this.#warmedUp;
     this.#warmedUp = true;
     // A clock read costs a call into the runtime: a second one only when instantiation
-    // happened, which the guest's own time must not include.
+    // happened, which the run's time on this thread must not include.
     const guestStarted = warm === before ? started : performance.now();
     warm.fuel.value = INLINE_FUEL;
     warm.growRefused.value = 0;
