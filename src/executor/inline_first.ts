@@ -26,8 +26,9 @@ export const INLINE_MAX_BODY_BYTES = 64 * 1024;
 const INLINE_MAX_OUTPUT_BYTES = 1024 * 1024;
 
 /**
- * A run on the server's thread that took longer than this holds up every other request
- * meanwhile: its route's next runs go to the pool, where they also run in parallel.
+ * A run on the server's thread that took longer than this (measured in whole milliseconds)
+ * holds up every other request meanwhile: its route's next runs go to the pool, where they
+ * also run in parallel.
  */
 const INLINE_SLOW_MS = 2;
 
@@ -93,7 +94,7 @@ export class InlineFirstExecutor implements Executor {
       return this.pool.run(request);
     }
     if (result.guestMs !== undefined && result.guestMs > this.slowMs) {
-      this.#moved(request.group ?? "", `a run took ${result.guestMs.toFixed(1)} ms`);
+      this.#moved(request.group ?? "", `a run took ${result.guestMs} ms`);
     } else if (route) route.backoff = Math.max(FIRST_BACKOFF, route.backoff / 2);
     const outcome = endedOutcome({
       exitCode: result.exitCode,
