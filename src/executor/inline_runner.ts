@@ -71,8 +71,8 @@ export interface InlineResult {
   elapsedMs: number;
   /**
    * Time the run held this thread in whole milliseconds, instantiation left out (putting a
-   * reused instance back counts), or undefined on a runner's first run, when the engine is still compiling the
-   * module's functions (so it says nothing about later runs).
+   * reused instance back counts), or undefined on a runner's first run, when the engine is
+   * still compiling the module's functions (so it says nothing about later runs).
    */
   guestMs?: number;
 }

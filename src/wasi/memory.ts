@@ -37,7 +37,8 @@ export class GuestMemory {
 
   /**
    * Points this accessor at an instance's exported memory. `written`, if given, is the
-   * instance's page map: one byte per page (see PAGE_BITS), set here for every page the host writes.
+   * instance's page map: one byte per page (see PAGE_BITS), set here for every page the host
+   * writes.
    */
   attach(memory: WebAssembly.Memory, written?: Uint8Array): void {
     this.#memory = memory;
