@@ -34,7 +34,6 @@ export interface ServeOptions {
   tls?: { certFile: string; keyFile: string };
   /** `--env-file` variables then `-e` ones, in order. */
   env: [string, string][];
-  moduleCache?: string;
   /** Default per-module limits (`--timeout`, `--memory-limit`). */
   limits: Limits;
   /** `--max-body`, `--max-response`. */
@@ -64,7 +63,7 @@ export const SERVE_USAGE = `Usage: wagi-deno [serve] -c modules.toml [options]
       --tls-key FILE       ... and this key (env WAGI_TLS_KEY)
   -e, --env K=V            environment for every module (repeatable)
       --env-file FILE      dotenv file of variables for every module (repeatable)
-      --module-cache DIR   where downloaded modules are kept
+      --module-cache DIR   accepted for WAGI compatibility (no downloaded sources yet)
       --timeout SECONDS    default time a module may run before a 504 (default 30)
       --memory-limit SIZE  default largest module memory, e.g. 128MiB (default 128MiB)
       --max-body SIZE      request bodies above this get 413 (default 64MiB)
@@ -180,7 +179,6 @@ export function parseServeArgs(
   for (const assignment of values.get("env") ?? []) env.push(parseEnvAssignment(assignment));
 
   const logDir = last("log-dir") ?? getEnv("WAGI_LOG_DIR");
-  const moduleCache = last("module-cache");
   const option = <T>(
     name: string,
     parse: (v: string) => T | undefined,
@@ -227,6 +225,5 @@ export function parseServeArgs(
       ? { certFile: resolve(certFile), keyFile: resolve(keyFile) }
       : undefined,
     env,
-    moduleCache: moduleCache === undefined ? undefined : resolve(moduleCache),
   };
 }

@@ -19,14 +19,8 @@ import type { GuestJob, GuestReport } from "./worker_protocol.ts";
 
 /** Ring size for each direction: what may be in flight between server and guest. */
 const RING_BYTES = 64 * 1024;
-/**
- * The worker script: the TypeScript source when run from source, the bundled `.js` beside
- * the server's bundle, in `dist/executor/`, when run from `dist/` (see the `bundle` task).
- */
-const GUEST_WORKER_URL = new URL(
-  import.meta.url.endsWith(".ts") ? "./guest_worker.ts" : "./executor/guest_worker.js",
-  import.meta.url,
-).href;
+/** The worker script. */
+const GUEST_WORKER_URL = new URL("./guest_worker.ts", import.meta.url).href;
 
 /** Spare rings kept for reuse. */
 const SPARE_RINGS = 64;

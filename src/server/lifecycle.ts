@@ -44,12 +44,8 @@ export interface ListenOptions {
 
 /** A running server. */
 export interface RunningServer {
-  /** True once a stop signal arrived. */
-  readonly draining: boolean;
   /** Resolves when the server has stopped and every in-flight request has finished. */
   readonly finished: Promise<void>;
-  /** Starts a graceful stop, as SIGTERM does. */
-  stop(): void;
 }
 
 /** Starts serving `handler`; a stop signal drains in-flight requests and resolves `finished`. */
@@ -116,11 +112,5 @@ export function listen(handler: FetchHandler, options: ListenOptions): RunningSe
     clearTimeout(drainDeadline);
     options.logger.info("stopped");
   });
-  return {
-    get draining() {
-      return draining;
-    },
-    finished,
-    stop,
-  };
+  return { finished };
 }
