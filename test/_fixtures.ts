@@ -4,7 +4,7 @@
  */
 
 import { fromFileUrl } from "./_paths.ts";
-import { watToWasm } from "../src/executor/module_cache.ts";
+import { watToWasm } from "../src/wasm/wat.ts";
 
 /** The repository root. */
 export const ROOT = fromFileUrl(new URL("../", import.meta.url));

@@ -17,10 +17,9 @@ import {
 import { BytesSource, CollectingSink } from "../wasi/streams.ts";
 import type { OutputSink } from "../wasi/descriptors.ts";
 import { describeFailure, entrypointCalls, MAX_STDERR } from "./executor.ts";
-import { FUEL_EXPORT, GROW_REFUSED_EXPORT, STATE_GLOBAL_PREFIX } from "./metering.ts";
+import { FUEL_EXPORT, GROW_REFUSED_EXPORT, STATE_GLOBAL_PREFIX } from "../wasm/metering.ts";
 import { inlineImports, Migrate } from "./inline_policy.ts";
-import { PAGE_MAP_EXPORT, STORE_SPILL } from "./write_tracking.ts";
-import { PAGE_BITS } from "../wasi/memory.ts";
+import { CHUNK_BITS, CHUNK_MAP_EXPORT, markChunks, STORE_SPILL } from "../wasm/write_tracking.ts";
 
 /**
  * Fuel a run may use on the server's thread, in instructions (roughly: each function call and
@@ -43,7 +42,7 @@ export interface InlineModule {
    */
   capBelowLimit: boolean;
   /**
-   * It records the pages it writes (see write_tracking.ts), so only those are put back
+   * It records the chunks it writes (see write_tracking.ts), so only those are put back
    * between runs; otherwise all of its memory is.
    */
   tracksWrites: boolean;
@@ -129,9 +128,9 @@ function nonZeroPrefix(bytes: Uint8Array): Uint8Array {
 }
 
 /**
- * Puts back the pages marked in `written` (clearing the marks): each from `pristine`, zeros
- * past its end. A run of marked pages is restored as one range, plus the bytes a store at the
- * end of its last page may have written into the next one.
+ * Puts back the chunks marked in `written` (clearing the marks): each from `pristine`, zeros
+ * past its end. A run of marked chunks is restored as one range, plus the bytes a store at the
+ * end of its last chunk may have written into the next one.
  */
 function restoreWritten(
   view: Uint8Array,
@@ -139,28 +138,28 @@ function restoreWritten(
   written: Uint8Array,
   eights: Float64Array,
 ): void {
-  // Memory sizes are whole 64 KiB pages, so `pages` is a multiple of 64: whole groups of 8.
-  const pages = view.length >>> PAGE_BITS;
-  for (let page = 0; page < pages;) {
+  // Memory sizes are whole 64 KiB pages, so `chunks` is a multiple of 64: whole groups of 8.
+  const chunks = view.length >>> CHUNK_BITS;
+  for (let chunk = 0; chunk < chunks;) {
     // Eight marks (0 or 1 each) read as a double are 0 only when all eight are.
-    if ((page & 7) === 0 && eights[page >>> 3] === 0) {
-      page += 8;
+    if ((chunk & 7) === 0 && eights[chunk >>> 3] === 0) {
+      chunk += 8;
       continue;
     }
-    if (written[page] === 0) {
-      page++;
+    if (written[chunk] === 0) {
+      chunk++;
       continue;
     }
-    let end = page + 1;
-    while (end < pages && written[end] !== 0) end++;
-    if (end === page + 1) written[page] = 0;
-    else written.fill(0, page, end);
-    const from = page << PAGE_BITS;
-    const to = Math.min(view.length, (end << PAGE_BITS) + STORE_SPILL);
+    let end = chunk + 1;
+    while (end < chunks && written[end] !== 0) end++;
+    if (end === chunk + 1) written[chunk] = 0;
+    else written.fill(0, chunk, end);
+    const from = chunk << CHUNK_BITS;
+    const to = Math.min(view.length, (end << CHUNK_BITS) + STORE_SPILL);
     const kept = pristine.length;
     if (from < kept) view.set(pristine.subarray(from, Math.min(to, kept)), from);
     if (to > kept) view.fill(0, Math.max(from, kept), to);
-    page = end;
+    chunk = end;
   }
 }
 
@@ -174,9 +173,9 @@ interface Warm {
   pristine?: Uint8Array;
   /** A view of the memory; it has no bytes once the memory grew (its buffer is detached). */
   view?: Uint8Array;
-  /** Its page map, when its module tracks writes and the instance is reused. */
+  /** Its chunk map, when its module tracks writes and the instance is reused. */
   written?: Uint8Array;
-  /** The page map as doubles, to skip eight clean pages at a time. */
+  /** The chunk map as doubles, to skip eight clean chunks at a time. */
   writtenEights?: Float64Array;
   globals: WebAssembly.Global[];
   initial: unknown[];
@@ -226,11 +225,16 @@ export class InlineRunner {
     const instance = new WebAssembly.Instance(this.target.module, this.#imports);
     const exports = instance.exports;
     const memory = exports.memory instanceof WebAssembly.Memory ? exports.memory : undefined;
-    const pageMap = exports[PAGE_MAP_EXPORT];
-    const written = this.target.tracksWrites && pageMap instanceof WebAssembly.Memory
-      ? new Uint8Array(pageMap.buffer)
+    const chunkMap = exports[CHUNK_MAP_EXPORT];
+    const written = this.target.tracksWrites && chunkMap instanceof WebAssembly.Memory
+      ? new Uint8Array(chunkMap.buffer)
       : undefined;
-    if (memory) this.#host.memory.attach(memory, written);
+    if (memory) {
+      this.#host.memory.attach(
+        memory,
+        written && ((at, length) => markChunks(written, at, length)),
+      );
+    }
     const globals = this.target.stateGlobals.map((g) =>
       exports[STATE_GLOBAL_PREFIX + g] as WebAssembly.Global
     );

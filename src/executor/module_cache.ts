@@ -7,9 +7,10 @@
 
 import { sha256Hex } from "../digest.ts";
 import { HTTP_FUNCTIONS, HTTP_MODULE } from "../outbound_http/experimental_http.ts";
-import { limitMemory } from "./memory_limit.ts";
-import { meter } from "./metering.ts";
-import { trackWrites } from "./write_tracking.ts";
+import { limitMemory } from "../wasm/memory_limit.ts";
+import { meter } from "../wasm/metering.ts";
+import { trackWrites } from "../wasm/write_tracking.ts";
+import { isWatText, watToWasm } from "../wasm/wat.ts";
 import { INLINE_FUEL, type InlineModule } from "./inline_runner.ts";
 import { idleOptions, WasiHost } from "../wasi/host.ts";
 
@@ -29,43 +30,6 @@ const PROVIDED: Record<string, Set<string>> = (() => {
     [HTTP_MODULE]: new Set(HTTP_FUNCTIONS),
   };
 })();
-
-/** Features a hello-world WAT may use beyond the MVP; wabt's defaults lack some. */
-const WAT_FEATURES = {
-  bulk_memory: true,
-  mutable_globals: true,
-  sat_float_to_int: true,
-  sign_extension: true,
-  multi_value: true,
-  reference_types: true,
-  simd: true,
-};
-
-/** The part of wabt's API this module uses. */
-interface Wabt {
-  parseWat(name: string, text: string, features?: object): {
-    resolveNames(): void;
-    validate(features?: object): void;
-    toBinary(options: object): { buffer: Uint8Array };
-    destroy(): void;
-  };
-}
-
-let wabtModule: Promise<Wabt> | undefined;
-
-/** Compiles WebAssembly text to binary; wabt is loaded only the first time it is needed. */
-export async function watToWasm(path: string, text: string): Promise<Uint8Array> {
-  wabtModule ??= import("wabt").then((m) => (m.default as () => Promise<Wabt>)());
-  const wabt = await wabtModule;
-  const parsed = wabt.parseWat(path, text, WAT_FEATURES);
-  try {
-    parsed.resolveNames();
-    parsed.validate(WAT_FEATURES);
-    return new Uint8Array(parsed.toBinary({}).buffer);
-  } finally {
-    parsed.destroy();
-  }
-}
 
 /** Checks that every import is one the host provides; throws naming the first that is not. */
 export function checkImports(path: string, module: WebAssembly.Module): void {
@@ -150,7 +114,7 @@ export class ModuleCache {
     try {
       const capBytes = Math.min(memoryLimitBytes ?? Infinity, INLINE_MEMORY_CAP_BYTES);
       const metered = meter(limitMemory(bytes, capBytes), INLINE_FUEL);
-      // Without a page map, all of its memory is put back between runs.
+      // Without a chunk map, all of its memory is put back between runs.
       const tracked = trackWrites(metered.bytes);
       const module = await WebAssembly.compile(
         new Uint8Array(typeof tracked === "string" ? metered.bytes : tracked),
@@ -220,9 +184,3 @@ export class ModuleCache {
 
 /** Modules importing these run in the pool only: their calls wait for the network. */
 const POOL_ONLY_IMPORTS = new Set([HTTP_MODULE]);
-
-/** A `.wat` file, or any file that does not start with the binary magic `\0asm`. */
-function isWatText(path: string, bytes: Uint8Array): boolean {
-  if (path.endsWith(".wat")) return true;
-  return !(bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d);
-}

@@ -11,23 +11,19 @@ const UTF8_ENCODER = new TextEncoder();
 /** The view of a memory not attached yet (or whose buffer must be looked up again). */
 const NO_BYTES = new Uint8Array(0);
 
-/**
- * log2 of the page size a page map counts in: each byte of it stands for 1 KiB of memory.
- * Smaller pages copy less back after a run; the page map (one 64 KiB memory) then covers
- * memories up to 64 MiB, above the 16 MiB kept on the server's thread.
- */
-export const PAGE_BITS = 10;
+/** Told of every range the host writes into guest memory: `length` bytes at `at`. */
+export type WriteObserver = (at: number, length: number) => void;
 
 /**
  * Typed, bounds-checked access to a guest's linear memory. The views are rebuilt only
  * when `memory.grow` has replaced the underlying buffer, so a call costs no allocation.
- * With a page map attached, every write through this class marks the pages it touched.
+ * With a write observer attached, every write through this class is reported to it.
  */
 export class GuestMemory {
   #memory: WebAssembly.Memory | undefined;
   #bytes = NO_BYTES;
   #view = new DataView(new ArrayBuffer(0));
-  #written: Uint8Array | undefined;
+  #onWrite: WriteObserver | undefined;
   #shared = false;
 
   /** True once a memory is attached (the guest exports one). */
@@ -36,26 +32,23 @@ export class GuestMemory {
   }
 
   /**
-   * Points this accessor at an instance's exported memory. `written`, if given, is the
-   * instance's page map: one byte per page (see PAGE_BITS), set here for every page the host
-   * writes.
+   * Points this accessor at an instance's exported memory. `onWrite`, if given, is told of
+   * every range the host writes (the inline runner records them to put them back later).
    */
-  attach(memory: WebAssembly.Memory, written?: Uint8Array): void {
+  attach(memory: WebAssembly.Memory, onWrite?: WriteObserver): void {
     this.#memory = memory;
     this.#shared = memory.buffer instanceof SharedArrayBuffer;
     this.#bytes = NO_BYTES;
-    this.#written = written;
+    this.#onWrite = onWrite;
   }
 
   /**
-   * Records that `len` bytes at `ptr` were written (already checked to be in bounds). Every
+   * Reports that `len` bytes at `ptr` were written (already checked to be in bounds). Every
    * write below calls it; code that writes through `bytes` must call it itself.
    */
   wrote(ptr: number, len: number): void {
-    const written = this.#written;
-    if (written === undefined || len <= 0) return;
-    const last = (ptr + len - 1) >>> PAGE_BITS;
-    for (let page = ptr >>> PAGE_BITS; page <= last; page++) written[page] = 1;
+    const onWrite = this.#onWrite;
+    if (onWrite !== undefined && len > 0) onWrite(ptr, len);
   }
 
   #refresh(): void {

@@ -18,7 +18,7 @@
 import { fromFileUrl } from "../_paths.ts";
 import { freePort } from "../_net.ts";
 
-const ROOT = fromFileUrl(new URL("../../", import.meta.url));
+const ROOT = fromFileUrl(new URL("../..", import.meta.url));
 const RUNS = Number(Deno.args[0] ?? 3);
 const SECONDS = Number(Deno.args[1] ?? 5);
 const RSS_REQUESTS = Number(Deno.args[2] ?? 1_000_000);

@@ -10,7 +10,7 @@
 import { fromFileUrl } from "../_paths.ts";
 import { freePort } from "../_net.ts";
 
-const ROOT = fromFileUrl(new URL("../../", import.meta.url));
+const ROOT = fromFileUrl(new URL("../..", import.meta.url));
 const RUNS = Number(Deno.args[0] ?? 7);
 
 /** Milliseconds from spawn to the first 200 on `/`. */

@@ -4,9 +4,9 @@ import {
   GROW_REFUSED_EXPORT,
   meter,
   STATE_GLOBAL_PREFIX,
-} from "../../src/executor/metering.ts";
-import { watToWasm } from "../../src/executor/module_cache.ts";
-import { WasmFormatError } from "../../src/executor/wasm_binary.ts";
+} from "../../src/wasm/metering.ts";
+import { watToWasm } from "../../src/wasm/wat.ts";
+import { WasmFormatError } from "../../src/wasm/binary.ts";
 import { everyModule } from "../_fixtures.ts";
 
 /** `fn` traps (a WebAssembly RuntimeError). */

@@ -5,10 +5,10 @@
  * @module
  */
 
-import { readU32, writeU32 } from "./wasm_binary.ts";
+import { readU32, writeU32 } from "./binary.ts";
 
-/** WebAssembly pages are 64 KiB. */
-export const PAGE_SIZE = 65536;
+/** A WebAssembly page: the unit memories are sized and grown in. */
+export const WASM_PAGE_BYTES = 65536;
 
 const MEMORY_SECTION = 5;
 
@@ -18,7 +18,7 @@ const MEMORY_SECTION = 5;
  * without a memory section come back unchanged.
  */
 export function limitMemory(wasm: Uint8Array, maxBytes: number): Uint8Array {
-  const maxPages = Math.floor(maxBytes / PAGE_SIZE);
+  const maxPages = Math.floor(maxBytes / WASM_PAGE_BYTES);
   let at = 8;
   while (at < wasm.length) {
     const id = wasm[at];
@@ -39,7 +39,7 @@ export function limitMemory(wasm: Uint8Array, maxBytes: number): Uint8Array {
       if (flags & 0x01) [max, cursor] = readU32(wasm, cursor);
       if (min > maxPages) {
         throw new Error(
-          `its memory starts at ${min * PAGE_SIZE} bytes, above the limit of ${maxBytes}`,
+          `its memory starts at ${min * WASM_PAGE_BYTES} bytes, above the limit of ${maxBytes}`,
         );
       }
       section.push(flags | 0x01, ...writeU32(min), ...writeU32(Math.min(max, maxPages)));

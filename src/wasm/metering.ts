@@ -26,7 +26,7 @@ import {
   writeS32,
   writeSections,
   writeU32,
-} from "./wasm_binary.ts";
+} from "./binary.ts";
 
 /** The export holding the fuel left (an i32 global): below 0 means the guest ran out. */
 export const FUEL_EXPORT = "__wagi_fuel";

@@ -1,9 +1,9 @@
 /**
- * Recording which pages of its memory a guest wrote, so that an instance kept between runs
- * is put back by copying those pages alone rather than all of its memory. The module is
- * rewritten once at load: every store first sets the byte of its 1 KiB page in a second,
- * exported memory (the page map), and every bulk write marks its whole range. What the host
- * writes into guest memory is marked by `GuestMemory`.
+ * Recording which chunks (1 KiB pieces, see CHUNK_BITS) of its memory a guest wrote, so that
+ * an instance kept between runs is put back by copying those chunks alone rather than all of
+ * its memory. The module is rewritten once at load: every store first sets the byte of its
+ * chunk in a second, exported memory (the chunk map), and every bulk write marks its whole
+ * range. What the host writes into guest memory is marked with {@link markChunks}.
  * @module
  */
 
@@ -21,20 +21,33 @@ import {
   writeS32,
   writeSections,
   writeU32,
-} from "./wasm_binary.ts";
-import { PAGE_BITS } from "../wasi/memory.ts";
-
-/** The export of the page map: one byte per page of the guest's memory, non-zero if written. */
-export const PAGE_MAP_EXPORT = "__wagi_written";
+} from "./binary.ts";
 
 /**
- * A store marks the page its first byte falls in; its last byte may be this many bytes into
- * the next page (a v128 store writes 16 bytes), so restoring a page covers them too.
+ * log2 of a chunk's size: each byte of the chunk map stands for 1 KiB of guest memory.
+ * Smaller chunks copy less back after a run; the map (one 64 KiB WebAssembly page) then covers
+ * memories up to 64 MiB.
+ */
+export const CHUNK_BITS = 10;
+
+/** The export of the chunk map: one byte per chunk of the guest's memory, non-zero if written. */
+export const CHUNK_MAP_EXPORT = "__wagi_written";
+
+/**
+ * A store marks the chunk its first byte falls in; its last byte may be this many bytes into
+ * the next chunk (a v128 store writes 16 bytes), so restoring a chunk covers them too.
  */
 export const STORE_SPILL = 15;
 
-/** The page map is one 64 KiB page: it covers memories up to 1024 pages (64 MiB). */
-const MAX_MEMORY_PAGES = (65536 * 2 ** PAGE_BITS) / 65536;
+/** The chunk map is one WebAssembly page: it covers memories up to 1024 pages (64 MiB). */
+const MAX_MEMORY_PAGES = (65536 * 2 ** CHUNK_BITS) / 65536;
+
+/** Marks, in `map`, every chunk that `length` bytes written at `at` touch. */
+export function markChunks(map: Uint8Array, at: number, length: number): void {
+  if (length <= 0) return;
+  const last = (at + length - 1) >>> CHUNK_BITS;
+  for (let chunk = at >>> CHUNK_BITS; chunk <= last; chunk++) map[chunk] = 1;
+}
 
 /** What kind of memory write an instruction is, if any. */
 type Write =
@@ -111,10 +124,10 @@ interface Scratch {
   value: Map<number, number[]>;
 }
 
-/** `i32.const 12; i32.shr_u`: an address on the stack becomes its page's index. */
-const TO_PAGE = [0x41, PAGE_BITS, 0x76];
+/** `i32.const CHUNK_BITS; i32.shr_u`: an address on the stack becomes its chunk's index. */
+const TO_CHUNK = [0x41, CHUNK_BITS, 0x76];
 
-/** Marks the page of a store's address (under its value), leaving both as they were. */
+/** Marks the chunk of a store's address (under its value), leaving both as they were. */
 function storeMark(scratch: Scratch, type: number, offset: number): number[] {
   const { a } = scratch;
   const v = scratch.value.get(type)!;
@@ -123,7 +136,7 @@ function storeMark(scratch: Scratch, type: number, offset: number): number[] {
     0x21, ...v, //                          local.set $value
     0x22, ...a, //                          local.tee $address
     ...(offset === 0 ? [] : [0x41, ...writeS32(offset | 0), 0x6a]), // + offset
-    ...TO_PAGE,
+    ...TO_CHUNK,
     0x41, 0x01, //                          i32.const 1
     0x3a, 0x40, 0x01, 0x00, //              i32.store8 (memory 1) offset=0
     0x20, ...a, 0x20, ...v, //              local.get $address, local.get $value
@@ -131,18 +144,18 @@ function storeMark(scratch: Scratch, type: number, offset: number): number[] {
 }
 
 /**
- * Marks every page from a bulk write's destination through its length (the three i32
+ * Marks every chunk from a bulk write's destination through its length (the three i32
  * operands of `memory.fill`, `memory.copy` and `memory.init`), leaving them as they were.
  */
 function bulkMark({ a, b, c }: Scratch): number[] {
   // deno-fmt-ignore
   return [
     0x21, ...c, 0x21, ...b, 0x22, ...a, //  length, second operand, destination
-    ...TO_PAGE, //                          first page
+    ...TO_CHUNK, //                         first chunk
     0x41, 0x01, //                          i32.const 1
     0x20, ...a, 0x20, ...c, 0x6a, //        destination + length
-    0x41, ...writeS32(2 ** PAGE_BITS - 1), 0x6a, ...TO_PAGE, // rounded up to a page
-    0x20, ...a, ...TO_PAGE, 0x6b, //        - first page = pages touched
+    0x41, ...writeS32(2 ** CHUNK_BITS - 1), 0x6a, ...TO_CHUNK, // rounded up to a chunk
+    0x20, ...a, ...TO_CHUNK, 0x6b, //       - first chunk = chunks touched
     0xfc, 0x0b, 0x01, //                    memory.fill (memory 1)
     0x20, ...a, 0x20, ...b, 0x20, ...c,
   ];
@@ -228,9 +241,9 @@ function trackCode(payload: Uint8Array, params: readonly number[]): Uint8Array |
 }
 
 /**
- * Returns `wasm` with its writes recorded in a page map exported as {@link PAGE_MAP_EXPORT},
+ * Returns `wasm` with its writes recorded in a chunk map exported as {@link CHUNK_MAP_EXPORT},
  * or a string saying why it cannot be: its memory is imported, shared, 64-bit, one of
- * several, or may outgrow the page map, or its code uses atomic or lane stores.
+ * several, or may outgrow the chunk map, or its code uses atomic or lane stores.
  */
 export function trackWrites(wasm: Uint8Array): Uint8Array | string {
   const sections = readSections(wasm);
@@ -244,7 +257,7 @@ export function trackWrites(wasm: Uint8Array): Uint8Array | string {
   const flags = memories[memoryAt];
   if (flags & 0x06) return "its memory is shared or 64-bit";
   const max = flags & 0x01 ? readU32(memories, readU32(memories, memoryAt + 1)[1])[0] : Infinity;
-  if (max > MAX_MEMORY_PAGES) return "its memory may grow past what the page map covers";
+  if (max > MAX_MEMORY_PAGES) return "its memory may grow past what the chunk map covers";
 
   const params = paramCounts(payloadOf(SectionId.TYPE));
   if (typeof params === "string") return params;
@@ -255,7 +268,7 @@ export function trackWrites(wasm: Uint8Array): Uint8Array | string {
     if (typeof tracked === "string") return tracked;
     placeSection(sections, { id: SectionId.CODE, payload: tracked });
   }
-  // The page map: one page, fixed.
+  // The chunk map: one WebAssembly page, fixed.
   placeSection(sections, {
     id: SectionId.MEMORY,
     payload: appendToVector(memories, [[0x01, 0x01, 0x01]]),
@@ -263,7 +276,7 @@ export function trackWrites(wasm: Uint8Array): Uint8Array | string {
   placeSection(sections, {
     id: SectionId.EXPORT,
     payload: appendToVector(payloadOf(SectionId.EXPORT), [
-      [...writeName(PAGE_MAP_EXPORT), 0x02, 0x01],
+      [...writeName(CHUNK_MAP_EXPORT), 0x02, 0x01],
     ]),
   });
   return writeSections(sections);

@@ -1,24 +1,30 @@
 import { assertEquals, assertOk } from "../_assert.ts";
-import { PAGE_MAP_EXPORT, trackWrites } from "../../src/executor/write_tracking.ts";
-import { meter } from "../../src/executor/metering.ts";
-import { limitMemory } from "../../src/executor/memory_limit.ts";
-import { ModuleCache, watToWasm } from "../../src/executor/module_cache.ts";
+import {
+  CHUNK_BITS,
+  CHUNK_MAP_EXPORT,
+  markChunks,
+  trackWrites,
+} from "../../src/wasm/write_tracking.ts";
+import { meter } from "../../src/wasm/metering.ts";
+import { limitMemory } from "../../src/wasm/memory_limit.ts";
+import { ModuleCache } from "../../src/executor/module_cache.ts";
+import { watToWasm } from "../../src/wasm/wat.ts";
 import { InlineRunner } from "../../src/executor/inline_runner.ts";
-import { GuestMemory, PAGE_BITS } from "../../src/wasi/memory.ts";
+import { GuestMemory } from "../../src/wasi/memory.ts";
 import { everyModule, fixture } from "../_fixtures.ts";
 
 const MIB = 1024 * 1024;
 
-/** The indices of the pages marked in a page map. */
-const marked = (map: Uint8Array) => [...map.keys()].filter((page) => map[page] !== 0);
+/** The indices of the chunks marked in a chunk map. */
+const marked = (map: Uint8Array) => [...map.keys()].filter((chunk) => map[chunk] !== 0);
 
-/** The pages that `length` bytes from `at` fall in. */
-function pagesOf(at: number, length: number): number[] {
-  const pages = [];
-  for (let page = at >>> PAGE_BITS; page <= (at + length - 1) >>> PAGE_BITS; page++) {
-    pages.push(page);
+/** The chunks that `length` bytes from `at` fall in. */
+function chunksOf(at: number, length: number): number[] {
+  const chunks = [];
+  for (let chunk = at >>> CHUNK_BITS; chunk <= (at + length - 1) >>> CHUNK_BITS; chunk++) {
+    chunks.push(chunk);
   }
-  return pages;
+  return chunks;
 }
 
 /** The checksum lines `scribble.wat` prints over `runs` runs, each with different input. */
@@ -55,7 +61,7 @@ Deno.test("a reused instance starts every run on the memory of a fresh one, byte
   assertEquals(whole, [sums[0], sums[0], sums[0]]);
 });
 
-Deno.test("stores mark their page in the page map before writing; fills mark their range", async () => {
+Deno.test("stores mark their chunk in the chunk map before writing; fills mark their range", async () => {
   const wasm = await watToWasm(
     "t.wat",
     `(module (memory (export "memory") 1 1)
@@ -67,28 +73,28 @@ Deno.test("stores mark their page in the page map before writing; fills mark the
   const tracked = trackWrites(wasm);
   assertOk(typeof tracked !== "string", String(tracked));
   const { exports } = new WebAssembly.Instance(new WebAssembly.Module(tracked as BufferSource));
-  const map = new Uint8Array((exports[PAGE_MAP_EXPORT] as WebAssembly.Memory).buffer);
+  const map = new Uint8Array((exports[CHUNK_MAP_EXPORT] as WebAssembly.Memory).buffer);
   const memory = new Uint8Array((exports.memory as WebAssembly.Memory).buffer);
-  // A store marks the page of its first byte (the address plus the offset).
+  // A store marks the chunk of its first byte (the address plus the offset).
   (exports.poke as (at: number, v: bigint) => void)(8190, 0x0102030405060708n);
-  assertEquals(marked(map), pagesOf(8192, 1));
+  assertEquals(marked(map), chunksOf(8192, 1));
   assertEquals(memory[8192], 8);
   (exports.fill as (at: number, n: number) => void)(4095, 4098);
-  assertEquals(marked(map), pagesOf(4095, 4098));
+  assertEquals(marked(map), chunksOf(4095, 4098));
   (exports.fill as (at: number, n: number) => void)(16384, 0);
-  assertEquals(marked(map), pagesOf(4095, 4098), "an empty fill wrote a page");
+  assertEquals(marked(map), chunksOf(4095, 4098), "an empty fill marked a chunk");
 });
 
-Deno.test("host writes mark the pages they touch; reads do not", () => {
+Deno.test("host writes mark the chunks they touch; reads do not", () => {
   const memory = new WebAssembly.Memory({ initial: 1 });
-  const map = new Uint8Array(65536 >>> PAGE_BITS);
+  const map = new Uint8Array(65536 >>> CHUNK_BITS);
   const guest = new GuestMemory();
-  guest.attach(memory, map);
+  guest.attach(memory, (at, length) => markChunks(map, at, length));
   guest.setU32(4094, 1);
   guest.write(20000, new Uint8Array(5000));
   guest.slice(40000, 100);
   guest.u32(50000);
-  assertEquals(marked(map), [...pagesOf(4094, 4), ...pagesOf(20000, 5000)]);
+  assertEquals(marked(map), [...chunksOf(4094, 4), ...chunksOf(20000, 5000)]);
 });
 
 Deno.test("host access follows a memory that grew (its old buffer is detached)", () => {
@@ -110,7 +116,7 @@ Deno.test("modules whose writes cannot all be seen are not tracked, and say why"
   );
   assertEquals(
     await why(`(module (memory 1))`),
-    "its memory may grow past what the page map covers",
+    "its memory may grow past what the chunk map covers",
   );
   assertEquals(await why(`(module (func))`), "it has no memory");
 });

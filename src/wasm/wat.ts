@@ -1,0 +1,48 @@
+/**
+ * The WebAssembly text format: telling text from binary, and compiling text to binary with
+ * wabt, which is loaded only the first time a text module is met.
+ * @module
+ */
+
+/** Features a hello-world WAT may use beyond the MVP; wabt's defaults lack some. */
+const WAT_FEATURES = {
+  bulk_memory: true,
+  mutable_globals: true,
+  sat_float_to_int: true,
+  sign_extension: true,
+  multi_value: true,
+  reference_types: true,
+  simd: true,
+};
+
+/** The part of wabt's API this module uses. */
+interface Wabt {
+  parseWat(name: string, text: string, features?: object): {
+    resolveNames(): void;
+    validate(features?: object): void;
+    toBinary(options: object): { buffer: Uint8Array };
+    destroy(): void;
+  };
+}
+
+let wabtModule: Promise<Wabt> | undefined;
+
+/** Compiles WebAssembly text to binary; throws wabt's message when the text is invalid. */
+export async function watToWasm(path: string, text: string): Promise<Uint8Array> {
+  wabtModule ??= import("wabt").then((m) => (m.default as () => Promise<Wabt>)());
+  const wabt = await wabtModule;
+  const parsed = wabt.parseWat(path, text, WAT_FEATURES);
+  try {
+    parsed.resolveNames();
+    parsed.validate(WAT_FEATURES);
+    return new Uint8Array(parsed.toBinary({}).buffer);
+  } finally {
+    parsed.destroy();
+  }
+}
+
+/** A `.wat` file, or any file that does not start with the binary magic `\0asm`. */
+export function isWatText(path: string, bytes: Uint8Array): boolean {
+  if (path.endsWith(".wat")) return true;
+  return !(bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d);
+}
