@@ -8,7 +8,7 @@ import { isAbsolute, join } from "node:path";
 import { ModuleCache } from "../executor/module_cache.ts";
 import { runGuest } from "../executor/executor.ts";
 import { DEFAULT_OUTBOUND } from "../outbound_http/experimental_http.ts";
-import type { Preopen } from "../wasi/host.ts";
+import type { Preopen } from "../wasi/state.ts";
 import { HandleSink, HandleSource } from "../wasi/streams.ts";
 import { parseVolume } from "../config/volumes.ts";
 import { UsageError } from "./serve_options.ts";

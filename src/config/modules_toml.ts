@@ -8,7 +8,7 @@ import { parse, TomlError } from "smol-toml";
 import { dirname, isAbsolute, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { existsSync, statSync } from "node:fs";
-import type { Preopen } from "../wasi/host.ts";
+import type { Preopen } from "../wasi/state.ts";
 import { parseVolume } from "./volumes.ts";
 import { parseSeconds, parseSize } from "./limits.ts";
 

@@ -4,14 +4,9 @@
  * @module
  */
 
-import {
-  type Preopen,
-  ProcExit,
-  type Snapshot,
-  snapshotsOf,
-  WasiHost,
-  type WasiOptions,
-} from "../wasi/host.ts";
+import { type Preopen, type WasiOptions } from "../wasi/state.ts";
+import { ProcExit } from "../wasi/syscall.ts";
+import { type Snapshot, snapshotsOf, WasiHost } from "../wasi/host.ts";
 import {
   DEFAULT_OUTBOUND,
   HTTP_MODULE,

@@ -6,14 +6,9 @@
  * @module
  */
 
-import {
-  idleOptions,
-  type Preopen,
-  ProcExit,
-  type Snapshot,
-  snapshotsOf,
-  WasiHost,
-} from "../wasi/host.ts";
+import { idleOptions, type Preopen } from "../wasi/state.ts";
+import { ProcExit } from "../wasi/syscall.ts";
+import { type Snapshot, snapshotsOf, WasiHost } from "../wasi/host.ts";
 import { BytesSource, CollectingSink } from "../wasi/streams.ts";
 import type { OutputSink } from "../wasi/descriptors.ts";
 import { describeFailure, entrypointCalls, MAX_STDERR } from "./executor.ts";
@@ -79,28 +74,26 @@ export interface InlineResult {
 /** Writes up to this many bytes are copied without a view. */
 const SMALL_WRITE = 64;
 
-/** A run's stdout kept in one buffer that grows as needed and is reused by the next run. */
+/**
+ * A run's stdout kept in one buffer that grows as needed and is reused by the next run. A
+ * write past the run's limit abandons the run ({@link Migrate}): the pool streams it instead.
+ */
 class ScratchSink implements OutputSink {
   #buffer = new Uint8Array(16 * 1024);
   #length = 0;
   #limit = 0;
-  overflowed = false;
 
   /** Empties the sink for a new run that may write up to `limit` bytes. */
   reset(limit: number): void {
     this.#length = 0;
     this.#limit = limit;
-    this.overflowed = false;
     // A rare large output should not pin its buffer for good.
     if (this.#buffer.length > 1024 * 1024) this.#buffer = new Uint8Array(16 * 1024);
   }
 
   write(memory: Uint8Array, at: number, length: number): void {
     const end = this.#length + length;
-    if (end > this.#limit) {
-      this.overflowed = true;
-      return;
-    }
+    if (end > this.#limit) throw new Migrate("output larger than kept in memory");
     if (end > this.#buffer.length) {
       const grown = new Uint8Array(Math.max(end, this.#buffer.length * 2));
       grown.set(this.#buffer.subarray(0, this.#length));
@@ -197,7 +190,7 @@ export class InlineRunner {
   constructor(readonly target: InlineModule) {
     this.#host = new WasiHost(idleOptions());
     const snapshots: Snapshot[] = snapshotsOf(target.module);
-    this.#imports = inlineImports(this.#host.imports(snapshots), () => this.#stdout.overflowed);
+    this.#imports = inlineImports(this.#host.imports(snapshots), this.#host);
   }
 
   /** An instance in its just-instantiated state. */

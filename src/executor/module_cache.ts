@@ -12,7 +12,8 @@ import { meter } from "../wasm/metering.ts";
 import { trackWrites } from "../wasm/write_tracking.ts";
 import { isWatText, watToWasm } from "../wasm/wat.ts";
 import { INLINE_FUEL, type InlineModule } from "./inline_runner.ts";
-import { idleOptions, WasiHost } from "../wasi/host.ts";
+import { idleOptions } from "../wasi/state.ts";
+import { WasiHost } from "../wasi/host.ts";
 
 /** A module that cannot be loaded; the message names the file and the reason. */
 export class ModuleLoadError extends Error {

@@ -3,7 +3,7 @@
  * @module
  */
 
-import type { Preopen } from "../wasi/host.ts";
+import type { Preopen } from "../wasi/state.ts";
 import type { RingBuffer } from "./byte_ring.ts";
 import type { OutboundOptions } from "../outbound_http/experimental_http.ts";
 

@@ -1,12 +1,23 @@
 /**
- * Guest-memory layouts of WASI records (`iovec`, `fdstat`, `filestat`, `dirent`) for both
- * snapshots: the offsets of the spec's tables live here and nowhere else.
+ * Guest-memory layouts of WASI preview1 records (`iovec`, `fdstat`, `filestat`, `dirent`,
+ * `subscription`): the offsets of the specification's tables live here, and preview 0's
+ * differences in preview0.ts.
  * @module
  */
 
 import type { Descriptor, Filestat } from "./descriptors.ts";
 import type { GuestMemory } from "./memory.ts";
-import type { Snapshot } from "./host.ts";
+
+/** The records whose layout differs between the two snapshots. */
+export interface SnapshotLayout {
+  /** Writes a `filestat` at `ptr`. */
+  writeFilestat(memory: GuestMemory, ptr: number, stat: Filestat): void;
+  /** The preview1 `whence` for the guest's value; undefined when it is not one. */
+  whence(value: number): number | undefined;
+  /** Size of a `subscription`, and where its clock fields (id, timeout, …) start. */
+  subscriptionSize: number;
+  subscriptionClockAt: number;
+}
 
 /** Size of an `iovec`/`ciovec`: `buf: u32`, `buf_len: u32`. */
 export const IOVEC_SIZE = 8;
@@ -24,33 +35,24 @@ export function writeFdstat(memory: GuestMemory, ptr: number, descriptor: Descri
   memory.setU64(ptr + 16, descriptor.rightsInheriting);
 }
 
-/**
- * Writes a `filestat`: 64 bytes in preview1; 56 in preview 0, whose `nlink` is a u32 and
- * whose later fields sit 8 bytes earlier.
- */
-export function writeFilestat(
-  memory: GuestMemory,
-  ptr: number,
-  stat: Filestat,
-  snapshot: Snapshot,
-): void {
-  memory.setU64(ptr, stat.dev);
-  memory.setU64(ptr + 8, stat.ino);
-  memory.setU8(ptr + 16, stat.filetype);
-  if (snapshot === "preview1") {
+/** The preview1 layouts. */
+export const PREVIEW1_LAYOUT: SnapshotLayout = {
+  /** A `filestat` is 64 bytes. */
+  writeFilestat(memory, ptr, stat) {
+    memory.setU64(ptr, stat.dev);
+    memory.setU64(ptr + 8, stat.ino);
+    memory.setU8(ptr + 16, stat.filetype);
     memory.setU64(ptr + 24, stat.nlink);
     memory.setU64(ptr + 32, stat.size);
     memory.setU64(ptr + 40, stat.atim);
     memory.setU64(ptr + 48, stat.mtim);
     memory.setU64(ptr + 56, stat.ctim);
-  } else {
-    memory.setU32(ptr + 20, Number(stat.nlink));
-    memory.setU64(ptr + 24, stat.size);
-    memory.setU64(ptr + 32, stat.atim);
-    memory.setU64(ptr + 40, stat.mtim);
-    memory.setU64(ptr + 48, stat.ctim);
-  }
-}
+  },
+  // Checked by the descriptor that seeks.
+  whence: (value) => value,
+  subscriptionSize: 48,
+  subscriptionClockAt: 16,
+};
 
 const direntScratch = new Uint8Array(DIRENT_SIZE);
 const direntView = new DataView(direntScratch.buffer);

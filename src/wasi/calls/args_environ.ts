@@ -3,8 +3,18 @@
  * @module
  */
 
-import { type CStrings, syscall, type WasiHost } from "../host.ts";
+import { syscall } from "../syscall.ts";
+import type { CStrings, WasiState } from "../state.ts";
+import type { EffectTable } from "../effects.ts";
 import type { GuestMemory } from "../memory.ts";
+
+/** What each argument and environment call does beyond returning: nothing. */
+export const ARGS_ENVIRON_EFFECTS: EffectTable = {
+  args_get: "pure",
+  args_sizes_get: "pure",
+  environ_get: "pure",
+  environ_sizes_get: "pure",
+};
 
 function sizes(memory: GuestMemory, items: CStrings, countPtr: number, sizePtr: number) {
   memory.setU32(countPtr, items.starts.length);
@@ -19,7 +29,7 @@ function copyOut(memory: GuestMemory, items: CStrings, listPtr: number, bufPtr: 
 }
 
 /** The argument and environment calls for `host`. */
-export function argsEnvironCalls(host: WasiHost) {
+export function argsEnvironCalls(host: WasiState) {
   const memory = host.memory;
   return {
     args_sizes_get: syscall((countPtr: number, sizePtr: number) =>

@@ -5,7 +5,9 @@
 
 import { ClockId } from "../constants.ts";
 import { Errno, WasiError } from "../errno.ts";
-import { syscall, type WasiHost } from "../host.ts";
+import { syscall } from "../syscall.ts";
+import type { WasiState } from "../state.ts";
+import type { EffectTable } from "../effects.ts";
 
 /** `performance.now()` is milliseconds since this origin: monotonic nanoseconds come from it. */
 const ORIGIN_NS = BigInt(Math.round(performance.timeOrigin * 1e6));
@@ -30,8 +32,15 @@ export function clockNow(id: number): bigint {
 /** Largest chunk `crypto.getRandomValues` accepts. */
 const RANDOM_CHUNK = 65536;
 
+/** What each clock and randomness call does beyond returning: nothing. */
+export const CLOCK_RANDOM_EFFECTS: EffectTable = {
+  clock_res_get: "pure",
+  clock_time_get: "pure",
+  random_get: "pure",
+};
+
 /** The clock and randomness calls for `host`. */
-export function clockRandomCalls(host: WasiHost) {
+export function clockRandomCalls(host: WasiState) {
   const memory = host.memory;
   return {
     clock_res_get: syscall((id: number, resultPtr: number) => {

@@ -5,11 +5,18 @@
 
 import { Errno, errnoOf, WasiError } from "../errno.ts";
 import { FdFlags, FileType, FstFlags, PREOPENTYPE_DIR, Rights, Whence } from "../constants.ts";
-import { type Descriptor, DirectoryDescriptor, FileDescriptor } from "../descriptors.ts";
-import { ProcExit, type Snapshot, syscall, type WasiHost } from "../host.ts";
+import {
+  type Descriptor,
+  DirectoryDescriptor,
+  FileDescriptor,
+  OutputDescriptor,
+} from "../descriptors.ts";
+import { syscall, Unwind } from "../syscall.ts";
+import type { WasiState } from "../state.ts";
+import type { EffectTable } from "../effects.ts";
 import { GuestMemory } from "../memory.ts";
 import { type NewTime, setFileTimes } from "../file_times.ts";
-import { direntHeader, IOVEC_SIZE, writeFdstat, writeFilestat } from "../layout.ts";
+import { direntHeader, IOVEC_SIZE, type SnapshotLayout, writeFdstat } from "../layout.ts";
 
 /** Which way `transfer` moves bytes. */
 const enum Transfer {
@@ -18,9 +25,6 @@ const enum Transfer {
   PREAD,
   PWRITE,
 }
-
-/** Preview 0 numbers `whence` CUR=0, END=1, SET=2; preview1 SET=0, CUR=1, END=2. */
-const PREVIEW0_WHENCE = [Whence.CUR, Whence.END, Whence.SET];
 
 /** The new access and modification times a `*_set_times` call asks for; `INVAL` if contradictory. */
 export function newTimes(atim: bigint, mtim: bigint, flags: number): [NewTime, NewTime] {
@@ -38,8 +42,36 @@ export function newTimes(atim: bigint, mtim: bigint, flags: number): [NewTime, N
   ];
 }
 
-/** The descriptor calls for `host`, with `snapshot`'s layouts. */
-export function fdCalls(host: WasiHost, snapshot: Snapshot) {
+/** What each descriptor call does beyond returning (see effects.ts). */
+export const FD_EFFECTS: EffectTable = {
+  fd_advise: "pure",
+  fd_allocate: "lasting",
+  fd_close: "run-local",
+  fd_datasync: "lasting",
+  fd_sync: "lasting",
+  fd_fdstat_get: "pure",
+  fd_fdstat_set_flags: "run-local",
+  fd_fdstat_set_rights: "run-local",
+  fd_filestat_get: "pure",
+  fd_filestat_set_size: "lasting",
+  fd_filestat_set_times: "lasting",
+  fd_pread: "pure",
+  fd_pwrite: "lasting",
+  // Reading consumes stdin, or moves a file's offset: both belong to the run.
+  fd_read: "run-local",
+  // stdout and stderr belong to the run; any other descriptor is a file being changed.
+  fd_write: (state: WasiState, fd: number) =>
+    state.fds[fd] instanceof OutputDescriptor ? "run-local" : "lasting",
+  fd_prestat_get: "pure",
+  fd_prestat_dir_name: "pure",
+  fd_readdir: "pure",
+  fd_renumber: "run-local",
+  fd_seek: "run-local",
+  fd_tell: "pure",
+};
+
+/** The descriptor calls for `host`, with `layout`'s records. */
+export function fdCalls(host: WasiState, layout: SnapshotLayout) {
   const memory = host.memory;
 
   /**
@@ -89,7 +121,7 @@ export function fdCalls(host: WasiHost, snapshot: Snapshot) {
       memory.setU32(resultPtr, transfer(host.descriptor(fd), iovs, count, mode, offset));
       return Errno.SUCCESS;
     } catch (error) {
-      if (error instanceof ProcExit) throw error;
+      if (error instanceof Unwind) throw error;
       return errnoOf(error);
     }
   };
@@ -139,7 +171,7 @@ export function fdCalls(host: WasiHost, snapshot: Snapshot) {
     }),
     fd_filestat_get: syscall((fd: number, ptr: number) => {
       const d = host.descriptor(fd);
-      writeFilestat(memory, ptr, d.stat(), snapshot);
+      layout.writeFilestat(memory, ptr, d.stat());
     }),
     fd_filestat_set_size: syscall((fd: number, size: bigint) => {
       const d = host.descriptor(fd);
@@ -213,7 +245,7 @@ export function fdCalls(host: WasiHost, snapshot: Snapshot) {
     }),
     fd_seek: syscall((fd: number, offset: bigint, whence: number, resultPtr: number) => {
       const d = host.descriptor(fd);
-      const mode = snapshot === "preview0" ? PREVIEW0_WHENCE[whence] : whence;
+      const mode = layout.whence(whence);
       if (mode === undefined) throw new WasiError(Errno.INVAL);
       memory.setU64(resultPtr, d.seek(offset, mode));
     }),

@@ -6,14 +6,47 @@
 import { Errno, WasiError } from "../errno.ts";
 import { FdFlags, LookupFlags, OFlags, Rights } from "../constants.ts";
 import { DirectoryDescriptor, FileDescriptor, filestatOf } from "../descriptors.ts";
-import { type Snapshot, syscall, type WasiHost } from "../host.ts";
-import { writeFilestat } from "../layout.ts";
+import { syscall } from "../syscall.ts";
+import type { WasiState } from "../state.ts";
+import type { EffectTable } from "../effects.ts";
+import type { SnapshotLayout } from "../layout.ts";
 import { resolveBeneath } from "../sandbox.ts";
 import { fileTimes, setFileTimes } from "../file_times.ts";
 import { newTimes } from "./fd.ts";
 
 /** Rights that need the file opened for writing. */
 const WRITE_RIGHTS = Rights.FD_WRITE | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE;
+
+/** Whether `path_open` with these arguments opens the host file for writing. */
+function opensForWriting(oflags: number, rights: bigint, fdflags: number): boolean {
+  return (BigInt.asUintN(64, rights) & WRITE_RIGHTS) !== 0n || (fdflags & FdFlags.APPEND) !== 0 ||
+    (oflags & OFlags.TRUNC) !== 0;
+}
+
+/** What each path call does beyond returning (see effects.ts). */
+export const PATH_EFFECTS: EffectTable = {
+  // Opening may create or truncate a file, or hand out a descriptor that can change one.
+  path_open: (
+    _state: WasiState,
+    _dirFd: number,
+    _lookupFlags: number,
+    _pathPtr: number,
+    _pathLen: number,
+    oflags: number,
+    rights: bigint,
+    _inheriting: bigint,
+    fdflags: number,
+  ) => opensForWriting(oflags, rights, fdflags) || oflags & OFlags.CREAT ? "lasting" : "run-local",
+  path_filestat_get: "pure",
+  path_filestat_set_times: "lasting",
+  path_create_directory: "lasting",
+  path_remove_directory: "lasting",
+  path_unlink_file: "lasting",
+  path_readlink: "pure",
+  path_rename: "lasting",
+  path_symlink: "lasting",
+  path_link: "lasting",
+};
 
 /** Stat that answers `undefined` for a path that does not exist. */
 function statIfExists(path: string, follow: boolean): Deno.FileInfo | undefined {
@@ -35,8 +68,8 @@ function refuseDirectoryName(name: { hostPath: string; mustBeDirectory: boolean 
   }
 }
 
-/** The path calls for `host`, with `snapshot`'s layouts. */
-export function pathCalls(host: WasiHost, snapshot: Snapshot) {
+/** The path calls for `host`, with `layout`'s records. */
+export function pathCalls(host: WasiState, layout: SnapshotLayout) {
   const memory = host.memory;
 
   /** Reads a guest path and resolves it beneath directory `fd`, checking `right`. */
@@ -80,8 +113,7 @@ export function pathCalls(host: WasiHost, snapshot: Snapshot) {
       const info = statIfExists(hostPath, follow);
       if (info?.isSymlink) throw new WasiError(Errno.LOOP);
       const rights = BigInt.asUintN(64, rightsBase);
-      const writable = (rights & WRITE_RIGHTS) !== 0n || (fdflags & FdFlags.APPEND) !== 0 ||
-        (oflags & OFlags.TRUNC) !== 0;
+      const writable = opensForWriting(oflags, rights, fdflags);
       const wantsDirectory = (oflags & OFlags.DIRECTORY) !== 0 || mustBeDirectory;
       if (writable || oflags & OFlags.CREAT) dir.requireWritable();
       // Truncating through a path needs the directory's right to set sizes by path.
@@ -134,7 +166,7 @@ export function pathCalls(host: WasiHost, snapshot: Snapshot) {
         const follow = (flags & LookupFlags.SYMLINK_FOLLOW) !== 0;
         const { hostPath } = resolve(fd, Rights.PATH_FILESTAT_GET, pathPtr, pathLen, follow);
         const info = follow ? Deno.statSync(hostPath) : Deno.lstatSync(hostPath);
-        writeFilestat(memory, resultPtr, filestatOf(info, fileTimes(hostPath, follow)), snapshot);
+        layout.writeFilestat(memory, resultPtr, filestatOf(info, fileTimes(hostPath, follow)));
       },
     ),
     path_filestat_set_times: syscall((

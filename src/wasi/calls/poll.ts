@@ -6,7 +6,10 @@
 import { Errno, errnoOf, WasiError } from "../errno.ts";
 import { EventType } from "../constants.ts";
 import { InputDescriptor } from "../descriptors.ts";
-import { type Snapshot, syscall, type WasiHost } from "../host.ts";
+import { syscall } from "../syscall.ts";
+import type { WasiState } from "../state.ts";
+import type { EffectTable } from "../effects.ts";
+import type { SnapshotLayout } from "../layout.ts";
 import { clockNow } from "./clock_random.ts";
 
 /** `subclockflags.subscription_clock_abstime`. */
@@ -27,12 +30,16 @@ interface Event {
   nbytes: bigint;
 }
 
-/** The polling call for `host`, with `snapshot`'s subscription layout. */
-export function pollCalls(host: WasiHost, snapshot: Snapshot) {
+/** What the polling call does beyond returning (see effects.ts). */
+export const POLL_EFFECTS: EffectTable = {
+  // It sleeps until the first clock when nothing else is ready.
+  poll_oneoff: "blocking",
+};
+
+/** The polling call for `host`, with `layout`'s subscription records. */
+export function pollCalls(host: WasiState, layout: SnapshotLayout) {
   const memory = host.memory;
-  // Preview 0's clock subscription has an extra u64 `identifier` before the clock id.
-  const subscriptionSize = snapshot === "preview1" ? 48 : 56;
-  const clockAt = snapshot === "preview1" ? 16 : 24;
+  const { subscriptionSize, subscriptionClockAt: clockAt } = layout;
 
   return {
     poll_oneoff: syscall((inPtr: number, outPtr: number, count: number, resultPtr: number) => {

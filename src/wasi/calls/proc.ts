@@ -4,7 +4,16 @@
  */
 
 import { Errno } from "../errno.ts";
-import { ProcExit } from "../host.ts";
+import { ProcExit } from "../syscall.ts";
+import type { EffectTable } from "../effects.ts";
+
+/** What each process call does beyond returning (see effects.ts). */
+export const PROC_EFFECTS: EffectTable = {
+  // Exiting ends the run, nothing beyond it.
+  proc_exit: "run-local",
+  proc_raise: "pure",
+  sched_yield: "pure",
+};
 
 /** The process calls. */
 export function procCalls() {

@@ -4,10 +4,20 @@
  */
 
 import { Errno, WasiError } from "../errno.ts";
-import { syscall, type WasiHost } from "../host.ts";
+import { syscall } from "../syscall.ts";
+import type { WasiState } from "../state.ts";
+import type { EffectTable } from "../effects.ts";
+
+/** What each socket call does beyond returning: nothing, there are no sockets. */
+export const SOCK_EFFECTS: EffectTable = {
+  sock_accept: "pure",
+  sock_recv: "pure",
+  sock_send: "pure",
+  sock_shutdown: "pure",
+};
 
 /** The socket calls for `host`. */
-export function sockCalls(host: WasiHost) {
+export function sockCalls(host: WasiState) {
   const notSocket = (fd: number) => {
     host.descriptor(fd);
     throw new WasiError(Errno.NOTSOCK);
