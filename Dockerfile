@@ -16,7 +16,7 @@ COPY deno.json deno.lock ./
 COPY src/ src/
 COPY modules/ modules/
 # The same command as the `prepare-image` task, which the test suite replays outside Docker.
-RUN deno install --frozen --entrypoint src/main.ts src/executor/guest_worker.ts
+RUN deno install --frozen --entrypoint src/main.ts src/pool/guest_worker.ts
 
 # Distroless: glibc and the deno binary, no shell, no package manager, no compilers.
 FROM denoland/deno:distroless-2.9.6

@@ -4,7 +4,7 @@
  */
 
 import { ConfigError } from "./config/modules_toml.ts";
-import { ModuleLoadError } from "./executor/module_cache.ts";
+import { ModuleLoadError } from "./run/module_cache.ts";
 import { EnvError } from "./cli/env_file.ts";
 import { parseServeArgs, SERVE_USAGE, UsageError } from "./cli/serve_options.ts";
 import { serve, StartupError } from "./cli/serve.ts";

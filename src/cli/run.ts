@@ -5,8 +5,8 @@
  */
 
 import { isAbsolute, join } from "node:path";
-import { ModuleCache } from "../executor/module_cache.ts";
-import { runGuest } from "../executor/executor.ts";
+import { ModuleCache } from "../run/module_cache.ts";
+import { runGuest } from "../run/guest.ts";
 import { DEFAULT_OUTBOUND } from "../outbound_http/experimental_http.ts";
 import type { Preopen } from "../wasi/state.ts";
 import { HandleSink, HandleSource } from "../wasi/streams.ts";

@@ -5,12 +5,10 @@
  */
 
 import { loadModulesToml } from "../config/modules_toml.ts";
-import { WorkerPool } from "../executor/worker_pool.ts";
-import { InlineFirstExecutor } from "../executor/inline_first.ts";
-import { ModuleCache } from "../executor/module_cache.ts";
-
-/** A worker whose guest grew its memory past this is replaced, so the memory goes back. */
-const RETIRE_WORKER_ABOVE_BYTES = 32 * 1024 * 1024;
+import { WorkerPool } from "../pool/pool.ts";
+import { InlineFirstExecutor } from "../inline/executor.ts";
+import { InlineVariants } from "../inline/variants.ts";
+import { ModuleCache } from "../run/module_cache.ts";
 import { RoutingTable } from "../routing/table.ts";
 import { createApp } from "../server/app.ts";
 import { buildHandlers, type RouteHandler } from "../server/handlers.ts";
@@ -52,19 +50,40 @@ async function readPem(flag: string, file: string): Promise<string> {
   }
 }
 
+/** How long after start the modules' inline variants are prepared, in the background. */
+const PREPARE_INLINE_AFTER_MS = 1000;
+
 /** Runs the server with `options` until it is stopped. Throws on a startup error. */
 export async function serve(options: ServeOptions, logger: Logger): Promise<void> {
   const config = await loadModulesToml(options.configFile, options.startDir);
   for (const warning of config.warnings) logger.warn(warning);
   // Modules are ready to run on the server's thread shortly after start; the pool runs them
   // until then, so that preparing them does not delay the first request.
-  const cache = new ModuleCache({ inline: "background" });
-  const handlers = await buildHandlers(config, options.limits, cache);
+  const variants = new InlineVariants(PREPARE_INLINE_AFTER_MS);
+  const cache = new ModuleCache({ onCompiled: (compiled) => variants.add(compiled) });
+  const pool = new WorkerPool({ warm: options.workers, max: options.maxConcurrency });
+  // Said once per route: why its runs moved from the server's thread to the pool.
+  const movedRoutes = new Set<string | undefined>();
+  const executor = new InlineFirstExecutor(pool, (m) => variants.variantOf(m), (route, why) => {
+    if (movedRoutes.has(route)) return;
+    movedRoutes.add(route);
+    logger.info(
+      `${route ?? "a run"}: moved from the server's thread to the worker pool (${why}); ` +
+        "its next runs start in the pool for a while",
+    );
+  });
+  let handlers;
+  try {
+    handlers = await buildHandlers(config, options.limits, cache, executor);
+  } catch (error) {
+    executor.close();
+    throw error;
+  }
 
-  cache.inlineSettled().then(() => {
+  variants.settled().then(() => {
     const modules = new Map(handlers.map((h) => [h.entry.modulePath, h.module]));
     const poolOnly = [...modules].flatMap(([path, module]) => {
-      const why = cache.whyNotInline(module);
+      const why = variants.whyNot(module);
       return why === undefined ? [] : [`${path} (${why})`];
     });
     logger.info(
@@ -77,25 +96,6 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   await Deno.mkdir(logDir, { recursive: true });
   if (options.logDir === undefined) logger.info(`module stderr goes to ${logDir}`);
 
-  const max = Math.max(options.maxConcurrency, options.workers);
-  const pool = new WorkerPool({
-    warm: options.workers,
-    max,
-    retireAboveBytes: RETIRE_WORKER_ABOVE_BYTES,
-    // One route may use at most half the workers: a route stuck in endless modules leaves
-    // the other half to every other route.
-    maxPerGroup: Math.max(1, Math.floor(max / 2)),
-  });
-  // Said once per route: why its runs moved from the server's thread to the pool.
-  const movedRoutes = new Set<string | undefined>();
-  const executor = new InlineFirstExecutor(pool, (m) => cache.inlineVariant(m), (route, why) => {
-    if (movedRoutes.has(route)) return;
-    movedRoutes.add(route);
-    logger.info(
-      `${route ?? "a run"}: moved from the server's thread to the worker pool (${why}); ` +
-        "its next runs start in the pool for a while",
-    );
-  });
   const app = createApp({
     table: new RoutingTable(handlers),
     executor,

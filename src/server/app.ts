@@ -15,8 +15,7 @@ import {
   rawTarget,
 } from "../cgi/request.ts";
 import type { RouteMatch } from "../routing/route.ts";
-import type { Executor, GuestOutcome } from "../executor/executor.ts";
-import { INLINE_MAX_BODY_BYTES } from "../executor/inline_first.ts";
+import type { Executor, RunOutcome } from "../run/contract.ts";
 import type { RoutingTable } from "../routing/table.ts";
 import type { BodyCaps } from "../config/limits.ts";
 import type { RouteHandler } from "./handlers.ts";
@@ -77,7 +76,7 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
   const { table, executor, moduleLog, logger, caps } = options;
 
   /** Appends a run's stderr to its route's log; a failed run's log line points there. */
-  const logStderr = (handler: RouteHandler, where: LogPlace, outcome: GuestOutcome) =>
+  const logStderr = (handler: RouteHandler, where: LogPlace, outcome: RunOutcome) =>
     moduleLog.append(handler.logKey, outcome.stderr).then(() => {
       if (failureReason(outcome) !== undefined && outcome.stderr.length > 0) {
         logger.error(`${where}: the module's stderr is in ${moduleLog.fileFor(handler.logKey)}`);
@@ -152,7 +151,7 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
     if (declared !== null && Number(declared) > caps.maxBodyBytes) {
       return text("Payload Too Large\n", 413);
     }
-    return withKnownLength(request, caps.maxBodyBytes, INLINE_MAX_BODY_BYTES).then((body) =>
+    return withKnownLength(request, caps.maxBodyBytes, executor.wholeStdinBytes).then((body) =>
       body === "too large"
         ? text("Payload Too Large\n", 413)
         : runRoute(request, client, target, found, body)

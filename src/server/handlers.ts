@@ -1,13 +1,14 @@
 /**
  * Building the route handlers from a loaded configuration: compile every module through the
- * cache, ask modules that export `_routes` for their sub-routes, and order it all (spec §3, §7).
+ * cache, ask modules that export `_routes` for their sub-routes (a run like any other, under
+ * the module's timeout), and order it all (docs/wagi.md, "Routes").
  * @module
  */
 
 import type { ModuleEntry, ModulesConfig } from "../config/modules_toml.ts";
-import { ModuleCache, ModuleLoadError } from "../executor/module_cache.ts";
-import { runInline } from "../executor/executor.ts";
-import { type GuestInputs, inputsOf } from "../wasi/host.ts";
+import { ModuleCache, ModuleLoadError } from "../run/module_cache.ts";
+import type { Executor } from "../run/contract.ts";
+import { type ModuleInfo, moduleInfo } from "../run/module_info.ts";
 import {
   joinSubroute,
   parseRoute,
@@ -16,7 +17,7 @@ import {
 } from "../routing/route.ts";
 import { sha256Hex } from "../digest.ts";
 import { DEFAULT_OUTBOUND, type OutboundOptions } from "../outbound_http/experimental_http.ts";
-import { DEFAULT_LIMITS, type Limits } from "../config/limits.ts";
+import type { Limits } from "../config/limits.ts";
 
 /** Everything needed to serve one route. */
 export interface RouteHandler {
@@ -33,7 +34,7 @@ export interface RouteHandler {
   /** What the module may do with outbound HTTP. */
   outbound: OutboundOptions;
   /** Whether the module can read argv and its environment: if not, neither is built. */
-  reads: GuestInputs;
+  reads: ModuleInfo["reads"];
 }
 
 /** Prefixes a load error with the file, line, index and route of the entry it belongs to. */
@@ -44,27 +45,47 @@ function entryError(config: ModulesConfig, entry: ModuleEntry, error: unknown): 
   );
 }
 
-/** Runs a module's `_routes` export (no args, no env) and returns its sub-routes. */
-async function discoverSubroutes(entry: ModuleEntry, module: WebAssembly.Module) {
+/** Most `_routes` output read: a route table, not a response. */
+const MAX_ROUTES_OUTPUT = 1024 * 1024;
+
+/**
+ * Runs a module's `_routes` export (no args, no env, no volumes, no network) through
+ * `executor`, under the module's timeout, and returns its sub-routes.
+ */
+async function discoverSubroutes(
+  entry: ModuleEntry,
+  module: WebAssembly.Module,
+  timeoutMs: number,
+  executor: Executor,
+) {
   const exported = WebAssembly.Module.exports(module).some((e) =>
     e.name === "_routes" && e.kind === "function"
   );
   if (!exported) return [];
-  const result = await runInline({
+  const execution = executor.run({
     module,
     entrypoint: "_routes",
     args: [],
     env: [],
-    stdin: new Uint8Array(),
     preopens: [],
+    stdin: null,
+    timeoutMs,
+    maxStdin: 0,
+    maxOutput: MAX_ROUTES_OUTPUT,
+    outbound: DEFAULT_OUTBOUND,
   });
-  if (result.failure || result.exitCode !== 0) {
-    throw new ModuleLoadError(
-      `${entry.module}: _routes ${result.failure ?? `exited with ${result.exitCode}`}`,
-    );
+  const [stdout, outcome] = await Promise.all([
+    new Response(execution.stdout).arrayBuffer(),
+    execution.done,
+  ]);
+  if (outcome.failure || outcome.exitCode !== 0) {
+    const why = outcome.stop === "timeout"
+      ? `did not answer within its timeout of ${timeoutMs} ms`
+      : outcome.failure ?? `exited with ${outcome.exitCode}`;
+    throw new ModuleLoadError(`${entry.module}: _routes ${why}`);
   }
   try {
-    return parseRoutesOutput(new TextDecoder().decode(result.stdout));
+    return parseRoutesOutput(new TextDecoder().decode(stdout));
   } catch (error) {
     throw new ModuleLoadError(`${entry.module}: ${(error as Error).message}`);
   }
@@ -72,12 +93,14 @@ async function discoverSubroutes(entry: ModuleEntry, module: WebAssembly.Module)
 
 /**
  * The handlers of a configuration in match order: each entry's sub-routes (the last printed
- * first) before the entry itself, entries in file order. Throws naming the entry on failure.
+ * first) before the entry itself, entries in file order. Modules are compiled through `cache`
+ * and `_routes` run through `executor`. Throws naming the entry on failure.
  */
 export async function buildHandlers(
   config: ModulesConfig,
-  defaults: Limits = DEFAULT_LIMITS,
-  cache = new ModuleCache(),
+  defaults: Limits,
+  cache: ModuleCache,
+  executor: Executor,
 ): Promise<RouteHandler[]> {
   const modules = await Promise.all(config.entries.map(async (entry) => {
     try {
@@ -100,10 +123,10 @@ export async function buildHandlers(
       maxResponseBytes: entry.httpMaxResponseBytes ?? DEFAULT_OUTBOUND.maxResponseBytes,
     };
     const logKey = await sha256Hex(entry.route);
-    const reads = inputsOf(module);
+    const reads = moduleInfo(module).reads;
     let subroutes;
     try {
-      subroutes = await discoverSubroutes(entry, module);
+      subroutes = await discoverSubroutes(entry, module, timeoutMs, executor);
     } catch (error) {
       throw entryError(config, entry, error);
     }

@@ -13,7 +13,7 @@ import {
   parseCgiHead,
   parseCgiOutput,
 } from "../cgi/response.ts";
-import type { Execution, GuestOutcome } from "../executor/executor.ts";
+import type { Execution, RunOutcome } from "../run/contract.ts";
 import type { Logger } from "./logger.ts";
 import { spool } from "./spool.ts";
 
@@ -48,10 +48,12 @@ export const text = (body: string, status: number): Response =>
   new Response(body, { status, headers: { "content-type": "text/plain;charset=UTF-8" } });
 
 /** The error response for a guest that failed before its header block was complete. */
-export function failureResponse(outcome: GuestOutcome): Response | undefined {
-  if (outcome.stdinTooLarge) return text("Payload Too Large\n", 413);
-  if (outcome.serverStopping) return text("Service Unavailable: shutting down\n", 503);
-  if (outcome.timedOut) return text(`Gateway Timeout: ${outcome.failure}\n`, 504);
+export function failureResponse(outcome: RunOutcome): Response | undefined {
+  if (outcome.stop === "body-too-large") return text("Payload Too Large\n", 413);
+  if (outcome.stop === "server-stopping") {
+    return text("Service Unavailable: shutting down\n", 503);
+  }
+  if (outcome.stop === "timeout") return text(`Gateway Timeout: ${outcome.failure}\n`, 504);
   if (outcome.failure !== undefined || outcome.exitCode !== 0) {
     return text("Internal Server Error\n", 500);
   }
@@ -59,7 +61,7 @@ export function failureResponse(outcome: GuestOutcome): Response | undefined {
 }
 
 /** Why a finished guest counts as failed, for the log; undefined when it did not fail. */
-export function failureReason(outcome: GuestOutcome): string | undefined {
+export function failureReason(outcome: RunOutcome): string | undefined {
   if (outcome.failure !== undefined) return outcome.failure;
   if (outcome.exitCode !== 0) return `exited with code ${outcome.exitCode}`;
   return undefined;
@@ -74,7 +76,7 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 
 /** The response for a run that has already ended, with all of its stdout. */
 export function respondFinished(
-  finished: { stdout: Uint8Array<ArrayBuffer>; outcome: GuestOutcome },
+  finished: { stdout: Uint8Array<ArrayBuffer>; outcome: RunOutcome },
   where: Where,
   logger: Logger,
 ): Response {
@@ -120,7 +122,7 @@ export async function respond(
     const outcome = await execution.done;
     const failed = failureResponse(outcome);
     if (failed && head.length <= MAX_HEAD_BYTES) {
-      if (!outcome.cancelled) logger.error(`${where}: ${failureReason(outcome)}`);
+      if (outcome.stop !== "cancelled") logger.error(`${where}: ${failureReason(outcome)}`);
       return failed;
     }
     const output = parseCgiOutput(new Uint8Array(head));
@@ -152,7 +154,7 @@ export async function respond(
   // output that arrives meanwhile (up to 64 KiB) is held and sent first.
   const held: Uint8Array[] = [];
   let heldBytes = 0;
-  let outcome: GuestOutcome | undefined;
+  let outcome: RunOutcome | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const holdOver = new Promise<"held">((resolve) => {
     timer = setTimeout(() => resolve("held"), HOLD_STATUS_MS);
@@ -178,7 +180,7 @@ export async function respond(
   if (failed) {
     reader.cancel().catch(() => {});
     if (prefix instanceof ReadableStream) prefix.cancel().catch(() => {});
-    if (!outcome!.cancelled) logger.error(`${where}: ${failureReason(outcome!)}`);
+    if (outcome!.stop !== "cancelled") logger.error(`${where}: ${failureReason(outcome!)}`);
     return failed;
   }
 
@@ -219,7 +221,7 @@ export async function respond(
       const reason = failureReason(outcome) ??
         (outcome.truncated ? `response cut off at the ${maxResponseBytes}-byte cap` : undefined);
       if (reason === undefined) controller.close();
-      else if (outcome.cancelled) controller.error(new Error(reason));
+      else if (outcome.stop === "cancelled") controller.error(new Error(reason));
       else {
         logger.error(`${where}: ${reason} after ${sent} body bytes were sent; response cut off`);
         controller.error(new Error(reason));

@@ -78,27 +78,21 @@ Deno.test("PORT alone makes the server listen on 0.0.0.0:$PORT and name its Knat
 Deno.test("SIGTERM under load: every request sent before it completes, readiness turns 503, exit 0", async () => {
   const { server, base } = await startLikeKnative(["--drain-timeout", "10"]);
   await waitReady(base);
-  const sent: Promise<{ path: string; status: number; body: string }>[] = [];
+  const sent: { path: string; response: Promise<Response> }[] = [];
   let stopped = false;
   const load = (async () => {
     for (let i = 0; !stopped; i++) {
       const path = i % 5 === 0 ? "/slow" : "/hello";
-      sent.push(
-        fetch(`${base}${path}`).then(async (r) => ({
-          path,
-          status: r.status,
-          body: await r.text(),
-        })),
-      );
+      sent.push({ path, response: fetch(`${base}${path}`) });
       await sleep(20);
     }
   })();
   await sleep(700);
   stopped = true;
   await load;
-  // Let the last requests reach the server: "sent" means received before the signal. The
-  // slow ones (1 s) are still in flight when it comes.
-  await sleep(100);
+  // "Sent" means the server has it: every response has begun (a fetch resolves with the
+  // headers). The slow ones (1 s) are still streaming their body when the signal comes.
+  const responses = await Promise.all(sent.map((s) => s.response));
   const signalledAt = performance.now();
   server.child.kill("SIGTERM");
   await sleep(100);
@@ -106,7 +100,9 @@ Deno.test("SIGTERM under load: every request sent before it completes, readiness
     await r.body?.cancel();
     return r.status;
   }).catch(() => "refused");
-  const results = await Promise.all(sent);
+  const results = await Promise.all(
+    responses.map(async (r, i) => ({ path: sent[i].path, status: r.status, body: await r.text() })),
+  );
   const status = await server.stop();
   const exitedAfter = performance.now() - signalledAt;
 

@@ -1,12 +1,12 @@
 import { assertEquals } from "../_assert.ts";
-import { runInline } from "../../src/executor/executor.ts";
+import { runToEnd } from "../_run.ts";
 import { compileFixture, ROOT } from "../_fixtures.ts";
 import { Errno } from "../../src/wasi/errno.ts";
 
 /** Runs the wasi_edges fixture: a scratch volume and a read-only one; returns its checks. */
 async function edges(): Promise<Map<string, number>> {
   const scratch = await Deno.makeTempDir({ prefix: "wagi-edges-" });
-  const result = await runInline({
+  const result = await runToEnd({
     module: await compileFixture("wasi_edges.wasm"),
     entrypoint: "_start",
     args: ["wasi_edges", "scratch", "ro"],

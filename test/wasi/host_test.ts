@@ -1,5 +1,5 @@
 import { assertEquals, assertOk } from "../_assert.ts";
-import { runInline } from "../../src/executor/executor.ts";
+import { runToEnd } from "../_run.ts";
 import { compileFixture, ROOT } from "../_fixtures.ts";
 import { inputsOf } from "../../src/wasi/host.ts";
 
@@ -10,7 +10,7 @@ async function runFsops() {
   const root = await Deno.makeTempDir({ prefix: "wagi-wasi-" });
   await Deno.mkdir(`${root}/sandbox`);
   await Deno.writeTextFile(`${root}/outside.txt`, "secret");
-  const result = await runInline({
+  const result = await runToEnd({
     module: await compileFixture("fsops.wasm"),
     entrypoint: "_start",
     args: ["fsops", "two words"],
@@ -78,7 +78,7 @@ Deno.test("clocks advance across a sleep, realtime is real, random_get fills byt
 
 Deno.test("stdin is read and stdout written byte for byte, binary included", async () => {
   const input = new Uint8Array(70_000).map((_, i) => (i * 7) % 256);
-  const result = await runInline({
+  const result = await runToEnd({
     module: await compileFixture("cat.wasm"),
     entrypoint: "_start",
     args: ["cat"],

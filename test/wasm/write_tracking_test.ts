@@ -7,11 +7,9 @@ import {
 } from "../../src/wasm/write_tracking.ts";
 import { meter } from "../../src/wasm/metering.ts";
 import { limitMemory } from "../../src/wasm/memory_limit.ts";
-import { ModuleCache } from "../../src/executor/module_cache.ts";
 import { watToWasm } from "../../src/wasm/wat.ts";
-import { InlineRunner } from "../../src/executor/inline_runner.ts";
 import { GuestMemory } from "../../src/wasi/memory.ts";
-import { everyModule, fixture } from "../_fixtures.ts";
+import { everyModule } from "../_fixtures.ts";
 
 const MIB = 1024 * 1024;
 
@@ -26,40 +24,6 @@ function chunksOf(at: number, length: number): number[] {
   }
   return chunks;
 }
-
-/** The checksum lines `scribble.wat` prints over `runs` runs, each with different input. */
-function scribbleChecksums(runner: InlineRunner, runs: number): string[] {
-  const sums: string[] = [];
-  for (let i = 0; i < runs; i++) {
-    const result = runner.run({
-      entrypoint: "_start",
-      args: ["/scribble", `run=${i}`.repeat(i + 1)],
-      env: [["QUERY_STRING", `q=${"x".repeat(i * 7)}`], ["RUN", String(i)]],
-      preopens: [],
-      stdin: new TextEncoder().encode(`${i + 1}${"stdin".repeat(i)}`),
-      maxOutput: MIB,
-    });
-    assertOk(!("reason" in result), `run ${i} moved to the pool: ${JSON.stringify(result)}`);
-    assertEquals(result.failure, undefined);
-    const text = new TextDecoder().decode(result.stdout);
-    assertOk(text.startsWith("Content-Type: text/plain\n\n"), text);
-    sums.push(text.slice(26).trim());
-  }
-  return sums;
-}
-
-Deno.test("a reused instance starts every run on the memory of a fresh one, byte for byte", async () => {
-  const cache = new ModuleCache({ inline: true });
-  const variant = cache.inlineVariant(await cache.load(fixture("scribble.wat")));
-  assertOk(variant, "scribble.wat has no inline variant");
-  assertEquals(variant.notReusable, undefined);
-  assertOk(variant.tracksWrites, "scribble.wat does not track its writes");
-  const sums = scribbleChecksums(new InlineRunner(variant), 6);
-  assertEquals(new Set(sums).size, 1, `checksums differ between runs: ${sums.join(" ")}`);
-  // The same with all of memory put back (modules that cannot track their writes).
-  const whole = scribbleChecksums(new InlineRunner({ ...variant, tracksWrites: false }), 3);
-  assertEquals(whole, [sums[0], sums[0], sums[0]]);
-});
 
 Deno.test("stores mark their chunk in the chunk map before writing; fills mark their range", async () => {
   const wasm = await watToWasm(

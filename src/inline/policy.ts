@@ -2,7 +2,7 @@
  * What a guest may do while it runs on the server's thread: the calls whose declared effect
  * (see wasi/effects.ts) ends with the run — reading arguments, clocks and files, writing
  * stdout and stderr, which are kept in memory. Any other call, such as writing a file or
- * sleeping, throws {@link Migrate} before it happens: the run is dropped and done again from
+ * sleeping, throws {@link MoveToPool} before it happens: the run is dropped and done again from
  * the start in the worker pool, which nothing the guest did so far can tell apart from a
  * first run.
  * @module
@@ -14,7 +14,7 @@ import type { Effect } from "../wasi/effects.ts";
 import type { WasiState } from "../wasi/state.ts";
 
 /** Thrown to abandon a run on the server's thread; `reason` says why (for tests and logs). */
-export class Migrate extends Unwind {
+export class MoveToPool extends Unwind {
   constructor(readonly reason: string) {
     super();
   }
@@ -27,7 +27,7 @@ type Call = (...args: never[]) => unknown;
 
 /**
  * The WASI imports `imports` (of the host whose state is `state`) limited for a run on the
- * server's thread: a call with another effect throws {@link Migrate} naming it instead.
+ * server's thread: a call with another effect throws {@link MoveToPool} naming it instead.
  */
 export function inlineImports(
   imports: WebAssembly.Imports,
@@ -41,13 +41,13 @@ export function inlineImports(
       const effect = CALL_EFFECTS[name] ?? "lasting";
       if (typeof effect === "string") {
         table[name] = ALLOWED.has(effect) ? call : () => {
-          throw new Migrate(name);
+          throw new MoveToPool(name);
         };
       } else {
         const decide = effect as (state: WasiState, ...args: unknown[]) => Effect;
         const run = call as (...args: unknown[]) => unknown;
         table[name] = (...args: unknown[]) => {
-          if (!ALLOWED.has(decide(state, ...args))) throw new Migrate(name);
+          if (!ALLOWED.has(decide(state, ...args))) throw new MoveToPool(name);
           return run(...args);
         };
       }

@@ -1,8 +1,9 @@
 import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
-import { InlineFirstExecutor } from "../../src/executor/inline_first.ts";
-import { ModuleCache } from "../../src/executor/module_cache.ts";
-import { WorkerPool } from "../../src/executor/worker_pool.ts";
-import type { GuestRequest } from "../../src/executor/executor.ts";
+import { InlineFirstExecutor } from "../../src/inline/executor.ts";
+import { InlineVariants } from "../../src/inline/variants.ts";
+import { ModuleCache } from "../../src/run/module_cache.ts";
+import { WorkerPool } from "../../src/pool/pool.ts";
+import type { RunSpec } from "../../src/run/contract.ts";
 import { DEFAULT_OUTBOUND } from "../../src/outbound_http/experimental_http.ts";
 import { fixture } from "../_fixtures.ts";
 
@@ -13,12 +14,21 @@ const MIB = 1024 * 1024;
  * not judged slow unless `slowMs` says so: a loaded test machine must not move them.
  */
 function setUp(slowMs = Infinity) {
-  const cache = new ModuleCache({ inline: true });
-  const pool = new WorkerPool({ warm: 1, max: 2, retireAboveBytes: 64 * MIB, maxPerGroup: 2 });
+  const variants = new InlineVariants();
+  const modules = new ModuleCache({ onCompiled: (compiled) => variants.add(compiled) });
+  // Loading waits for the module's inline variant too.
+  const cache = {
+    async load(path: string, memoryLimitBytes?: number) {
+      const module = await modules.load(path, memoryLimitBytes);
+      await variants.settled();
+      return module;
+    },
+  };
+  const pool = new WorkerPool({ warm: 1, max: 2, maxPerGroup: 2 });
   const moves: string[] = [];
   const executor = new InlineFirstExecutor(
     pool,
-    (module) => cache.inlineVariant(module),
+    (module) => variants.variantOf(module),
     (_group, reason) => moves.push(reason),
     slowMs,
   );
@@ -27,8 +37,8 @@ function setUp(slowMs = Infinity) {
 
 function request(
   module: WebAssembly.Module,
-  overrides: Partial<GuestRequest> = {},
-): GuestRequest {
+  overrides: Partial<RunSpec> = {},
+): RunSpec {
   return {
     module,
     entrypoint: "_start",
@@ -100,7 +110,7 @@ Deno.test("an endless loop runs out of fuel here and times out in the pool", asy
   try {
     const run = executor.run(request(await cache.load(fixture("runaway.wat")), { timeoutMs: 300 }));
     const outcome = await run.done;
-    assertOk(outcome.timedOut, "expected the pool to stop it at its deadline");
+    assertEquals(outcome.stop, "timeout", "expected the pool to stop it at its deadline");
     assertEquals(moves, ["out of fuel"]);
   } finally {
     executor.close();

@@ -197,3 +197,24 @@ export class ByteRing {
     }
   }
 }
+
+/** Rings no run is using, kept so that a request does not allocate and zero new ones. */
+export class RingStock {
+  #spare: RingBuffer[] = [];
+
+  /** Keeps at most `keep` spare rings of `capacity` bytes each. */
+  constructor(readonly capacity: number, readonly keep: number) {}
+
+  /** An empty ring: a spare one, or a new one. */
+  take(): RingBuffer {
+    const ring = this.#spare.pop();
+    if (!ring) return createRing(this.capacity);
+    new ByteRing(ring).reset();
+    return ring;
+  }
+
+  /** Takes back a ring that neither end will touch again. */
+  give(ring: RingBuffer): void {
+    if (this.#spare.length < this.keep) this.#spare.push(ring);
+  }
+}

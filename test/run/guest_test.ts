@@ -1,11 +1,11 @@
 import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
-import { runInline } from "../../src/executor/executor.ts";
+import { runToEnd } from "../_run.ts";
 import { compileFixture } from "../_fixtures.ts";
 
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 async function run(entrypoint: string) {
-  return runInline({
+  return runToEnd({
     module: await compileFixture("exits.wasm"),
     entrypoint,
     args: [],

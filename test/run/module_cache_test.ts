@@ -1,5 +1,5 @@
 import { assertEquals, assertOk, assertRejects } from "../_assert.ts";
-import { ModuleCache, ModuleLoadError } from "../../src/executor/module_cache.ts";
+import { ModuleCache, ModuleLoadError } from "../../src/run/module_cache.ts";
 import { fixture } from "../_fixtures.ts";
 
 async function writeTemp(name: string, content: string | Uint8Array): Promise<string> {

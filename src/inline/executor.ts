@@ -1,26 +1,21 @@
 /**
  * The server's executor: each run is first tried on the server's own thread, where a short
  * module costs a function call instead of a hand-off to a worker; a run that cannot finish
- * there without a lasting effect (see inline_policy.ts) is redone in the worker pool, which
- * streams and preempts. Routes whose runs keep moving to the pool, or take long enough to hold
+ * there without a lasting effect (see policy.ts) is redone in the worker pool, which streams
+ * and preempts. Routes whose runs keep moving to the pool, or take long enough to hold
  * up other requests, are sent there directly for a while: they do not pay for the attempt each
  * time, and heavy modules run in parallel on the pool's threads.
  * @module
  */
 
-import {
-  endedOutcome,
-  type Execution,
-  type Executor,
-  type GuestOutcome,
-  type GuestRequest,
-} from "./executor.ts";
-import { type InlineModule, InlineRunner } from "./inline_runner.ts";
-import { Migrate } from "./inline_policy.ts";
+import type { Execution, Executor, RunOutcome, RunSpec } from "../run/contract.ts";
+import { InlineRunner } from "./runner.ts";
+import { MoveToPool } from "./policy.ts";
+import type { InlineModule } from "./variants.ts";
 import { NO_BYTES } from "../wasi/streams.ts";
 
 /** Request bodies up to this size may be run on the server's thread (they are read first). */
-export const INLINE_MAX_BODY_BYTES = 64 * 1024;
+const INLINE_MAX_BODY_BYTES = 64 * 1024;
 
 /** stdout kept in memory for a run on the server's thread; more and it is redone in the pool. */
 const INLINE_MAX_OUTPUT_BYTES = 1024 * 1024;
@@ -45,7 +40,7 @@ interface RouteState {
 }
 
 /** What the executor reports about runs that moved to the pool (for the log and tests). */
-export type MigrationListener = (group: string | undefined, reason: string) => void;
+export type MoveListener = (group: string | undefined, reason: string) => void;
 
 /** Tries each run on the calling thread first, then in `pool`. */
 export class InlineFirstExecutor implements Executor {
@@ -55,7 +50,7 @@ export class InlineFirstExecutor implements Executor {
   constructor(
     readonly pool: Executor,
     readonly variantOf: (module: WebAssembly.Module) => InlineModule | undefined,
-    readonly onMigrate: MigrationListener = () => {},
+    readonly onMove: MoveListener = () => {},
     /** Runs here longer than this send their route to the pool for a while. */
     readonly slowMs = INLINE_SLOW_MS,
   ) {}
@@ -71,39 +66,35 @@ export class InlineFirstExecutor implements Executor {
     return runner;
   }
 
-  run(request: GuestRequest): Execution {
-    const stdin = request.stdin;
-    if (stdin instanceof ReadableStream) return this.pool.run(request);
-    const route = this.#routes.get(request.group ?? "");
+  /** Bodies up to this size are read first, so that their runs can be tried here. */
+  readonly wholeStdinBytes = INLINE_MAX_BODY_BYTES;
+
+  run(spec: RunSpec): Execution {
+    const stdin = spec.stdin;
+    if (stdin instanceof ReadableStream) return this.pool.run(spec);
+    const route = this.#routes.get(spec.group ?? "");
     if (route && route.skip > 0) {
       route.skip--;
-      return this.pool.run(request);
+      return this.pool.run(spec);
     }
-    const runner = this.#runner(request.module);
-    if (!runner) return this.pool.run(request);
+    const runner = this.#runner(spec.module);
+    if (!runner) return this.pool.run(spec);
     const result = runner.run({
-      entrypoint: request.entrypoint,
-      args: request.args,
-      env: request.env,
-      preopens: request.preopens,
+      entrypoint: spec.entrypoint,
+      args: spec.args,
+      env: spec.env,
+      preopens: spec.preopens,
       stdin: stdin ?? NO_BYTES,
-      maxOutput: Math.min(request.maxOutput, INLINE_MAX_OUTPUT_BYTES),
+      maxOutput: Math.min(spec.maxOutput, INLINE_MAX_OUTPUT_BYTES),
     });
-    if (result instanceof Migrate) {
-      this.#moved(request.group ?? "", result.reason);
-      return this.pool.run(request);
+    if (result instanceof MoveToPool) {
+      this.#moved(spec.group ?? "", result.reason);
+      return this.pool.run(spec);
     }
     if (result.guestMs !== undefined && result.guestMs > this.slowMs) {
-      this.#moved(request.group ?? "", `a run took ${result.guestMs} ms`);
+      this.#moved(spec.group ?? "", `a run took ${result.guestMs} ms`);
     } else if (route) route.backoff = Math.max(FIRST_BACKOFF, route.backoff / 2);
-    const outcome = endedOutcome({
-      exitCode: result.exitCode,
-      failure: result.failure,
-      stderr: result.stderr,
-      truncated: false,
-      elapsedMs: result.elapsedMs,
-    });
-    return new FinishedExecution(result.stdout, outcome);
+    return new FinishedExecution(result.stdout, result.outcome);
   }
 
   #moved(group: string, reason: string): void {
@@ -114,7 +105,7 @@ export class InlineFirstExecutor implements Executor {
     }
     route.skip = route.backoff;
     route.backoff = Math.min(MAX_BACKOFF, route.backoff * 2);
-    this.onMigrate(group || undefined, reason);
+    this.onMove(group || undefined, reason);
   }
 
   close(): void {
@@ -130,11 +121,11 @@ const SETTLED = Promise.resolve();
  * made only when asked for: the server reads `finished`.
  */
 class FinishedExecution implements Execution {
-  readonly finished: { stdout: Uint8Array<ArrayBuffer>; outcome: GuestOutcome };
+  readonly finished: { stdout: Uint8Array<ArrayBuffer>; outcome: RunOutcome };
   readonly stdinDone = SETTLED;
-  #done: Promise<GuestOutcome> | undefined;
+  #done: Promise<RunOutcome> | undefined;
 
-  constructor(stdout: Uint8Array<ArrayBuffer>, outcome: GuestOutcome) {
+  constructor(stdout: Uint8Array<ArrayBuffer>, outcome: RunOutcome) {
     this.finished = { stdout, outcome };
   }
 
@@ -149,7 +140,7 @@ class FinishedExecution implements Execution {
     });
   }
 
-  get done(): Promise<GuestOutcome> {
+  get done(): Promise<RunOutcome> {
     return this.#done ??= Promise.resolve(this.finished.outcome);
   }
 

@@ -1,7 +1,7 @@
 import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
-import { WorkerPool } from "../../src/executor/worker_pool.ts";
+import { WorkerPool } from "../../src/pool/pool.ts";
 import { compileFixture } from "../_fixtures.ts";
-import { ModuleCache } from "../../src/executor/module_cache.ts";
+import { ModuleCache } from "../../src/run/module_cache.ts";
 import { fixture } from "../_fixtures.ts";
 import { DEFAULT_OUTBOUND } from "../../src/outbound_http/experimental_http.ts";
 
@@ -26,7 +26,6 @@ Deno.test("the pool streams stdin to a guest and its stdout back", async () => {
   const pool = new WorkerPool({
     warm: 1,
     max: 2,
-    retireAboveBytes: 64 * 1024 * 1024,
     maxPerGroup: 2,
   });
   try {
@@ -34,7 +33,7 @@ Deno.test("the pool streams stdin to a guest and its stdout back", async () => {
     const run = pool.run(request(await compileFixture("cat.wasm"), body));
     assertEquals(await text(run.stdout), "Content-Type: text/plain\n\nover the ring");
     const outcome = await run.done;
-    assertEquals([outcome.exitCode, outcome.failure, outcome.timedOut], [0, undefined, false]);
+    assertEquals([outcome.exitCode, outcome.failure, outcome.stop], [0, undefined, undefined]);
   } finally {
     pool.close();
   }
@@ -44,7 +43,6 @@ Deno.test("a runaway guest is stopped at its deadline and its worker replaced", 
   const pool = new WorkerPool({
     warm: 1,
     max: 1,
-    retireAboveBytes: 64 * 1024 * 1024,
     maxPerGroup: 2,
   });
   try {
@@ -52,7 +50,7 @@ Deno.test("a runaway guest is stopped at its deadline and its worker replaced", 
     const started = performance.now();
     const stuck = pool.run({ ...request(runaway), timeoutMs: 300 });
     const outcome = await stuck.done;
-    assertOk(outcome.timedOut);
+    assertEquals(outcome.stop, "timeout");
     assertIncludes(outcome.failure!, "timed out after 300 ms");
     assertOk(performance.now() - started >= 300);
     await stuck.stdout.cancel();
@@ -69,7 +67,6 @@ Deno.test("workers started by a burst are stopped once idle; the warm ones stay"
   const pool = new WorkerPool({
     warm: 1,
     max: 4,
-    retireAboveBytes: 64 * 1024 * 1024,
     maxPerGroup: 4,
     idleWorkerMs: 100,
   });

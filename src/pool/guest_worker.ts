@@ -7,11 +7,11 @@
 
 /// <reference lib="deno.worker" />
 
-import { runGuest } from "./executor.ts";
+import { runGuest } from "../run/guest.ts";
 import { ByteRing } from "./byte_ring.ts";
 import { RingSink, RingSource } from "./ring_stdio.ts";
 import { CollectingSink } from "../wasi/streams.ts";
-import type { GuestJob, GuestReport } from "./worker_protocol.ts";
+import type { RunJob, RunReport } from "./protocol.ts";
 import { lowerThreadPriority, POOL_WORKER_NICE } from "./thread_priority.ts";
 
 // Guests here may spin until their timeout: the server's thread goes first for the cores.
@@ -19,7 +19,7 @@ lowerThreadPriority(POOL_WORKER_NICE);
 
 const modules = new Map<number, WebAssembly.Module>();
 
-self.onmessage = async (event: MessageEvent<GuestJob>) => {
+self.onmessage = async (event: MessageEvent<RunJob>) => {
   const job = event.data;
   if (job.module) modules.set(job.moduleId, job.module);
   const module = modules.get(job.moduleId);
@@ -39,6 +39,6 @@ self.onmessage = async (event: MessageEvent<GuestJob>) => {
     : { exitCode: 0, failure: "worker has no copy of the module", memoryBytes: 0 };
   stdoutRing.close();
   stdinRing.abandon();
-  const report: GuestReport = { ...end, stderr: stderr.bytes(), truncated: stdout.truncated };
+  const report: RunReport = { ...end, stderr: stderr.bytes(), truncated: stdout.truncated };
   self.postMessage(report);
 };

@@ -1,0 +1,117 @@
+/**
+ * Preparing modules to run on the server's thread: each is rewritten (memory capped, fuel
+ * metered, writes tracked) and compiled again, once, in the background after start. A module
+ * that cannot be prepared, or that imports calls that wait for the network, runs in the pool
+ * only; the reason is kept for the log.
+ * @module
+ */
+
+import { limitMemory } from "../wasm/memory_limit.ts";
+import { meter } from "../wasm/metering.ts";
+import { trackWrites } from "../wasm/write_tracking.ts";
+import { HTTP_MODULE } from "../outbound_http/experimental_http.ts";
+import type { CompiledModule } from "../run/module_cache.ts";
+
+/**
+ * Fuel a run may use on the server's thread, in instructions (roughly: each function call and
+ * loop pass is charged the size of its body): about 2 ms of a tight loop once compiled, a few
+ * more while the engine still compiles. A guest that needs more is redone in the pool, where
+ * its real timeout applies.
+ */
+export const INLINE_FUEL = 50_000_000;
+
+/**
+ * Linear memory a guest may use on the server's thread: one that needs more is redone in the
+ * pool, so that a memory-hungry request cannot swell the server's own heap.
+ */
+const INLINE_MEMORY_CAP_BYTES = 16 * 1024 * 1024;
+
+/** Modules importing these run in the pool only: their calls wait for the network. */
+const POOL_ONLY_IMPORTS = new Set([HTTP_MODULE]);
+
+/** A module prepared to run on the server's thread, with what its instances allow. */
+export interface InlineModule {
+  module: WebAssembly.Module;
+  /** Indices of its exported mutable globals (see `STATE_GLOBAL_PREFIX`). */
+  stateGlobals: readonly number[];
+  /** Why an instance must not serve a second run; undefined when it may. */
+  notReusable?: string;
+  /**
+   * Its memory maximum here is below its real limit: a run refused memory here is redone in
+   * the pool, where it may get it.
+   */
+  capBelowLimit: boolean;
+  /**
+   * It records the chunks it writes (see wasm/write_tracking.ts), so only those are put back
+   * between runs; otherwise all of its memory is.
+   */
+  tracksWrites: boolean;
+}
+
+/** The inline variant of a module's bytes, or why it has none. */
+export async function prepareInline(
+  bytes: Uint8Array,
+  memoryLimitBytes: number | undefined,
+): Promise<InlineModule | string> {
+  try {
+    const capBytes = Math.min(memoryLimitBytes ?? Infinity, INLINE_MEMORY_CAP_BYTES);
+    const metered = meter(limitMemory(bytes, capBytes), INLINE_FUEL);
+    // Without a chunk map, all of its memory is put back between runs.
+    const tracked = trackWrites(metered.bytes);
+    const module = await WebAssembly.compile(
+      new Uint8Array(typeof tracked === "string" ? metered.bytes : tracked),
+    );
+    const poolOnly = WebAssembly.Module.imports(module).find((i) =>
+      POOL_ONLY_IMPORTS.has(i.module)
+    );
+    if (poolOnly) return `it imports '${poolOnly.module}'`;
+    return {
+      module,
+      stateGlobals: metered.stateGlobals,
+      notReusable: metered.notReusable,
+      // At the module's own limit, the cap is the real one: nothing to redo.
+      capBelowLimit: capBytes < (memoryLimitBytes ?? Infinity),
+      tracksWrites: typeof tracked !== "string",
+    };
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/** The inline variants of the modules a cache compiled, prepared as they come. */
+export class InlineVariants {
+  #variants = new WeakMap<WebAssembly.Module, InlineModule>();
+  /** Why a module has no inline variant, by module, for the log. */
+  #notInline = new WeakMap<WebAssembly.Module, string>();
+  /** Variants still being prepared. */
+  #preparing: Promise<unknown>[] = [];
+
+  /** `delayMs` holds preparation back, so that it does not delay the server's start. */
+  constructor(readonly delayMs = 0) {}
+
+  /** Prepares the variant of `compiled` (hand this to the module cache's `onCompiled`). */
+  add(compiled: CompiledModule): void {
+    const prepared = (async () => {
+      if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+      const variant = await prepareInline(compiled.bytes, compiled.memoryLimitBytes);
+      if (typeof variant === "string") this.#notInline.set(compiled.module, variant);
+      else this.#variants.set(compiled.module, variant);
+    })();
+    this.#preparing.push(prepared);
+  }
+
+  /** The variant of `module` that runs on the server's thread, once it is ready. */
+  variantOf(module: WebAssembly.Module): InlineModule | undefined {
+    return this.#variants.get(module);
+  }
+
+  /** Why `module` runs only in the worker pool; undefined when it has a variant. */
+  whyNot(module: WebAssembly.Module): string | undefined {
+    return this.#notInline.get(module);
+  }
+
+  /** Settles once every module added so far has its variant, or a reason it has none. */
+  async settled(): Promise<void> {
+    await Promise.all(this.#preparing);
+  }
+}

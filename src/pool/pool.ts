@@ -1,0 +1,93 @@
+/**
+ * The worker pool: runs guests on worker threads, each running one guest at a time. Guests
+ * stream stdin from the request body and stdout to the response through byte rings (see
+ * pool_run.ts); a guest past its deadline is stopped by terminating its worker, which a fresh
+ * one replaces, so nothing else running is touched.
+ * @module
+ */
+
+import { RingStock } from "./byte_ring.ts";
+import { GroupLimits } from "./group_limits.ts";
+import { Workers } from "./workers.ts";
+import { type PoolParts, PoolRun } from "./pool_run.ts";
+import type { Execution, Executor, RunSpec } from "../run/contract.ts";
+
+/** Ring size for each direction: what may be in flight between server and guest. */
+const RING_BYTES = 64 * 1024;
+
+/** Spare rings kept for reuse. */
+const SPARE_RINGS = 64;
+
+/** A worker whose guest grew its memory past this is replaced, so the memory goes back. */
+const REPLACE_WORKER_ABOVE_BYTES = 32 * 1024 * 1024;
+
+/** How the pool is sized. */
+export interface PoolOptions {
+  /** Workers started up front and kept idle. */
+  warm: number;
+  /** Most guests running at once; more requests wait for a worker. */
+  max: number;
+  /**
+   * Most guests of one group (one route) running at once (default: half of `max`), so that a
+   * route whose modules never end (until their timeout) cannot take every worker.
+   */
+  maxPerGroup?: number;
+  /** A worker whose guest ended with more memory than this is replaced (default 32 MiB). */
+  replaceAboveBytes?: number;
+  /** Workers beyond the warm ones idle this long are stopped (default 30 s). */
+  idleWorkerMs?: number;
+}
+
+/** Runs guests on a pool of workers. */
+export class WorkerPool implements Executor {
+  /** Bodies are streamed into the pool's guests as they arrive. */
+  readonly wholeStdinBytes = 0;
+  #parts: PoolParts;
+  #moduleIds = new WeakMap<WebAssembly.Module, number>();
+  #nextModuleId = 1;
+  /** Every run in progress. */
+  #running = new Set<PoolRun>();
+
+  constructor(readonly options: PoolOptions) {
+    const max = Math.max(options.max, options.warm);
+    this.#parts = {
+      workers: new Workers({
+        warm: options.warm,
+        max,
+        replaceAboveBytes: options.replaceAboveBytes ?? REPLACE_WORKER_ABOVE_BYTES,
+        idleWorkerMs: options.idleWorkerMs,
+      }),
+      groups: new GroupLimits(options.maxPerGroup ?? Math.max(1, Math.floor(max / 2))),
+      rings: new RingStock(RING_BYTES, SPARE_RINGS),
+      moduleId: (module) => this.#moduleId(module),
+    };
+  }
+
+  /** Workers alive now, busy or idle. */
+  get workers(): number {
+    return this.#parts.workers.count;
+  }
+
+  #moduleId(module: WebAssembly.Module): number {
+    let id = this.#moduleIds.get(module);
+    if (id === undefined) {
+      id = this.#nextModuleId++;
+      this.#moduleIds.set(module, id);
+    }
+    return id;
+  }
+
+  run(spec: RunSpec): Execution {
+    const run = new PoolRun(this.#parts, spec);
+    this.#running.add(run);
+    run.execution.done.finally(() => this.#running.delete(run));
+    return run.execution;
+  }
+
+  /** Stops every worker; guests still running are cut off. */
+  close(): void {
+    for (const run of [...this.#running]) run.stop("server-stopping");
+    this.#parts.workers.close();
+    this.#parts.groups.close();
+  }
+}

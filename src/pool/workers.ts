@@ -1,0 +1,135 @@
+/**
+ * The pool's worker threads: started up front or on demand up to a maximum, handed to one
+ * run at a time, replaced when their guest grew large, and stopped once surplus and idle.
+ * @module
+ */
+
+/** The worker script. */
+const GUEST_WORKER_URL = new URL("./guest_worker.ts", import.meta.url).href;
+
+/** Default for how long a worker beyond the warm ones may sit idle before it is stopped. */
+const IDLE_WORKER_MS = 30_000;
+
+/**
+ * A worker whose guests have used this much linear memory in total is replaced. Dead guest
+ * instances are only freed when the worker's heap is collected, which V8 does rarely for a
+ * heap of small objects; replacing the worker hands the memory back at once.
+ */
+const REPLACE_AFTER_BYTES = 256 * 1024 * 1024;
+
+/** A worker thread and what it holds. */
+export interface PoolWorker {
+  worker: Worker;
+  /** Modules this worker already holds, by id. */
+  modules: Set<number>;
+  /** When it last went idle (performance.now()). */
+  idleSince: number;
+  /** Linear memory its guests have used so far, added up. */
+  usedBytes: number;
+}
+
+/** How many workers, and when one is replaced or stopped. */
+export interface WorkerOptions {
+  /** Workers started up front and kept idle. */
+  warm: number;
+  /** Most workers at once; more runs wait for one. */
+  max: number;
+  /** A worker whose guest ended with more memory than this is replaced. */
+  replaceAboveBytes: number;
+  /** Workers beyond the warm ones idle this long are stopped (default 30 s). */
+  idleWorkerMs?: number;
+}
+
+/** The worker threads of a pool. */
+export class Workers {
+  #idle: PoolWorker[] = [];
+  #count = 0;
+  /** Runs waiting for a worker; `undefined` tells them the pool closed. */
+  #waiting: ((worker: PoolWorker | undefined) => void)[] = [];
+  #closed = false;
+  #trimTimer: number;
+  #idleMs: number;
+
+  constructor(readonly options: WorkerOptions) {
+    this.#idleMs = options.idleWorkerMs ?? IDLE_WORKER_MS;
+    for (let i = 0; i < options.warm; i++) this.#idle.push(this.#spawn());
+    // A burst may have started up to `max` workers: the extra ones go once they sit idle.
+    // Deno timers are numbers (the type says Timeout when Node types are loaded).
+    this.#trimTimer = setInterval(() => this.#trimIdle(), this.#idleMs / 2) as unknown as number;
+    Deno.unrefTimer(this.#trimTimer);
+  }
+
+  /** Workers alive now, busy or idle. */
+  get count(): number {
+    return this.#count;
+  }
+
+  #trimIdle(): void {
+    const now = performance.now();
+    // Idle workers are taken from the end, so the longest idle ones are at the front.
+    while (
+      this.#idle.length > this.options.warm && now - this.#idle[0].idleSince > this.#idleMs
+    ) {
+      this.#idle.shift()!.worker.terminate();
+      this.#count--;
+    }
+  }
+
+  #spawn(): PoolWorker {
+    this.#count++;
+    const worker = new Worker(GUEST_WORKER_URL, { type: "module" });
+    return { worker, modules: new Set(), idleSince: performance.now(), usedBytes: 0 };
+  }
+
+  /** An idle worker, a new one, or (at the maximum) the next one released; none once closed. */
+  async acquire(): Promise<PoolWorker | undefined> {
+    if (this.#closed) return undefined;
+    const idle = this.#idle.pop();
+    if (idle) return idle;
+    if (this.#count < this.options.max) return this.#spawn();
+    return await new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  /**
+   * Takes a worker back after its run, whose guest ended with `memoryBytes` of memory: it
+   * serves the next run unless its guests have used too much memory.
+   */
+  release(worker: PoolWorker, memoryBytes: number): void {
+    worker.usedBytes += memoryBytes;
+    const keep = memoryBytes <= this.options.replaceAboveBytes &&
+      worker.usedBytes <= REPLACE_AFTER_BYTES;
+    if (keep) this.#handOver(worker);
+    else this.replace(worker);
+  }
+
+  /** Stops `worker` (its guest is done or was abandoned) and starts another if one is wanted. */
+  replace(worker: PoolWorker): void {
+    worker.worker.terminate();
+    this.#count--;
+    if (this.#closed) return;
+    if (this.#waiting.length > 0) this.#handOver(this.#spawn());
+    else if (this.#idle.length < this.options.warm) this.#idle.push(this.#spawn());
+  }
+
+  #handOver(worker: PoolWorker): void {
+    const next = this.#waiting.shift();
+    if (next) next(worker);
+    else if (this.#closed) {
+      worker.worker.terminate();
+      this.#count--;
+    } else {
+      worker.idleSince = performance.now();
+      this.#idle.push(worker);
+    }
+  }
+
+  /** Stops the idle workers; busy ones stop when released. Runs still waiting get none. */
+  close(): void {
+    this.#closed = true;
+    clearInterval(this.#trimTimer);
+    for (const waiter of this.#waiting.splice(0)) waiter(undefined);
+    for (const worker of this.#idle) worker.worker.terminate();
+    this.#count -= this.#idle.length;
+    this.#idle = [];
+  }
+}
