@@ -158,6 +158,9 @@ const CGI_NAMES = [
   "SERVER_SOFTWARE",
 ] as const;
 
+/** Most header names whose `HTTP_*` name is kept. */
+const MAX_CACHED_HEADER_NAMES = 1024;
+
 /**
  * The variables from files, `-e` and the module's `environment`, merged once per module
  * entry: later sources overwrite earlier ones in place, as a Map does. `slots` says where
@@ -169,100 +172,100 @@ interface BaseEnvironment {
   slots: number[];
 }
 
-const baseEnvironments = new WeakMap<
-  Readonly<Record<string, string>>,
-  { globalEnv: CgiDefaults["globalEnv"]; base: BaseEnvironment }
->();
+/** Header names and module environments seen before, with what they turn into. */
+export class CgiEnvironments {
+  /** Each module entry's merged variables, by its `environment` (kept as long as it is). */
+  #bases = new WeakMap<
+    Readonly<Record<string, string>>,
+    { globalEnv: CgiDefaults["globalEnv"]; base: BaseEnvironment }
+  >();
+  /** `HTTP_*` names by header name; bounded, since clients choose header names. */
+  #headerVariables = new Map<string, string>();
 
-function baseEnvironment(defaults: CgiDefaults): BaseEnvironment {
-  const cached = baseEnvironments.get(defaults.moduleEnv);
-  if (cached && cached.globalEnv === defaults.globalEnv) return cached.base;
-  const merged = new Map<string, string>(defaults.globalEnv as [string, string][]);
-  for (const [key, value] of Object.entries(defaults.moduleEnv)) merged.set(key, value);
-  const pairs = [...merged];
-  const index = new Map(pairs.map(([key], i) => [key, i]));
-  const base = { pairs, index, slots: CGI_NAMES.map((name) => index.get(name) ?? -1) };
-  baseEnvironments.set(defaults.moduleEnv, { globalEnv: defaults.globalEnv, base });
-  return base;
-}
-
-/** `HTTP_*` names by header name; bounded, since clients choose header names. */
-const headerVariables = new Map<string, string>();
-const MAX_CACHED_HEADER_NAMES = 1024;
-
-function headerVariable(name: string): string {
-  let variable = headerVariables.get(name);
-  if (variable === undefined) {
-    variable = `HTTP_${name.toUpperCase().replaceAll("-", "_")}`;
-    if (headerVariables.size < MAX_CACHED_HEADER_NAMES) headerVariables.set(name, variable);
-  }
-  return variable;
-}
-
-/**
- * The module's whole environment, in WAGI's build order: env files, `-e`, the module's
- * `environment`, the CGI variables, then `HTTP_*` (each later source overwrites in place).
- */
-export function cgiEnvironment(
-  request: CgiRequest,
-  route: CgiRoute,
-  defaults: CgiDefaults,
-): [string, string][] {
-  const base = baseEnvironment(defaults);
-  const env = base.pairs.slice();
-
-  const fromHost = parseHostPort(request.authority ?? request.headers.get("host"));
-  const serverName = fromHost.name ?? defaults.hostname.name ?? "localhost";
-  const serverPort = fromHost.port ?? defaults.hostname.port ?? "3000";
-  const rawQuery = request.target.query ?? "";
-  const pathInfo = percentDecode(route.rawPathInfo);
-  const authorization = request.headers.get("authorization");
-  const user = authorization === null ? undefined : basicUser(authorization);
-
-  // In the order of CGI_NAMES.
-  const values = [
-    user === undefined ? "" : "Basic",
-    user ?? "",
-    String(request.bodyLength),
-    request.headers.get("content-type") ?? "",
-    "CGI/1.1",
-    rawQuery,
-    request.remoteAddr,
-    request.remoteAddr,
-    request.method,
-    route.scriptName,
-    pathInfo,
-    pathInfo,
-    route.rawPathInfo,
-    route.matchedRoute,
-    `${request.scheme}://${serverName}:${serverPort}${request.target.path}` +
-    (request.target.query === undefined ? "" : `?${request.target.query}`),
-    serverName,
-    serverPort,
-    request.protocol ?? "HTTP/1.1",
-    "WAGI/1",
-  ];
-  for (let i = 0; i < CGI_NAMES.length; i++) {
-    const slot = base.slots[i];
-    if (slot === -1) env.push([CGI_NAMES[i], values[i]]);
-    else env[slot] = [CGI_NAMES[i], values[i]];
+  #baseEnvironment(defaults: CgiDefaults): BaseEnvironment {
+    const cached = this.#bases.get(defaults.moduleEnv);
+    if (cached && cached.globalEnv === defaults.globalEnv) return cached.base;
+    const merged = new Map<string, string>(defaults.globalEnv as [string, string][]);
+    for (const [key, value] of Object.entries(defaults.moduleEnv)) merged.set(key, value);
+    const pairs = [...merged];
+    const index = new Map(pairs.map(([key], i) => [key, i]));
+    const base = { pairs, index, slots: CGI_NAMES.map((name) => index.get(name) ?? -1) };
+    this.#bases.set(defaults.moduleEnv, { globalEnv: defaults.globalEnv, base });
+    return base;
   }
 
-  // Header variables never clash with CGI ones (those have no HTTP_ prefix); they may clash
-  // with configured variables, and with each other ("x-a" and "x_a").
-  let seen: Map<string, number> | undefined;
-  for (const [name, value] of request.headers) {
-    if (HIDDEN_HEADERS.has(name)) continue;
-    const variable = headerVariable(name);
-    const slot = seen?.get(variable) ?? base.index.get(variable);
-    if (slot !== undefined) {
-      env[slot] = [variable, value];
-      continue;
+  #headerVariable(name: string): string {
+    let variable = this.#headerVariables.get(name);
+    if (variable === undefined) {
+      variable = `HTTP_${name.toUpperCase().replaceAll("-", "_")}`;
+      if (this.#headerVariables.size < MAX_CACHED_HEADER_NAMES) {
+        this.#headerVariables.set(name, variable);
+      }
     }
-    (seen ??= new Map()).set(variable, env.length);
-    env.push([variable, value]);
+    return variable;
   }
-  return env;
+
+  /**
+   * The module's whole environment, in WAGI's build order: env files, `-e`, the module's
+   * `environment`, the CGI variables, then `HTTP_*` (each later source overwrites in place).
+   */
+  build(request: CgiRequest, route: CgiRoute, defaults: CgiDefaults): [string, string][] {
+    const base = this.#baseEnvironment(defaults);
+    const env = base.pairs.slice();
+
+    const fromHost = parseHostPort(request.authority ?? request.headers.get("host"));
+    const serverName = fromHost.name ?? defaults.hostname.name ?? "localhost";
+    const serverPort = fromHost.port ?? defaults.hostname.port ?? "3000";
+    const rawQuery = request.target.query ?? "";
+    const pathInfo = percentDecode(route.rawPathInfo);
+    const authorization = request.headers.get("authorization");
+    const user = authorization === null ? undefined : basicUser(authorization);
+
+    // In the order of CGI_NAMES.
+    const values = [
+      user === undefined ? "" : "Basic",
+      user ?? "",
+      String(request.bodyLength),
+      request.headers.get("content-type") ?? "",
+      "CGI/1.1",
+      rawQuery,
+      request.remoteAddr,
+      request.remoteAddr,
+      request.method,
+      route.scriptName,
+      pathInfo,
+      pathInfo,
+      route.rawPathInfo,
+      route.matchedRoute,
+      `${request.scheme}://${serverName}:${serverPort}${request.target.path}` +
+      (request.target.query === undefined ? "" : `?${request.target.query}`),
+      serverName,
+      serverPort,
+      request.protocol ?? "HTTP/1.1",
+      "WAGI/1",
+    ];
+    for (let i = 0; i < CGI_NAMES.length; i++) {
+      const slot = base.slots[i];
+      if (slot === -1) env.push([CGI_NAMES[i], values[i]]);
+      else env[slot] = [CGI_NAMES[i], values[i]];
+    }
+
+    // Header variables never clash with CGI ones (those have no HTTP_ prefix); they may clash
+    // with configured variables, and with each other ("x-a" and "x_a").
+    let seen: Map<string, number> | undefined;
+    for (const [name, value] of request.headers) {
+      if (HIDDEN_HEADERS.has(name)) continue;
+      const variable = this.#headerVariable(name);
+      const slot = seen?.get(variable) ?? base.index.get(variable);
+      if (slot !== undefined) {
+        env[slot] = [variable, value];
+        continue;
+      }
+      (seen ??= new Map()).set(variable, env.length);
+      env.push([variable, value]);
+    }
+    return env;
+  }
 }
 
 /**

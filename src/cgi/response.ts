@@ -144,56 +144,11 @@ interface RememberedHead {
   headers: HeaderList;
 }
 
-/**
- * Heads parsed without warnings, by a hash of their header block's bytes: a module usually
- * prints the same headers every time, and parsing is a pure function of them. Hashing and
- * comparing the bytes costs less than making a string key of them.
- */
-const rememberedHeads = new Map<number, RememberedHead>();
-
 /** FNV-1a over `bytes[0, end)`. */
 function headHash(bytes: Uint8Array, end: number): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < end; i++) hash = Math.imul(hash ^ bytes[i], 0x01000193);
   return hash >>> 0;
-}
-
-/** The remembered head whose bytes are exactly `bytes[0, end)`, if any. */
-function rememberedHead(bytes: Uint8Array, end: number, hash: number): RememberedHead | undefined {
-  const found = rememberedHeads.get(hash);
-  if (found === undefined || found.bytes.length !== end) return undefined;
-  const kept = found.bytes;
-  for (let i = 0; i < end; i++) if (kept[i] !== bytes[i]) return undefined;
-  return found;
-}
-
-/** Turns a module's whole stdout into a Response, as WAGI does, with our fixes (spec §6). */
-export function parseCgiOutput(stdout: Uint8Array<ArrayBuffer>): CgiOutput {
-  const start = bodyStart(stdout);
-  // No blank line: the whole output is the body and there are no headers.
-  if (start === -1) return parsedOutput(parseCgiHead([]), stdout);
-  const hash = start <= MAX_REMEMBERED_HEAD_BYTES ? headHash(stdout, start) : undefined;
-  const remembered = hash === undefined ? undefined : rememberedHead(stdout, start, hash);
-  if (remembered) {
-    return {
-      response: cgiResponse(remembered, textOrBytes(stdout.subarray(start))),
-      warnings: NO_WARNINGS,
-    };
-  }
-  const head = parseCgiHead(headerLines(stdout, start));
-  if (hash !== undefined && !head.error && head.warnings.length === 0) {
-    if (rememberedHeads.size >= MAX_REMEMBERED_HEADS) rememberedHeads.clear();
-    // Frozen: every response built from it only reads it.
-    Object.freeze(head.headers);
-    const bytes = stdout.slice(0, start);
-    rememberedHeads.set(hash, { bytes, status: head.status, headers: head.headers });
-  }
-  return parsedOutput(head, stdout.subarray(start));
-}
-
-function parsedOutput(head: CgiHead, body: Uint8Array<ArrayBuffer>): CgiOutput {
-  if (head.error) return head.error;
-  return { response: cgiResponse(head, textOrBytes(body)), warnings: head.warnings };
 }
 
 /** Bodies up to this size that are plain ASCII are handed to Response as text. */
@@ -202,21 +157,69 @@ const MAX_TEXT_BODY = 4096;
 /** A remembered head has no warnings; shared, and never written to. */
 const NO_WARNINGS: string[] = Object.freeze([]) as unknown as string[];
 
-/** The char codes of a text body, reused: `fromCharCode.apply` reads a plain array fastest. */
-const bodyCodes: number[] = [];
-
 /**
- * `body` as a string when it is short and all ASCII, so that it reads back as the same bytes:
- * Deno sends a string body without the buffer a byte body costs it. Otherwise the bytes.
+ * Turns a module's whole stdout into a Response, as WAGI does with our fixes
+ * (docs/wagi.md, "Responses"). A module usually prints the same header block every time, and
+ * parsing is a pure function of its bytes: heads parsed without warnings are remembered by a
+ * hash of those bytes (hashing and comparing them costs less than a string key).
  */
-function textOrBytes(body: Uint8Array<ArrayBuffer>): string | Uint8Array<ArrayBuffer> {
-  if (body.length > MAX_TEXT_BODY) return body;
-  const codes = bodyCodes;
-  codes.length = body.length;
-  for (let i = 0; i < body.length; i++) {
-    const code = body[i];
-    if (code > 0x7f) return body;
-    codes[i] = code;
+export class CgiOutputParser {
+  #remembered = new Map<number, RememberedHead>();
+  /** The char codes of a text body, reused: `fromCharCode.apply` reads a plain array fastest. */
+  #bodyCodes: number[] = [];
+
+  /** The remembered head whose bytes are exactly `bytes[0, end)`, if any. */
+  #rememberedHead(bytes: Uint8Array, end: number, hash: number): RememberedHead | undefined {
+    const found = this.#remembered.get(hash);
+    if (found === undefined || found.bytes.length !== end) return undefined;
+    const kept = found.bytes;
+    for (let i = 0; i < end; i++) if (kept[i] !== bytes[i]) return undefined;
+    return found;
   }
-  return String.fromCharCode.apply(null, codes);
+
+  /** The response (or error response) for a module's whole stdout, and what to log. */
+  parse(stdout: Uint8Array<ArrayBuffer>): CgiOutput {
+    const start = bodyStart(stdout);
+    // No blank line: the whole output is the body and there are no headers.
+    if (start === -1) return this.#parsedOutput(parseCgiHead([]), stdout);
+    const hash = start <= MAX_REMEMBERED_HEAD_BYTES ? headHash(stdout, start) : undefined;
+    const remembered = hash === undefined ? undefined : this.#rememberedHead(stdout, start, hash);
+    if (remembered) {
+      return {
+        response: cgiResponse(remembered, this.#textOrBytes(stdout.subarray(start))),
+        warnings: NO_WARNINGS,
+      };
+    }
+    const head = parseCgiHead(headerLines(stdout, start));
+    if (hash !== undefined && !head.error && head.warnings.length === 0) {
+      if (this.#remembered.size >= MAX_REMEMBERED_HEADS) this.#remembered.clear();
+      // Frozen: every response built from it only reads it.
+      Object.freeze(head.headers);
+      const bytes = stdout.slice(0, start);
+      this.#remembered.set(hash, { bytes, status: head.status, headers: head.headers });
+    }
+    return this.#parsedOutput(head, stdout.subarray(start));
+  }
+
+  #parsedOutput(head: CgiHead, body: Uint8Array<ArrayBuffer>): CgiOutput {
+    if (head.error) return head.error;
+    return { response: cgiResponse(head, this.#textOrBytes(body)), warnings: head.warnings };
+  }
+
+  /**
+   * `body` as a string when it is short and all ASCII, so that it reads back as the same
+   * bytes: Deno sends a string body without the buffer a byte body costs it. Otherwise the
+   * bytes.
+   */
+  #textOrBytes(body: Uint8Array<ArrayBuffer>): string | Uint8Array<ArrayBuffer> {
+    if (body.length > MAX_TEXT_BODY) return body;
+    const codes = this.#bodyCodes;
+    codes.length = body.length;
+    for (let i = 0; i < body.length; i++) {
+      const code = body[i];
+      if (code > 0x7f) return body;
+      codes[i] = code;
+    }
+    return String.fromCharCode.apply(null, codes);
+  }
 }

@@ -1,7 +1,8 @@
 /**
- * The `wasi_experimental_http` imports (spec §8): outbound HTTP requests for modules, made with
- * `fetch`. The guest sees synchronous calls; with JavaScript Promise Integration the guest is
- * suspended while a request is in flight, so the thread it runs on stays free.
+ * The `wasi_experimental_http` imports (docs/wagi.md, "Outbound HTTP"): outbound HTTP requests
+ * for modules, made with `fetch`. The guest sees synchronous calls; with JavaScript Promise
+ * Integration the guest is suspended while a request is in flight, so the thread it runs on
+ * stays free.
  * @module
  */
 
@@ -9,6 +10,7 @@ import type { GuestMemory } from "../wasi/memory.ts";
 import { GuestMemory as Memory } from "../wasi/memory.ts";
 import { allowList } from "./allowed_hosts.ts";
 import { HttpError, type HttpErrorCode, OutboundHttpError } from "./errors.ts";
+import { Errno } from "../wasi/errno.ts";
 
 /** The import module name. */
 export const HTTP_MODULE = "wasi_experimental_http";
@@ -47,6 +49,15 @@ interface OpenResponse {
   leftover: Uint8Array;
   received: number;
   abort: AbortController;
+  /** Aborts the body read at the deadline; cleared once the response is closed or read. */
+  deadline: ReturnType<typeof setTimeout>;
+}
+
+/** Lets go of an open response: its read is aborted and its deadline cleared. */
+function release(found: OpenResponse): void {
+  clearTimeout(found.deadline);
+  found.abort.abort();
+  found.reader?.cancel().catch(() => {});
 }
 
 // JavaScript Promise Integration, not yet in TypeScript's WebAssembly types.
@@ -98,8 +109,8 @@ export function outboundHttpImports(memory: GuestMemory, options: OutboundOption
       return memory.string(ptr, len);
     } catch (error) {
       const errno = (error as { errno?: number }).errno;
-      // memory.string fails with ILSEQ (25) for bad UTF-8, FAULT for a bad pointer.
-      throw new OutboundHttpError(errno === 25 ? HttpError.UTF8 : HttpError.MEMORY_ACCESS);
+      // memory.string fails with ILSEQ for bad UTF-8, FAULT for a bad pointer.
+      throw new OutboundHttpError(errno === Errno.ILSEQ ? HttpError.UTF8 : HttpError.MEMORY_ACCESS);
     }
   };
   const response = (handle: number): OpenResponse => {
@@ -199,17 +210,16 @@ export function outboundHttpImports(memory: GuestMemory, options: OutboundOption
         leftover: new Uint8Array(),
         received: 0,
         abort,
+        // Reading the body is bounded by the same timeout, counted from now.
+        deadline: setTimeout(() => abort.abort(), options.timeoutMs),
       });
-      // Reading the body is bounded by the same timeout, counted from now.
-      setTimeout(() => abort.abort(), options.timeoutMs);
       memory.setU16(statusPtr, answer.status);
       memory.setU32(handlePtr, handle);
     }),
     close: sync((handle: number) => {
       const found = response(handle);
       open.delete(handle);
-      found.abort.abort();
-      found.reader?.cancel().catch(() => {});
+      release(found);
     }),
     header_get: sync((
       handle: number,
@@ -246,8 +256,10 @@ export function outboundHttpImports(memory: GuestMemory, options: OutboundOption
           } catch (error) {
             throw new OutboundHttpError(HttpError.REQUEST_ERROR, (error as Error).message);
           }
-          if (chunk.done) found.reader = undefined;
-          else {
+          if (chunk.done) {
+            found.reader = undefined;
+            clearTimeout(found.deadline);
+          } else {
             found.received += chunk.value.length;
             if (found.received > options.maxResponseBytes) {
               found.abort.abort();
@@ -268,10 +280,7 @@ export function outboundHttpImports(memory: GuestMemory, options: OutboundOption
     imports,
     /** Aborts every response the guest left open. */
     closeAll(): void {
-      for (const found of open.values()) {
-        found.abort.abort();
-        found.reader?.cancel().catch(() => {});
-      }
+      for (const found of open.values()) release(found);
       open.clear();
     },
   };

@@ -9,11 +9,12 @@ import { Hono } from "hono";
 import {
   authorityOf,
   cgiArgv,
-  cgiEnvironment,
+  CgiEnvironments,
   type HostPort,
   type RawTarget,
   rawTarget,
 } from "../cgi/request.ts";
+import { CgiOutputParser } from "../cgi/response.ts";
 import type { RouteMatch } from "../routing/route.ts";
 import type { Executor, RunOutcome } from "../run/contract.ts";
 import type { RoutingTable } from "../routing/table.ts";
@@ -74,6 +75,9 @@ export type WagiHandler = (
  */
 export function createWagiHandler(options: AppOptions): WagiHandler {
   const { table, executor, moduleLog, logger, caps } = options;
+  // What the CGI translation remembers between requests, for this app alone.
+  const environments = new CgiEnvironments();
+  const parser = new CgiOutputParser();
 
   /** Appends a run's stderr to its route's log; a failed run's log line points there. */
   const logStderr = (handler: RouteHandler, where: LogPlace, outcome: RunOutcome) =>
@@ -94,7 +98,7 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
     // A module that cannot read its environment or argv (it does not import the calls) would
     // never see them: building them (and asking for the client's address) is most of the
     // CGI work for a small module.
-    const env = !handler.reads.env ? NO_VARIABLES : cgiEnvironment(
+    const env = !handler.reads.env ? NO_VARIABLES : environments.build(
       {
         method: request.method,
         target,
@@ -130,14 +134,14 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
       // stdout is only valid until the next run, so the response is built right away.
       const { outcome } = execution.finished;
       if (outcome.stderr.length > 0) logStderr(handler, where, outcome);
-      return respondFinished(execution.finished, where, logger);
+      return respondFinished(execution.finished, where, logger, parser);
     }
     // Until the response is returned, a client that goes away stops the guest; afterwards the
     // response body's own cancellation does (and Deno aborts the signal on success too).
     const cancel = () => execution.cancel();
     request.signal.addEventListener("abort", cancel, { once: true });
     execution.done.then((outcome) => logStderr(handler, where, outcome));
-    return respond(execution, where, logger, caps.maxResponseBytes).finally(() =>
+    return respond(execution, where, logger, caps.maxResponseBytes, parser).finally(() =>
       request.signal.removeEventListener("abort", cancel)
     );
   };

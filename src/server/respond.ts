@@ -8,10 +8,10 @@
 
 import {
   bodyStart,
+  type CgiOutputParser,
   cgiResponse,
   headerLines,
   parseCgiHead,
-  parseCgiOutput,
 } from "../cgi/response.ts";
 import type { Execution, RunOutcome } from "../run/contract.ts";
 import type { Logger } from "./logger.ts";
@@ -79,13 +79,14 @@ export function respondFinished(
   finished: { stdout: Uint8Array<ArrayBuffer>; outcome: RunOutcome },
   where: Where,
   logger: Logger,
+  parser: CgiOutputParser,
 ): Response {
   const failed = failureResponse(finished.outcome);
   if (failed) {
     logger.error(`${where}: ${failureReason(finished.outcome)}`);
     return failed;
   }
-  const output = parseCgiOutput(finished.stdout);
+  const output = parser.parse(finished.stdout);
   for (const warning of output.warnings) logger.warn(`${where}: ${warning}`);
   return output.response;
 }
@@ -99,6 +100,7 @@ export async function respond(
   where: Where,
   logger: Logger,
   maxResponseBytes: number,
+  parser: CgiOutputParser,
 ): Promise<Response> {
   const reader = execution.stdout.getReader({ mode: "byob" });
   // Most CGI output is small: the first reads use a small buffer, later ones a large one.
@@ -125,7 +127,7 @@ export async function respond(
       if (outcome.stop !== "cancelled") logger.error(`${where}: ${failureReason(outcome)}`);
       return failed;
     }
-    const output = parseCgiOutput(new Uint8Array(head));
+    const output = parser.parse(new Uint8Array(head));
     for (const warning of output.warnings) logger.warn(`${where}: ${warning}`);
     return output.response;
   }

@@ -3,7 +3,7 @@ import {
   authorityOf,
   cgiArgv,
   type CgiDefaults,
-  cgiEnvironment,
+  CgiEnvironments,
   type CgiRequest,
   parseHostPort,
   percentDecode,
@@ -31,7 +31,7 @@ const defaults: CgiDefaults = {
 };
 
 function env(req: CgiRequest, defs = defaults, r = route): Record<string, string> {
-  return Object.fromEntries(cgiEnvironment(req, r, defs));
+  return Object.fromEntries(new CgiEnvironments().build(req, r, defs));
 }
 
 Deno.test("rawTarget keeps the path and query raw and tells '?' with an empty query apart", () => {

@@ -1,10 +1,13 @@
 import { assertEquals, assertIncludes } from "../_assert.ts";
-import { MISSING_CONTENT_TYPE, parseCgiOutput } from "../../src/cgi/response.ts";
+import { CgiOutputParser, MISSING_CONTENT_TYPE } from "../../src/cgi/response.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 
+/** One parser for the whole file, as one app has: what it remembers must not change answers. */
+const parser = new CgiOutputParser();
+
 async function parse(text: string | Uint8Array<ArrayBuffer>) {
-  const { response, warnings } = parseCgiOutput(typeof text === "string" ? bytes(text) : text);
+  const { response, warnings } = parser.parse(typeof text === "string" ? bytes(text) : text);
   return { response, warnings, body: new Uint8Array(await response.arrayBuffer()) };
 }
 
