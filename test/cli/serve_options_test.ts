@@ -1,9 +1,10 @@
 import { assertEquals, assertIncludes, assertThrows } from "../_assert.ts";
 import { parseListen, parseServeArgs, UsageError } from "../../src/cli/serve_options.ts";
 import { EnvError, parseEnvAssignment, parseEnvFile } from "../../src/cli/env_file.ts";
+import { tempDirSync } from "../_temp.ts";
 
 function setup() {
-  const start = Deno.makeTempDirSync({ prefix: "wagi-cli-" });
+  const start = tempDirSync("wagi-cli-");
   Deno.writeTextFileSync(`${start}/modules.toml`, "");
   Deno.writeTextFileSync(`${start}/one.env`, "A=1\nB=file\n");
   Deno.writeTextFileSync(`${start}/two.env`, "B=second\n");

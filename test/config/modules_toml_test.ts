@@ -1,9 +1,10 @@
 import { assertEquals, assertIncludes, assertThrows } from "../_assert.ts";
 import { ConfigError, parseModulesToml } from "../../src/config/modules_toml.ts";
+import { tempDirSync } from "../_temp.ts";
 
 /** A scratch directory with a config dir holding a module and a volume dir. */
 function scratch() {
-  const root = Deno.makeTempDirSync({ prefix: "wagi-config-" });
+  const root = tempDirSync("wagi-config-");
   Deno.mkdirSync(`${root}/conf/data`, { recursive: true });
   Deno.mkdirSync(`${root}/start`);
   Deno.writeFileSync(`${root}/conf/m.wasm`, new Uint8Array([0, 0x61, 0x73, 0x6d]));

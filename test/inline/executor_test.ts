@@ -6,6 +6,7 @@ import { WorkerPool } from "../../src/pool/pool.ts";
 import type { RunSpec } from "../../src/run/contract.ts";
 import { DEFAULT_OUTBOUND } from "../../src/outbound_http/experimental_http.ts";
 import { fixture } from "../_fixtures.ts";
+import { tempDir } from "../_temp.ts";
 
 const MIB = 1024 * 1024;
 
@@ -46,7 +47,8 @@ function request(
     env: [],
     preopens: [],
     stdin: null,
-    timeoutMs: 5000,
+    // Generous: pool workers run at a lower priority, and a busy test machine starves them.
+    timeoutMs: 60_000,
     maxStdin: 64 * MIB,
     maxOutput: 64 * MIB,
     outbound: DEFAULT_OUTBOUND,
@@ -183,7 +185,7 @@ Deno.test("a route whose runs take long here is sent to the pool, where runs go 
 
 Deno.test("a module's start function runs again for every request", async () => {
   const { cache, executor, moves } = setUp();
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   try {
     // The start function counts its runs in memory; _start prints the count, always 1 on a
     // fresh instance. (WASI calls from a start function cannot reach memory in this host.)
@@ -218,7 +220,7 @@ Deno.test("a module's start function runs again for every request", async () => 
 
 Deno.test("reading a volume runs here; changing one moves to the pool before anything changes", async () => {
   const { cache, executor, moves } = setUp();
-  const sandbox = await Deno.makeTempDir();
+  const sandbox = await tempDir();
   try {
     const volume = executor.run(request(await cache.load(fixture("volume.wasm")), {
       preopens: [{ guestPath: "/data", hostPath: fixture("data") }],

@@ -1,6 +1,7 @@
 import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
 import { ROOT } from "../_fixtures.ts";
 import { freePort } from "../_net.ts";
+import { tempDir } from "../_temp.ts";
 
 const dockerfile = await Deno.readTextFile(`${ROOT}Dockerfile`);
 const denoJson = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
@@ -35,7 +36,7 @@ Deno.test("the image is multi-stage, slim, non-root, and ships only what the ser
 });
 
 Deno.test("the Dockerfile's build and start commands work outside Docker: / says Oh hi world", async () => {
-  const denoDir = await Deno.makeTempDir({ prefix: "wagi-image-deno-dir-" });
+  const denoDir = await tempDir("wagi-image-deno-dir-");
   const env = { DENO_DIR: denoDir, DENO_NO_UPDATE_CHECK: "1" };
   const [build, ...buildArgs] = buildCommand();
   assertEquals(build, "deno");

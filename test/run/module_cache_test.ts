@@ -1,9 +1,10 @@
 import { assertEquals, assertOk, assertRejects } from "../_assert.ts";
 import { ModuleCache, ModuleLoadError } from "../../src/run/module_cache.ts";
 import { fixture } from "../_fixtures.ts";
+import { tempDir } from "../_temp.ts";
 
 async function writeTemp(name: string, content: string | Uint8Array): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "wagi-cache-" });
+  const dir = await tempDir("wagi-cache-");
   const path = `${dir}/${name}`;
   if (typeof content === "string") await Deno.writeTextFile(path, content);
   else await Deno.writeFile(path, content);

@@ -1,5 +1,6 @@
 import { assertEquals, assertIncludes } from "../_assert.ts";
 import { startServer } from "./_server.ts";
+import { tempDir } from "../_temp.ts";
 
 async function sha256Hex(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
@@ -18,7 +19,7 @@ async function eventually(file: string, lines: number): Promise<string> {
 }
 
 Deno.test("the bundled modules serve the demo routes", async (t) => {
-  const logDir = await Deno.makeTempDir({ prefix: "wagi-logs-" });
+  const logDir = await tempDir("wagi-logs-");
   const server = await startServer(["-c", "modules/modules.toml", "--log-dir", logDir]);
   try {
     await t.step("the route table is printed before Ready", () => {

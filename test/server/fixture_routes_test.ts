@@ -1,6 +1,7 @@
 import { assertEquals, assertIncludes } from "../_assert.ts";
 import { fixture, ROOT } from "../_fixtures.ts";
 import { spawnServer, startServer } from "./_server.ts";
+import { tempDir, writeConfig as writeTempConfig } from "../_temp.ts";
 
 /** A WAT module whose `_routes` prints one sub-route; its entrypoints print their name. */
 const WAT_ROUTES = `(module
@@ -31,11 +32,7 @@ const WAT_UNSTABLE = `(module
 `;
 
 async function writeConfig(): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "wagi-fixtures-" });
-  await Deno.writeTextFile(`${dir}/routes.wat`, WAT_ROUTES);
-  await Deno.writeTextFile(`${dir}/unstable.wat`, WAT_UNSTABLE);
-  await Deno.writeTextFile(
-    `${dir}/modules.toml`,
+  return await writeTempConfig(
     `
 [[module]]
 route = "/multi/..."
@@ -84,8 +81,9 @@ module = "${ROOT}modules/env.wasm"
 argv = "\${SCRIPT_NAME} fixed \${ARGS}"
 environment = { FROM_MODULE = "yes", SHARED = "module" }
 `,
+    { "routes.wat": WAT_ROUTES, "unstable.wat": WAT_UNSTABLE },
+    "wagi-fixtures-",
   );
-  return `${dir}/modules.toml`;
 }
 
 Deno.test("WAGI behaviours through the real server with test-only modules", async (t) => {
@@ -191,7 +189,7 @@ Deno.test("WAGI behaviours through the real server with test-only modules", asyn
 });
 
 Deno.test("relative -c and module paths resolve against INIT_CWD, as under deno task", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "wagi-initcwd-" });
+  const dir = await tempDir("wagi-initcwd-");
   await Deno.copyFile(`${ROOT}modules/hello.wasm`, `${dir}/hello.wasm`);
   await Deno.writeTextFile(`${dir}/wagi.toml`, `[[module]]\nroute = "/"\nmodule = "hello.wasm"\n`);
   const server = await startServer(["-c", "wagi.toml"], {
@@ -206,7 +204,7 @@ Deno.test("relative -c and module paths resolve against INIT_CWD, as under deno 
 });
 
 Deno.test("startup errors name the problem and exit non-zero", async (t) => {
-  const dir = await Deno.makeTempDir({ prefix: "wagi-bad-" });
+  const dir = await tempDir("wagi-bad-");
   const cases: [string, string, string][] = [
     ["a missing module", `[[module]]\nroute = "/"\nmodule = "gone.wasm"\n`, "gone.wasm"],
     [

@@ -2,13 +2,12 @@ import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
 import { fixture, ROOT } from "../_fixtures.ts";
 import { startServer } from "./_server.ts";
 import { freePort } from "../_net.ts";
+import { writeConfig as writeTempConfig } from "../_temp.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function writeConfig(): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "wagi-knative-" });
-  await Deno.writeTextFile(
-    `${dir}/modules.toml`,
+  return await writeTempConfig(
     `
 [[module]]
 route = "/hello"
@@ -27,8 +26,9 @@ route = "/runaway"
 module = "${fixture("runaway.wat")}"
 timeout = 120
 `,
+    {},
+    "wagi-knative-",
   );
-  return `${dir}/modules.toml`;
 }
 
 const config = await writeConfig();

@@ -1,9 +1,10 @@
 import { assertEquals, assertIncludes } from "../_assert.ts";
 import { startServer } from "./_server.ts";
+import { tempDir } from "../_temp.ts";
 
 /** Makes a self-signed certificate for 127.0.0.1 with openssl; undefined when it is missing. */
 async function selfSigned(): Promise<{ cert: string; key: string } | undefined> {
-  const dir = await Deno.makeTempDir({ prefix: "wagi-tls-" });
+  const dir = await tempDir("wagi-tls-");
   try {
     const { success } = await new Deno.Command("openssl", {
       args: [

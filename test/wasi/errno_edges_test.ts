@@ -2,10 +2,11 @@ import { assertEquals } from "../_assert.ts";
 import { runToEnd } from "../_run.ts";
 import { compileFixture, ROOT } from "../_fixtures.ts";
 import { Errno } from "../../src/wasi/errno.ts";
+import { tempDir } from "../_temp.ts";
 
 /** Runs the wasi_edges fixture: a scratch volume and a read-only one; returns its checks. */
 async function edges(): Promise<Map<string, number>> {
-  const scratch = await Deno.makeTempDir({ prefix: "wagi-edges-" });
+  const scratch = await tempDir("wagi-edges-");
   const result = await runToEnd({
     module: await compileFixture("wasi_edges.wasm"),
     entrypoint: "_start",

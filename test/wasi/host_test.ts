@@ -2,12 +2,13 @@ import { assertEquals, assertOk } from "../_assert.ts";
 import { runToEnd } from "../_run.ts";
 import { compileFixture, ROOT } from "../_fixtures.ts";
 import { inputsOf } from "../../src/wasi/host.ts";
+import { tempDir } from "../_temp.ts";
 
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 /** Runs the fsops fixture with a fresh sandbox and a file just outside it. */
 async function runFsops() {
-  const root = await Deno.makeTempDir({ prefix: "wagi-wasi-" });
+  const root = await tempDir("wagi-wasi-");
   await Deno.mkdir(`${root}/sandbox`);
   await Deno.writeTextFile(`${root}/outside.txt`, "secret");
   const result = await runToEnd({

@@ -2,10 +2,11 @@ import { assertEquals } from "../_assert.ts";
 import { type Snapshot, WasiHost } from "../../src/wasi/host.ts";
 import { BytesSource, DISCARD } from "../../src/wasi/streams.ts";
 import { Rights } from "../../src/wasi/constants.ts";
+import { tempDir } from "../_temp.ts";
 
 /** A host with one preopened directory holding `f` = "hello", its memory and one snapshot's calls. */
 async function setup(snapshot: Snapshot) {
-  const dir = await Deno.makeTempDir({ prefix: "wagi-p0-" });
+  const dir = await tempDir("wagi-p0-");
   await Deno.writeTextFile(`${dir}/f`, "hello");
   const host = new WasiHost({
     args: [],
