@@ -8,8 +8,7 @@ import { parse, TomlError } from "smol-toml";
 import { dirname, isAbsolute, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { existsSync, statSync } from "node:fs";
-import type { Preopen } from "../wasi/state.ts";
-import { parseVolume } from "./volumes.ts";
+import { parseVolume, type Volume } from "./volumes.ts";
 import { parseSeconds, parseSize } from "./limits.ts";
 
 /** One `[[module]]` entry, checked and with its paths resolved. */
@@ -25,7 +24,7 @@ export interface ModuleEntry {
   modulePath: string;
   entrypoint: string;
   /** Host directories preopened for the module, at their guest paths. */
-  volumes: Preopen[];
+  volumes: Volume[];
   environment: Record<string, string>;
   allowedHosts?: string[];
   httpMaxConcurrency?: number;
@@ -177,7 +176,7 @@ function checkEntry(
   if ("tried" in found) fail(`module file '${module}' not found (tried ${found.tried.join(", ")})`);
   const modulePath = (found as { path: string }).path;
 
-  const volumes: Preopen[] = [];
+  const volumes: Volume[] = [];
   for (const [guest, value] of Object.entries(stringTable("volumes"))) {
     const { path: host, readOnly } = parseVolume(value);
     const dir = resolveUserPath(host, startDir, configDir);

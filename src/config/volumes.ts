@@ -10,3 +10,11 @@ export function parseVolume(value: string): { path: string; readOnly: boolean } 
   if (value.endsWith(":rw")) return { path: value.slice(0, -3), readOnly: false };
   return { path: value, readOnly: false };
 }
+
+/** A host directory made visible to a module at `guestPath` (a WASI preopen). */
+export interface Volume {
+  guestPath: string;
+  hostPath: string;
+  /** Mounted read-only: nothing beneath it may be created, changed or removed. */
+  readOnly?: boolean;
+}
