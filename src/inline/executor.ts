@@ -46,6 +46,7 @@ export type MoveListener = (group: string | undefined, reason: string) => void;
 export class InlineFirstExecutor implements Executor {
   #runners = new WeakMap<WebAssembly.Module, InlineRunner>();
   #routes = new Map<string, RouteState>();
+  #closed = false;
 
   constructor(
     readonly pool: Executor,
@@ -71,7 +72,13 @@ export class InlineFirstExecutor implements Executor {
 
   run(spec: RunSpec): Execution {
     const stdin = spec.stdin;
-    if (stdin instanceof ReadableStream) return this.pool.run(spec);
+    // A streamed body, or one over the cap (the pool stops such a run), is the pool's; so is
+    // every run once closed (the pool answers that the server is stopping).
+    if (
+      stdin instanceof ReadableStream || (stdin && stdin.length > spec.maxStdin) || this.#closed
+    ) {
+      return this.pool.run(spec);
+    }
     const route = this.#routes.get(spec.group ?? "");
     if (route && route.skip > 0) {
       route.skip--;
@@ -109,6 +116,7 @@ export class InlineFirstExecutor implements Executor {
   }
 
   close(): void {
+    this.#closed = true;
     this.pool.close();
   }
 }
