@@ -48,14 +48,66 @@ export interface RunningServer {
   readonly finished: Promise<void>;
 }
 
+/** The 503 every request gets while the server stops. */
+function shuttingDown(): Response {
+  return new Response("Service Unavailable: shutting down\n", {
+    status: 503,
+    headers: { "content-type": "text/plain;charset=UTF-8", connection: "close" },
+  });
+}
+
+/**
+ * The portable core of a graceful stop: counts the responses still being made, answers 503
+ * once stopping, and says when the last one in flight has been sent.
+ */
+export class Drain {
+  #draining = false;
+  #inFlight = 0;
+  #idle: (() => void) | undefined;
+
+  /** True once {@link stop} was called. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** Responses still being made (or sent). */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /**
+   * Answers `request` with `handler`, or 503 while stopping. A response returned at once has
+   * its body in hand and is sent even while the listener shuts down; one still being made is
+   * in flight until `completed` settles (sent, streamed body included, request body read).
+   */
+  handle(
+    handler: FetchHandler,
+    request: Request,
+    client: ClientInfo,
+    completed: Promise<void>,
+  ): Response | Promise<Response> {
+    if (this.#draining) return shuttingDown();
+    const response = handler(request, client);
+    if (response instanceof Response) return response;
+    this.#inFlight++;
+    const settled = () => {
+      if (--this.#inFlight === 0) this.#idle?.();
+    };
+    completed.then(settled, settled);
+    return response;
+  }
+
+  /** Stops taking requests; resolves once nothing is in flight. */
+  stop(): Promise<void> {
+    this.#draining = true;
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => (this.#idle = resolve));
+  }
+}
+
 /** Starts serving `handler`; a stop signal drains in-flight requests and resolves `finished`. */
 export function listen(handler: FetchHandler, options: ListenOptions): RunningServer {
-  let draining = false;
-  let inFlight = 0;
-  let idle: (() => void) | undefined;
-  const settled = () => {
-    if (--inFlight === 0) idle?.();
-  };
+  const drain = new Drain();
   const server = Deno.serve({
     hostname: options.hostname,
     port: options.port,
@@ -64,37 +116,18 @@ export function listen(handler: FetchHandler, options: ListenOptions): RunningSe
       const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
       options.onReady(`${options.tls ? "https" : "http"}://${host}:${addr.port}`);
     },
-  }, (request, info) => {
-    if (draining) {
-      return new Response("Service Unavailable: shutting down\n", {
-        status: 503,
-        headers: { "content-type": "text/plain;charset=UTF-8", connection: "close" },
-      });
-    }
-    const response = handler(request, info);
-    // A response returned at once has a body in hand, which the listener sends even while it
-    // shuts down. One still being made is in flight until it has been sent, streamed body
-    // included (and its request body read): the listener closes only after those.
-    if (response instanceof Response) return response;
-    inFlight++;
-    info.completed.then(settled, settled);
-    return response;
-  });
+  }, (request, info) => drain.handle(handler, request, info, info.completed));
 
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGTERM", "SIGINT"];
   const stop = () => {
-    if (draining) return;
-    draining = true;
-    options.logger.info(`stopping: refusing new requests, finishing ${inFlight} in flight`);
+    if (drain.draining) return;
+    options.logger.info(`stopping: refusing new requests, finishing ${drain.inFlight} in flight`);
     // Deno's shutdown() cuts request bodies still being uploaded, so the listener is closed
     // only once the last in-flight response has been sent.
-    const drained = inFlight === 0
-      ? Promise.resolve()
-      : new Promise<void>((resolve) => (idle = resolve));
-    drained.then(() => server.shutdown());
+    drain.stop().then(() => server.shutdown());
     drainDeadline = setTimeout(() => {
       options.logger.warn(
-        `drain timeout of ${options.drainTimeoutMs} ms passed: ending ${inFlight} request(s)`,
+        `drain timeout of ${options.drainTimeoutMs} ms passed: ending ${drain.inFlight} request(s)`,
       );
       options.onDrainTimeout();
       server.shutdown();

@@ -1,0 +1,100 @@
+/**
+ * Turning a running guest's output into a response, in-process with scripted runs.
+ * @module
+ */
+
+import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
+import { respond } from "../../src/server/respond.ts";
+import { CgiOutputParser } from "../../src/cgi/response.ts";
+import type { Logger } from "../../src/server/logger.ts";
+import { FakeExecutor, outcome, type Script } from "./_fake_executor.ts";
+import type { RunSpec } from "../../src/run/contract.ts";
+
+const lines: string[] = [];
+const logger: Logger = {
+  info: (m) => lines.push(m),
+  warn: (m) => lines.push(m),
+  error: (m) => lines.push(m),
+};
+
+/** The response to a run that follows `script`. */
+function responseTo(script: Script, maxResponseBytes = 1024 * 1024) {
+  const executor = new FakeExecutor(() => script);
+  const execution = executor.run({} as RunSpec);
+  return {
+    executor,
+    response: respond(execution, "GET /test", logger, maxResponseBytes, new CgiOutputParser()),
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+Deno.test("respond: a header block split across writes is put together; the body follows", async () => {
+  const { response } = responseTo({
+    chunks: ["Content-", "Type: text/pl", "ain\nX-A: 1\n", "\nbo", "dy"],
+  });
+  const answer = await response;
+  assertEquals(answer.status, 200);
+  assertEquals(answer.headers.get("x-a"), "1");
+  assertEquals(await answer.text(), "body");
+});
+
+Deno.test("respond: a guest that fails right after its headers still gets a failure status", async () => {
+  const { response } = responseTo({
+    chunks: ["Content-Type: text/plain\n\npartial"],
+    outcome: outcome({ failure: "trap: unreachable" }),
+  });
+  const answer = await response;
+  assertEquals(answer.status, 500);
+  await answer.body?.cancel();
+  assertOk(lines.some((l) => l.includes("GET /test: trap: unreachable")));
+});
+
+Deno.test("respond: a guest still running after its headers streams; a later failure cuts the body", async () => {
+  async function* chunks() {
+    yield "Content-Type: text/plain\n\nfirst\n";
+    await sleep(300);
+    yield "second\n";
+  }
+  const { response } = responseTo({
+    chunks: chunks(),
+    outcome: outcome({ stop: "timeout", failure: "timed out after 300 ms" }),
+  });
+  const answer = await response;
+  assertEquals(answer.status, 200, "the status went out before the guest ended");
+  const reader = answer.body!.getReader();
+  let text = "";
+  let failed: unknown;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+  } catch (error) {
+    failed = error;
+  }
+  assertEquals(text, "first\nsecond\n");
+  assertIncludes(String(failed), "timed out after 300 ms");
+  assertOk(lines.some((l) => l.includes("after 13 body bytes were sent; response cut off")));
+});
+
+Deno.test("respond: output with no header block is a 500 with WAGI's reason", async () => {
+  const { response } = responseTo({ chunks: ["just a body"] });
+  const answer = await response;
+  assertEquals(answer.status, 500);
+  assertIncludes(await answer.text(), "content-type");
+});
+
+Deno.test("respond: a bad header stops the guest and answers with the error", async () => {
+  const { response, executor } = responseTo({
+    chunks: (function* () {
+      yield "Status: nonsense\n\n";
+      yield "more";
+    })(),
+  });
+  const answer = await response;
+  assertEquals(answer.status, 502);
+  await answer.body?.cancel();
+  assertOk(executor.cancelled.has(0), "the guest was stopped");
+});
