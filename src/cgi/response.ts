@@ -1,5 +1,5 @@
 /**
- * CGI → Response: a module's stdout (headers, blank line, body) as an HTTP response (spec §6).
+ * CGI → Response: a module's stdout (headers, blank line, body) as an HTTP response (docs/wagi.md, "Responses").
  * @module
  */
 
@@ -65,7 +65,7 @@ export type CgiHead =
   | { status: number; headers: HeaderList; warnings: string[]; error?: undefined }
   | { error: CgiOutput };
 
-/** Interprets a module's header lines as WAGI does, with our fixes (spec §6). */
+/** Interprets a module's header lines as WAGI does, with our fixes (docs/wagi.md, "Responses"). */
 export function parseCgiHead(lines: readonly string[]): CgiHead {
   const warnings: string[] = [];
   // Plain pairs, checked here as Headers would: cheaper than a Headers object per response.

@@ -1,5 +1,5 @@
 /**
- * `-e K=V` values and `--env-file` dotenv files (spec §1).
+ * `-e K=V` values and `--env-file` dotenv files (docs/wagi.md, "Command line").
  * @module
  */
 

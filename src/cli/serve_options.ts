@@ -1,5 +1,5 @@
 /**
- * The `serve` command line, WAGI's flags (spec §1), turned into checked options.
+ * The `serve` command line, WAGI's flags (docs/wagi.md, "Command line"), turned into checked options.
  * @module
  */
 

@@ -1,5 +1,5 @@
 /**
- * `allowed_hosts`: which hosts a module may send outbound HTTP requests to (spec §8).
+ * `allowed_hosts`: which hosts a module may send outbound HTTP requests to (docs/wagi.md, "Outbound HTTP").
  * @module
  */
 

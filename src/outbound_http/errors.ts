@@ -1,5 +1,5 @@
 /**
- * The error codes of the `wasi_experimental_http` imports (spec §8).
+ * The error codes of the `wasi_experimental_http` imports (docs/wagi.md, "Outbound HTTP").
  * @module
  */
 

@@ -175,7 +175,7 @@ export function createApp(options: AppOptions): FetchHandler {
     options.logger.error(`unhandled: ${error.stack ?? error.message}`);
     return text("Internal Server Error\n", 500);
   };
-  // The built-in health check wins over any user route (spec §3). While the server drains,
+  // The built-in health check wins over any user route (docs/wagi.md, "Routes"). While the server drains,
   // the lifecycle answers every request, this one included, with 503.
   builtIn.get("/healthz", () => text("OK", 200));
   builtIn.onError(failed);

@@ -1,5 +1,5 @@
 /**
- * Module stderr logs: appended to `<log dir>/<sha256 hex of the route>/module.stderr` (spec §6).
+ * Module stderr logs: appended to `<log dir>/<sha256 hex of the route>/module.stderr` (docs/wagi.md, "Responses").
  * @module
  */
 

@@ -41,7 +41,7 @@ Deno.test("rawTarget keeps the path and query raw and tells '?' with an empty qu
   assertEquals(rawTarget("http://[::1]:80/"), { path: "/", query: undefined });
 });
 
-Deno.test("the CGI variables of spec §4 for a prefix route", () => {
+Deno.test("the CGI variables of docs/wagi.md for a prefix route", () => {
   const vars = env(request({
     method: "POST",
     bodyLength: 5,
