@@ -67,22 +67,41 @@ function definedGlobals(payload: Uint8Array, first: number) {
 }
 
 /**
- * The fuel check put at the top of each function and loop: take `cost` units, and trap once
- * the counter is below zero. The cost is the number of instructions in the body that follows,
- * so fuel tracks work done, not only iterations (a deep recursion has no loop).
+ * What runs once the counter is below zero: a trap, or (with `refill`, the index of the host
+ * function that answers) the counter set to what the host gives, and a trap when that is
+ * still below zero. A trap cannot be caught by the guest, unlike an exception from the host.
  */
-function fuelCheck(fuel: number, cost: number): number[] {
+function whenEmpty(fuel: number, refill: number | undefined): number[] {
+  if (refill === undefined) return [0x00]; // unreachable
+  const index = writeU32(fuel);
+  // deno-fmt-ignore
+  return [
+    0x10, ...writeU32(refill), // call $refill
+    0x24, ...index, //            global.set $fuel
+    0x23, ...index, //            global.get $fuel
+    0x41, 0x00, //                i32.const 0
+    0x48, //                      i32.lt_s
+    0x04, 0x40, 0x00, 0x0b, //    if unreachable end
+  ];
+}
+
+/**
+ * The fuel check put at the top of each function and loop: take `cost` units, and run `empty`
+ * once the counter is below zero. The cost is the number of instructions in the body that
+ * follows, so fuel tracks work done, not only iterations (a deep recursion has no loop).
+ */
+function fuelCheck(fuel: number, cost: number, empty: number[]): number[] {
   const index = writeU32(fuel);
   // deno-fmt-ignore
   return [
     0x23, ...index, //           global.get $fuel
     0x41, ...writeS32(cost), //  i32.const cost
-    ...spend(index),
+    ...spend(index, empty),
   ];
 }
 
-/** With fuel and an amount on the stack: store their difference, and trap below zero. */
-function spend(index: number[]): number[] {
+/** With fuel and an amount on the stack: store their difference; below zero, run `empty`. */
+function spend(index: number[], empty: number[]): number[] {
   // deno-fmt-ignore
   return [
     0x6b, //                     i32.sub
@@ -90,7 +109,7 @@ function spend(index: number[]): number[] {
     0x23, ...index, //           global.get $fuel
     0x41, 0x00, //               i32.const 0
     0x48, //                     i32.lt_s
-    0x04, 0x40, 0x00, 0x0b, //   if unreachable end
+    0x04, 0x40, ...empty, 0x0b, // if … end
   ];
 }
 
@@ -117,7 +136,7 @@ function growWatch(scratch: number, refused: number): number[] {
  * What goes before each bulk memory instruction: charge fuel for its length (on top of the
  * stack, kept there), at one unit per two bytes, about what a plain instruction costs.
  */
-function bulkCharge(fuel: number, scratch: number): number[] {
+function bulkCharge(fuel: number, scratch: number, empty: number[]): number[] {
   const index = writeU32(fuel);
   // deno-fmt-ignore
   return [
@@ -126,7 +145,7 @@ function bulkCharge(fuel: number, scratch: number): number[] {
     0x23, ...writeU32(scratch), //  global.get $scratch
     0x41, 0x01, //                  i32.const 1
     0x76, //                        i32.shr_u
-    ...spend(index),
+    ...spend(index, empty),
     0x23, ...writeU32(scratch), //  global.get $scratch
   ];
 }
@@ -161,7 +180,13 @@ const MIN_COST = 1;
  * after every `memory.grow`, and `bulk` before every bulk memory instruction. Says whether
  * the code can change tables or segments.
  */
-function meterCode(payload: Uint8Array, fuel: number, watch: number[], bulk: number[]) {
+function meterCode(
+  payload: Uint8Array,
+  fuel: number,
+  watch: number[],
+  bulk: number[],
+  empty: number[],
+) {
   let [count, at] = readU32(payload, 0);
   const parts: (Uint8Array | number[])[] = [writeU32(count)];
   let changesInstance = false;
@@ -174,7 +199,7 @@ function meterCode(payload: Uint8Array, fuel: number, watch: number[], bulk: num
     changesInstance ||= costs.changesInstance;
     const body: (Uint8Array | number[])[] = [
       payload.subarray(bodyStart, cursor),
-      fuelCheck(fuel, Math.max(MIN_COST, costs.total)),
+      fuelCheck(fuel, Math.max(MIN_COST, costs.total), empty),
     ];
     let copied = cursor;
     let loop = 0;
@@ -187,7 +212,7 @@ function meterCode(payload: Uint8Array, fuel: number, watch: number[], bulk: num
       cursor = next;
       if (effect === Effect.LOOP || effect === Effect.MEMORY_GROW) {
         const inserted = effect === Effect.LOOP
-          ? fuelCheck(fuel, Math.max(MIN_COST, costs.loops[loop++]))
+          ? fuelCheck(fuel, Math.max(MIN_COST, costs.loops[loop++]), empty)
           : watch;
         body.push(payload.subarray(copied, cursor), inserted);
         copied = cursor;
@@ -204,10 +229,11 @@ function meterCode(payload: Uint8Array, fuel: number, watch: number[], bulk: num
 
 /**
  * Returns `wasm` with fuel metering (the counter starting at `initialFuel`) and its mutable
- * globals exported. Throws when the module uses an instruction the reader does not know (it
- * then runs in the worker pool only).
+ * globals exported. Out of fuel, the guest traps; or, with `refill` (the index of an imported
+ * function `() -> i32`), it asks that function for more, and traps when it answers below zero.
+ * Throws when the module uses an instruction the reader does not know.
  */
-export function meter(wasm: Uint8Array, initialFuel = 0): MeteredModule {
+export function meter(wasm: Uint8Array, initialFuel = 0, refill?: number): MeteredModule {
   const sections = readSections(wasm);
   const payloadOf = (id: number) => sections.find((s) => s.id === id)?.payload;
   const imports = payloadOf(SectionId.IMPORT);
@@ -220,7 +246,13 @@ export function meter(wasm: Uint8Array, initialFuel = 0): MeteredModule {
 
   const codeSection = payloadOf(SectionId.CODE);
   const metered = codeSection
-    ? meterCode(codeSection, fuel, growWatch(fuel + 1, fuel + 2), bulkCharge(fuel, fuel + 1))
+    ? meterCode(
+      codeSection,
+      fuel,
+      growWatch(fuel + 1, fuel + 2),
+      bulkCharge(fuel, fuel + 1, whenEmpty(fuel, refill)),
+      whenEmpty(fuel, refill),
+    )
     : { code: undefined, changesInstance: false };
   if (metered.code) placeSection(sections, { id: SectionId.CODE, payload: metered.code });
 

@@ -13,6 +13,7 @@ const WAT_FEATURES = {
   multi_value: true,
   reference_types: true,
   simd: true,
+  tail_call: true,
 };
 
 /** The part of wabt's API this module uses. */

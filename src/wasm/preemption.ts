@@ -1,0 +1,32 @@
+/**
+ * Making a module stoppable from outside, the way wasmtime's epoch interruption does: the
+ * module is metered (see metering.ts), and when its fuel runs out it calls an imported host
+ * function that either gives it more or answers that it must stop, upon which it traps. A
+ * guest in an endless loop therefore stops by itself within one refill of its deadline, on
+ * whatever thread it runs; nothing has to kill that thread.
+ * @module
+ */
+
+import { addFunctionImport } from "./function_import.ts";
+import { meter } from "./metering.ts";
+
+/** The import module and name of the host function a preemptible module asks for fuel. */
+export const PREEMPT_MODULE = "__wagi";
+export const PREEMPT_FUNCTION = "refuel";
+
+/**
+ * Fuel each refill gives, in instructions (roughly): a fraction of a millisecond to a few
+ * milliseconds of guest work between two questions to the host, which cost far less than
+ * that. The same is the starting fuel.
+ */
+export const PREEMPT_FUEL = 2_000_000;
+
+/**
+ * Returns `wasm` metered, importing `__wagi.refuel: () -> i32` to ask for more fuel (a
+ * negative answer makes it trap). Throws when the module uses something the rewrite does not
+ * know: such a module could not be stopped, and must not run.
+ */
+export function makePreemptible(wasm: Uint8Array): Uint8Array {
+  const withImport = addFunctionImport(wasm, PREEMPT_MODULE, PREEMPT_FUNCTION, [], [0x7f]);
+  return meter(withImport.bytes, PREEMPT_FUEL, withImport.index).bytes;
+}
