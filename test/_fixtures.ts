@@ -5,6 +5,7 @@
 
 import { fromFileUrl } from "./_paths.ts";
 import { watToWasm } from "../src/wasm/wat.ts";
+import { ModuleCache } from "../src/run/module_cache.ts";
 
 /** The repository root. */
 export const ROOT = fromFileUrl(new URL("../", import.meta.url));
@@ -15,6 +16,13 @@ export const fixture = (name: string) => `${ROOT}test/fixtures/${name}`;
 /** Compiles a fixture module. */
 export async function compileFixture(name: string): Promise<WebAssembly.Module> {
   return await WebAssembly.compile(await Deno.readFile(fixture(name)));
+}
+
+const preemptible = new ModuleCache({ preemptible: true });
+
+/** A fixture module compiled as the server compiles it: preemptible, so the pool runs it. */
+export function loadFixture(name: string): Promise<WebAssembly.Module> {
+  return preemptible.load(fixture(name));
 }
 
 /** Every bundled and fixture module as a binary (text modules compiled), with its file name. */

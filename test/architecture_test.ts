@@ -25,7 +25,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   run: ["wasm", "wasi", "outbound_http"],
   // The two ways of running a guest: neither knows the other.
   inline: ["run", "wasm", "wasi", "outbound_http"],
-  pool: ["run", "wasi"],
+  pool: ["run", "wasi", "wasm"],
   // The HTTP side knows guests through the run contract only.
   server: ["run", "cgi", "routing", "config", "outbound_http"],
   // The composition root.

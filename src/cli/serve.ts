@@ -60,8 +60,16 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   // Modules are ready to run on the server's thread shortly after start; the pool runs them
   // until then, so that preparing them does not delay the first request.
   const variants = new InlineVariants(PREPARE_INLINE_AFTER_MS);
-  const cache = new ModuleCache({ onCompiled: (compiled) => variants.add(compiled) });
-  const pool = new WorkerPool({ warm: options.workers, max: options.maxConcurrency });
+  // Every module is compiled preemptible: a guest is stopped at its deadline by itself.
+  const cache = new ModuleCache({
+    preemptible: true,
+    onCompiled: (compiled) => variants.add(compiled),
+  });
+  const pool = new WorkerPool({
+    warm: options.workers,
+    max: options.maxConcurrency,
+    onWorkerLost: (message) => logger.warn(message),
+  });
   // Said once per route: why its runs moved from the server's thread to the pool.
   const movedRoutes = new Set<string | undefined>();
   const executor = new InlineFirstExecutor(pool, (m) => variants.variantOf(m), (route, why) => {

@@ -98,8 +98,20 @@ export function parseHeaderLines(text: string): Headers {
   return headers;
 }
 
+/** How a run's outbound HTTP learns that the guest must stop. */
+export interface HttpStop {
+  /** Throws once the guest must stop: no new call starts. */
+  check(): void;
+  /** Aborted once the guest must stop: requests and body reads in flight end. */
+  signal: AbortSignal;
+}
+
 /** The outbound HTTP imports of one guest run, and a way to close what it left open. */
-export function outboundHttpImports(memory: GuestMemory, options: OutboundOptions) {
+export function outboundHttpImports(
+  memory: GuestMemory,
+  options: OutboundOptions,
+  stop?: HttpStop,
+) {
   const allowed = allowList(options.allowedHosts);
   const open = new Map<number, OpenResponse>();
   let nextHandle = 1;
@@ -119,6 +131,7 @@ export function outboundHttpImports(memory: GuestMemory, options: OutboundOption
     return found;
   };
   const sync = <A extends number[]>(fn: (...args: A) => void) => (...args: A): number => {
+    stop?.check();
     if (!memory.attached) return HttpError.MEMORY_NOT_FOUND;
     try {
       fn(...args);
@@ -129,13 +142,17 @@ export function outboundHttpImports(memory: GuestMemory, options: OutboundOption
   };
   const suspending = <A extends number[]>(fn: (...args: A) => Promise<void>) =>
     new JSPI.Suspending(async (...args: A): Promise<number> => {
+      stop?.check();
       if (!memory.attached) return HttpError.MEMORY_NOT_FOUND;
       try {
         await fn(...args);
-        return HttpError.SUCCESS;
       } catch (error) {
+        // A guest stopped while it waited does not get an answer: it unwinds.
+        stop?.check();
         return codeOf(error);
       }
+      stop?.check();
+      return HttpError.SUCCESS;
     });
 
   /** Sends the request, following redirects only to allowed hosts. */
@@ -199,7 +216,8 @@ export function outboundHttpImports(memory: GuestMemory, options: OutboundOption
         : undefined;
       const abort = new AbortController();
       const timer = setTimeout(() => abort.abort(), options.timeoutMs);
-      const answer = await send(url, { method, headers, body }, abort.signal).finally(() =>
+      const signal = stop ? AbortSignal.any([abort.signal, stop.signal]) : abort.signal;
+      const answer = await send(url, { method, headers, body }, signal).finally(() =>
         clearTimeout(timer)
       );
       const handle = nextHandle++;

@@ -24,6 +24,8 @@ const HEADER_BYTES = 32;
 const CLOSED = 1;
 /** The consumer went away: writes are dropped and the producer should stop. */
 const ABANDONED = 2;
+/** The run using the ring was stopped: both ends give up at once, whatever is buffered. */
+const INTERRUPTED = 4;
 
 /** The shared memory of a ring, to hand to another thread. */
 export type RingBuffer = SharedArrayBuffer;
@@ -61,9 +63,26 @@ export class ByteRing {
     return (Atomics.load(this.#header, STATE) & CLOSED) !== 0;
   }
 
-  /** True once the consumer abandoned the ring. */
+  /** True once the consumer abandoned the ring (or the run was stopped). */
   get abandoned(): boolean {
-    return (Atomics.load(this.#header, STATE) & ABANDONED) !== 0;
+    return (Atomics.load(this.#header, STATE) & (ABANDONED | INTERRUPTED)) !== 0;
+  }
+
+  /** True once the run using the ring was stopped. */
+  get interrupted(): boolean {
+    return (Atomics.load(this.#header, STATE) & INTERRUPTED) !== 0;
+  }
+
+  /**
+   * Either side: the run is stopped. Wakes both ends wherever they wait; from now on reads
+   * find the end and writes are refused.
+   */
+  interrupt(): void {
+    Atomics.or(this.#header, STATE, INTERRUPTED);
+    Atomics.add(this.#header, PRODUCED, 1);
+    Atomics.notify(this.#header, PRODUCED);
+    Atomics.add(this.#header, CONSUMED, 1);
+    Atomics.notify(this.#header, CONSUMED);
   }
 
   /** Producer: no more bytes. Wakes a waiting consumer. */
@@ -152,11 +171,12 @@ export class ByteRing {
     return true;
   }
 
-  /** Consumer, blocking: reads at least one byte, or returns 0 at the end. */
+  /** Consumer, blocking: reads at least one byte, or returns 0 at the end (or a stop). */
   readSync(target: Uint8Array, at: number, length: number): number {
     if (length === 0) return 0;
     for (;;) {
       const observed = Atomics.load(this.#header, PRODUCED);
+      if (this.interrupted) return 0;
       const n = this.#take(target, at, length);
       if (n > 0) return n;
       if (this.closed) return this.#take(target, at, length);
@@ -190,6 +210,7 @@ export class ByteRing {
   async readInto(target: Uint8Array): Promise<number> {
     for (;;) {
       const observed = Atomics.load(this.#header, PRODUCED);
+      if (this.interrupted) return 0;
       const n = this.#take(target, 0, target.length);
       if (n > 0) return n;
       if (this.closed) return this.#take(target, 0, target.length);

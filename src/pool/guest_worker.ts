@@ -1,7 +1,7 @@
 /**
  * The worker side of the pool: runs one guest at a time with stdin and stdout on byte rings,
- * then reports how it ended. A guest that overruns its deadline is stopped by terminating
- * this worker, which is why guests run here and not on the server's thread.
+ * then reports how it ended. A guest is stopped through the worker's control block (see
+ * control.ts): it traps by itself, this worker reports, and it serves the next run.
  * @module
  */
 
@@ -11,34 +11,65 @@ import { runGuest } from "../run/guest.ts";
 import { ByteRing } from "./byte_ring.ts";
 import { RingSink, RingSource } from "./ring_stdio.ts";
 import { CollectingSink } from "../wasi/streams.ts";
-import type { RunJob, RunReport } from "./protocol.ts";
+import type { PoolMessage, RunReport } from "./protocol.ts";
+import { RunControl } from "./control.ts";
 import { lowerThreadPriority, POOL_WORKER_NICE } from "./thread_priority.ts";
 
-// Guests here may spin until their timeout: the server's thread goes first for the cores.
+// Guests here may spin until they are stopped: the server's thread goes first for the cores.
 lowerThreadPriority(POOL_WORKER_NICE);
 
 const modules = new Map<number, WebAssembly.Module>();
+let control: RunControl | undefined;
+/** The run in progress, and what aborts its outbound requests when it is stopped. */
+let current: { runId: number; abort: AbortController } | undefined;
 
-self.onmessage = async (event: MessageEvent<RunJob>) => {
-  const job = event.data;
+self.onmessage = async (event: MessageEvent<PoolMessage>) => {
+  const message = event.data;
+  if (message.type === "control") {
+    control = new RunControl(message.buffer);
+    return;
+  }
+  if (message.type === "stop") {
+    // Only a guest waiting on the network lets this message through while it runs.
+    if (current?.runId === message.runId) current.abort.abort();
+    return;
+  }
+  const job = message;
   if (job.module) modules.set(job.moduleId, job.module);
   const module = modules.get(job.moduleId);
+  const stopping = control!;
+  stopping.begin(job.runId);
+  const stop = stopping.signal(job.runId);
+  current = { runId: job.runId, abort: new AbortController() };
   const stdinRing = new ByteRing(job.stdin);
   const stdoutRing = new ByteRing(job.stdout);
-  const stdout = new RingSink(stdoutRing, job.maxOutput);
+  const stdout = new RingSink(stdoutRing, stop, job.maxOutput);
   const stderr = new CollectingSink(job.maxStderr);
   const end = module
-    ? await runGuest(module, job.entrypoint, {
-      args: job.args,
-      env: job.env,
-      stdin: new RingSource(stdinRing),
-      stdout,
-      stderr,
-      preopens: job.preopens,
-    }, job.outbound)
+    ? await runGuest(
+      module,
+      job.entrypoint,
+      {
+        args: job.args,
+        env: job.env,
+        stdin: new RingSource(stdinRing, stop),
+        stdout,
+        stderr,
+        preopens: job.preopens,
+        stop,
+      },
+      job.outbound,
+      { refuel: stopping.refuel(job.runId), signal: current.abort.signal },
+    )
     : { exitCode: 0, failure: "worker has no copy of the module", memoryBytes: 0 };
+  current = undefined;
   stdoutRing.close();
   stdinRing.abandon();
-  const report: RunReport = { ...end, stderr: stderr.bytes(), truncated: stdout.truncated };
+  const report: RunReport = {
+    ...end,
+    stderr: stderr.bytes(),
+    truncated: stdout.truncated,
+    stopped: stopping.stopped(job.runId),
+  };
   self.postMessage(report);
 };

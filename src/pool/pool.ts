@@ -1,8 +1,9 @@
 /**
  * The worker pool: runs guests on worker threads, each running one guest at a time. Guests
  * stream stdin from the request body and stdout to the response through byte rings (see
- * pool_run.ts); a guest past its deadline is stopped by terminating its worker, which a fresh
- * one replaces, so nothing else running is touched.
+ * pool_run.ts); a guest past its deadline, cancelled or cut off by a stop is told to stop
+ * through its worker's control block and traps by itself (see control.ts), and its worker
+ * serves the next run.
  * @module
  */
 
@@ -21,6 +22,13 @@ const SPARE_RINGS = 64;
 /** A worker whose guest grew its memory past this is replaced, so the memory goes back. */
 const REPLACE_WORKER_ABOVE_BYTES = 32 * 1024 * 1024;
 
+/**
+ * How long a stopped guest may take to unwind before its worker is given up. A guest in
+ * WebAssembly stops within one refill of fuel, a waiting one at once; only a host call that
+ * cannot be woken (a blocking read of a FIFO in a volume) takes longer.
+ */
+const STOP_GRACE_MS = 2000;
+
 /** How the pool is sized. */
 export interface PoolOptions {
   /** Workers started up front and kept idle. */
@@ -36,6 +44,10 @@ export interface PoolOptions {
   replaceAboveBytes?: number;
   /** Workers beyond the warm ones idle this long are stopped (default 30 s). */
   idleWorkerMs?: number;
+  /** How long a stopped guest may take to unwind before its worker is given up (2 s). */
+  stopGraceMs?: number;
+  /** Told when a worker is given up: its stopped guest did not unwind in time. */
+  onWorkerLost?: (message: string) => void;
 }
 
 /** Runs guests on a pool of workers. */
@@ -56,16 +68,23 @@ export class WorkerPool implements Executor {
         max,
         replaceAboveBytes: options.replaceAboveBytes ?? REPLACE_WORKER_ABOVE_BYTES,
         idleWorkerMs: options.idleWorkerMs,
+        onLost: options.onWorkerLost,
       }),
       groups: new GroupLimits(options.maxPerGroup ?? Math.max(1, Math.floor(max / 2))),
       rings: new RingStock(RING_BYTES, SPARE_RINGS),
       moduleId: (module) => this.#moduleId(module),
+      graceMs: options.stopGraceMs ?? STOP_GRACE_MS,
     };
   }
 
   /** Workers alive now, busy or idle. */
   get workers(): number {
     return this.#parts.workers.count;
+  }
+
+  /** Workers given up so far because a stopped guest would not unwind. */
+  get lostWorkers(): number {
+    return this.#parts.workers.lost;
   }
 
   #moduleId(module: WebAssembly.Module): number {
@@ -84,7 +103,7 @@ export class WorkerPool implements Executor {
     return run.execution;
   }
 
-  /** Stops every worker; guests still running are cut off. */
+  /** Stops every run (their guests unwind), then every worker as it comes back idle. */
   close(): void {
     for (const run of [...this.#running]) run.stop("server-stopping");
     this.#parts.workers.close();

@@ -2,6 +2,11 @@
  * One run in the pool, from its spec to its outcome: wait for a slot of its group and for a
  * worker, hand the worker the job, feed the request body into the stdin ring and stream the
  * stdout ring out, and stop the guest at its deadline, on a cancel or when the server stops.
+ *
+ * A stop is answered at once; the guest, told through its worker's control block, unwinds by
+ * itself, and only then are its worker and rings used again: nothing a stopped guest still
+ * does can reach another run. A guest that does not unwind within a grace period (a host call
+ * that cannot be woken) has its worker given up.
  * @module
  */
 
@@ -9,7 +14,8 @@ import { ByteRing, type RingStock } from "./byte_ring.ts";
 import type { GroupLimits } from "./group_limits.ts";
 import type { PoolWorker, Workers } from "./workers.ts";
 import type { RunJob, RunReport } from "./protocol.ts";
-import { pumpStdin } from "./stdin_pump.ts";
+import { pumpStdin, type StdinPump } from "./stdin_pump.ts";
+import { moduleInfo } from "../run/module_info.ts";
 import {
   type Execution,
   MAX_STDERR,
@@ -25,6 +31,8 @@ export interface PoolParts {
   rings: RingStock;
   /** The id workers know `module` by. */
   moduleId(module: WebAssembly.Module): number;
+  /** How long a stopped guest may take to unwind before its worker is given up. */
+  graceMs: number;
 }
 
 /** How a stopped run's failure reads in the log. */
@@ -63,8 +71,17 @@ export class PoolRun {
   #stdinRing: ByteRing;
   #stdoutRing: ByteRing;
   #stopReason: StopReason | undefined;
-  /** Ends the wait for the worker's report (set while the guest runs). */
-  #abandon: (() => void) | undefined;
+  /** Resolves when the run is stopped. */
+  #stopped: Promise<"stopped">;
+  #markStopped!: (value: "stopped") => void;
+  /** Tells the guest to stop (set while a worker has the job). */
+  #interrupt: (() => void) | undefined;
+  /**
+   * Resolves once the guest has ended and nothing touches this run's rings: true, so they may
+   * serve another run; false when its worker was given up and they never may.
+   */
+  #released: Promise<boolean>;
+  #release!: (reusable: boolean) => void;
   #stdinFinished!: () => void;
 
   constructor(parts: PoolParts, spec: RunSpec) {
@@ -74,6 +91,8 @@ export class PoolRun {
     this.#stdoutBuffer = parts.rings.take();
     this.#stdinRing = new ByteRing(this.#stdinBuffer);
     this.#stdoutRing = new ByteRing(this.#stdoutBuffer);
+    this.#stopped = new Promise((resolve) => (this.#markStopped = resolve));
+    this.#released = new Promise((resolve) => (this.#release = resolve));
     const stdinDone = new Promise<void>((resolve) => (this.#stdinFinished = resolve));
     if (spec.stdin === null) this.#stdinFinished();
     const done = this.#run();
@@ -83,7 +102,7 @@ export class PoolRun {
       parts.groups.leave(spec.group);
     });
     this.execution = {
-      stdout: this.#stdoutStream(done),
+      stdout: this.#stdoutStream(),
       done,
       stdinDone,
       cancel: () => this.stop("cancelled"),
@@ -92,15 +111,18 @@ export class PoolRun {
 
   /** Stops the guest (the first reason given is the one reported). */
   stop(reason: StopReason): void {
-    this.#stopReason ??= reason;
-    this.#abandon?.();
+    if (this.#stopReason) return;
+    this.#stopReason = reason;
+    this.#interrupt?.();
+    this.#markStopped("stopped");
   }
 
   /** stdout as a byte stream: readers may bring their own buffer (BYOB) and reuse it. */
-  #stdoutStream(done: Promise<RunOutcome>): ReadableStream<Uint8Array> {
+  #stdoutStream(): ReadableStream<Uint8Array> {
     const ring = this.#stdoutRing;
     const buffer = this.#stdoutBuffer;
     const rings = this.#parts.rings;
+    const released = this.#released;
     return new ReadableStream({
       type: "bytes",
       autoAllocateChunkSize: rings.capacity,
@@ -114,8 +136,8 @@ export class PoolRun {
         else {
           controller.close();
           request.respond(0);
-          // Read to the end after the guest ended: nobody uses this ring any more.
-          done.then(() => rings.give(buffer));
+          // Read to the end: the ring is free once the guest has ended too.
+          released.then((reusable) => reusable && rings.give(buffer));
         }
       },
       cancel() {
@@ -127,14 +149,37 @@ export class PoolRun {
   async #run(): Promise<RunOutcome> {
     const spec = this.#spec;
     const { workers, groups } = this.#parts;
+    if (!moduleInfo(spec.module).preemptible) {
+      // A guest that could not be stopped would keep its worker for good: never run one.
+      this.#release(true);
+      this.#stdoutRing.close();
+      return {
+        exitCode: 0,
+        failure: "the module was not compiled preemptible: the pool does not run it",
+        stop: undefined,
+        stderr: new Uint8Array(),
+        truncated: false,
+      };
+    }
     await groups.enter(spec.group);
     const worker = await workers.acquire();
-    if (!worker) {
+    if (!worker || this.#stopReason) {
+      // Never started: no guest touched the rings.
+      if (worker) workers.release(worker, 0);
+      this.#release(true);
       this.#stdoutRing.close();
-      return stoppedOutcome("server-stopping", spec);
+      return stoppedOutcome(this.#stopReason ?? "server-stopping", spec);
     }
+    const runId = workers.nextRunId();
+    this.#interrupt = () => {
+      // The control block first: a guest woken by its rings must find itself stopped.
+      worker.control.stop(runId);
+      worker.worker.postMessage({ type: "stop", runId });
+      this.#stdinRing.interrupt();
+      this.#stdoutRing.interrupt();
+    };
     const report = this.#report(worker);
-    worker.worker.postMessage(this.#job(worker));
+    worker.worker.postMessage(this.#job(worker, runId));
     const timer = setTimeout(() => this.stop("timeout"), spec.timeoutMs);
     const pump = pumpStdin(
       spec.stdin,
@@ -143,33 +188,64 @@ export class PoolRun {
       () => this.stop("body-too-large"),
     );
     pump.finished.then(this.#stdinFinished);
-    const result = await report;
+    const first = await Promise.race([report, this.#stopped]);
     clearTimeout(timer);
     // Whatever of the body has not arrived yet is no longer wanted.
     pump.stop();
-    this.#stdinRing.abandon();
-    pump.finished.then(() => this.#parts.rings.give(this.#stdinBuffer));
-    if (result === "stopped") {
-      // The guest may be in an endless loop: only terminating its worker stops it.
-      workers.replace(worker);
-      this.#stdoutRing.close();
+    if (first === "stopped") {
+      this.#afterStop(worker, report, pump);
       return stoppedOutcome(this.#stopReason!, spec);
     }
-    workers.release(worker, result.memoryBytes);
+    this.#interrupt = undefined;
+    this.#stdinRing.abandon();
+    this.#giveBackStdin(pump);
+    this.#release(true);
+    workers.release(worker, first.memoryBytes);
     return {
-      exitCode: result.exitCode,
-      failure: result.failure,
+      exitCode: first.exitCode,
+      failure: first.failure,
       stop: undefined,
-      stderr: result.stderr,
-      truncated: result.truncated,
+      stderr: first.stderr,
+      truncated: first.truncated,
     };
   }
 
+  /**
+   * Waits for a stopped guest to unwind: then its worker serves again and its rings are
+   * free; after the grace period the worker is given up, and the rings with it.
+   */
+  async #afterStop(worker: PoolWorker, report: Promise<RunReport>, pump: StdinPump) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => resolve("late"), this.#parts.graceMs);
+    });
+    const ended = await Promise.race([report, grace]);
+    clearTimeout(timer);
+    if (ended === "late") {
+      this.#release(false);
+      this.#parts.workers.giveUp(
+        worker,
+        `a guest stopped (${this.#stopReason}) did not end within ${this.#parts.graceMs} ms`,
+      );
+      return;
+    }
+    this.#giveBackStdin(pump);
+    this.#release(true);
+    this.#parts.workers.release(worker, ended.memoryBytes);
+  }
+
+  /** The stdin ring goes back once the body feeding has let go of it too. */
+  #giveBackStdin(pump: StdinPump): void {
+    pump.finished.then(() => this.#parts.rings.give(this.#stdinBuffer));
+  }
+
   /** The job for `worker`: the module goes along the first time that worker runs it. */
-  #job(worker: PoolWorker): RunJob {
+  #job(worker: PoolWorker, runId: number): RunJob {
     const spec = this.#spec;
     const moduleId = this.#parts.moduleId(spec.module);
     const job: RunJob = {
+      type: "run",
+      runId,
       moduleId,
       module: worker.modules.has(moduleId) ? undefined : spec.module,
       entrypoint: spec.entrypoint,
@@ -186,8 +262,8 @@ export class PoolRun {
     return job;
   }
 
-  /** The worker's report, or "stopped" when the run is stopped first. */
-  #report(worker: PoolWorker): Promise<RunReport | "stopped"> {
+  /** The worker's report of how the guest ended. */
+  #report(worker: PoolWorker): Promise<RunReport> {
     return new Promise((resolve) => {
       worker.worker.onmessage = (event: MessageEvent<RunReport>) => resolve(event.data);
       worker.worker.onerror = (event) => {
@@ -198,10 +274,9 @@ export class PoolRun {
           memoryBytes: Infinity,
           stderr: new Uint8Array(),
           truncated: false,
+          stopped: false,
         });
       };
-      this.#abandon = () => resolve("stopped");
-      if (this.#stopReason) resolve("stopped");
     });
   }
 }

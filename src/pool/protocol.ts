@@ -11,6 +11,9 @@ import type { RunOutcome, RunSpec } from "../run/contract.ts";
 export type RunJob =
   & Pick<RunSpec, "entrypoint" | "args" | "env" | "preopens" | "maxOutput" | "outbound">
   & {
+    type: "run";
+    /** Unique in the pool: a stop names the run it is for. */
+    runId: number;
     moduleId: number;
     /** Sent the first time a worker runs this module; it keeps it afterwards. */
     module?: WebAssembly.Module;
@@ -20,8 +23,28 @@ export type RunJob =
     maxStderr: number;
   };
 
+/** Pool → worker, once, first: the control block through which its runs are stopped. */
+export interface ControlMessage {
+  type: "control";
+  buffer: SharedArrayBuffer;
+}
+
+/**
+ * Pool → worker: run `runId` is stopped (its control block already says so). Read only when
+ * the worker's event loop is free: while the guest waits on the network.
+ */
+export interface StopMessage {
+  type: "stop";
+  runId: number;
+}
+
+/** Every message a worker gets. */
+export type PoolMessage = ControlMessage | RunJob | StopMessage;
+
 /** Worker → pool: how the guest ended. */
 export type RunReport = Pick<RunOutcome, "exitCode" | "failure" | "stderr" | "truncated"> & {
   /** The guest's linear memory size at the end: large ones have their worker replaced. */
   memoryBytes: number;
+  /** It ended because it was stopped. */
+  stopped: boolean;
 };

@@ -1,8 +1,12 @@
 /**
  * The pool's worker threads: started up front or on demand up to a maximum, handed to one
- * run at a time, replaced when their guest grew large, and stopped once surplus and idle.
+ * run at a time, replaced when their guest grew large, and stopped once surplus and idle. A
+ * worker is only ever terminated while it is idle, except one whose stopped guest does not
+ * unwind (a host call that cannot be woken): that one is given up ("lost"), and said so.
  * @module
  */
+
+import { RunControl } from "./control.ts";
 
 /** The worker script. */
 const GUEST_WORKER_URL = new URL("./guest_worker.ts", import.meta.url).href;
@@ -20,6 +24,8 @@ const REPLACE_AFTER_BYTES = 256 * 1024 * 1024;
 /** A worker thread and what it holds. */
 export interface PoolWorker {
   worker: Worker;
+  /** How its runs are stopped. */
+  control: RunControl;
   /** Modules this worker already holds, by id. */
   modules: Set<number>;
   /** When it last went idle (performance.now()). */
@@ -38,6 +44,8 @@ export interface WorkerOptions {
   replaceAboveBytes: number;
   /** Workers beyond the warm ones idle this long are stopped (default 30 s). */
   idleWorkerMs?: number;
+  /** Told when a worker is given up (see {@link Workers.giveUp}). */
+  onLost?: (message: string) => void;
 }
 
 /** The worker threads of a pool. */
@@ -49,6 +57,8 @@ export class Workers {
   #closed = false;
   #trimTimer: number;
   #idleMs: number;
+  #lost = 0;
+  #nextRunId = 1;
 
   constructor(readonly options: WorkerOptions) {
     this.#idleMs = options.idleWorkerMs ?? IDLE_WORKER_MS;
@@ -62,6 +72,16 @@ export class Workers {
   /** Workers alive now, busy or idle. */
   get count(): number {
     return this.#count;
+  }
+
+  /** Workers given up so far, because their stopped guest would not unwind. */
+  get lost(): number {
+    return this.#lost;
+  }
+
+  /** A new run id, unique in this pool: stops name the run they are for. */
+  nextRunId(): number {
+    return this.#nextRunId++;
   }
 
   #trimIdle(): void {
@@ -78,7 +98,9 @@ export class Workers {
   #spawn(): PoolWorker {
     this.#count++;
     const worker = new Worker(GUEST_WORKER_URL, { type: "module" });
-    return { worker, modules: new Set(), idleSince: performance.now(), usedBytes: 0 };
+    const control = RunControl.create();
+    worker.postMessage({ type: "control", buffer: control.buffer });
+    return { worker, control, modules: new Set(), idleSince: performance.now(), usedBytes: 0 };
   }
 
   /** An idle worker, a new one, or (at the maximum) the next one released; none once closed. */
@@ -102,7 +124,19 @@ export class Workers {
     else this.replace(worker);
   }
 
-  /** Stops `worker` (its guest is done or was abandoned) and starts another if one is wanted. */
+  /**
+   * Gives up a worker whose stopped guest did not unwind in time: it is terminated, counted
+   * and reported, and another takes its place.
+   */
+  giveUp(worker: PoolWorker, why: string): void {
+    this.#lost++;
+    this.options.onLost?.(
+      `a pool worker was given up (${this.#lost} so far): ${why}; a new one takes its place`,
+    );
+    this.replace(worker);
+  }
+
+  /** Stops `worker` (idle, its guest done) and starts another if one is wanted. */
   replace(worker: PoolWorker): void {
     worker.worker.terminate();
     this.#count--;

@@ -16,6 +16,7 @@ import {
   promising,
 } from "../outbound_http/experimental_http.ts";
 import { moduleInfo } from "./module_info.ts";
+import { PREEMPT_FUEL, PREEMPT_FUNCTION, PREEMPT_MODULE } from "../wasm/preemption.ts";
 
 /**
  * The exports to call, in order, to run `name` on a fresh instance: WASI reactors get
@@ -52,26 +53,44 @@ export interface GuestEnd {
   memoryBytes: number;
 }
 
+/** How a guest is stopped from outside while it runs (the pool's workers stop theirs). */
+export interface GuestControl {
+  /** A preemptible guest out of fuel asks here: more fuel, or below zero to make it stop. */
+  refuel(): number;
+  /** Aborted once the guest must stop: its outbound requests in flight end. */
+  signal: AbortSignal;
+}
+
+/** A guest nobody stops: its fuel is always refilled. */
+const UNSTOPPED: GuestControl = {
+  refuel: () => PREEMPT_FUEL,
+  signal: new AbortController().signal,
+};
+
 /**
  * Instantiates `module` with a WASI host built from `wasi` and calls `entrypoint` to the end,
  * on the calling thread. A module that imports outbound HTTP runs under JavaScript Promise
- * Integration so that its requests can wait for `fetch`. Never rejects: every way a guest can
- * end is in the result.
+ * Integration so that its requests can wait for `fetch`. `control` (with `wasi.stop`) stops
+ * the guest from outside. Never rejects: every way a guest can end is in the result.
  */
 export async function runGuest(
   module: WebAssembly.Module,
   entrypoint: string,
   wasi: WasiOptions,
   outbound: OutboundOptions = DEFAULT_OUTBOUND,
+  control: GuestControl = UNSTOPPED,
 ): Promise<GuestEnd> {
   const info = moduleInfo(module);
   const host = new WasiHost(wasi);
   let memory: WebAssembly.Memory | undefined;
   const memoryBytes = () => memory?.buffer.byteLength ?? 0;
-  const http = info.usesHttp ? outboundHttpImports(host.memory, outbound) : undefined;
+  const http = info.usesHttp
+    ? outboundHttpImports(host.memory, outbound, { check: host.stop.check, signal: control.signal })
+    : undefined;
   try {
     const imports = host.imports(info.snapshots);
     if (http) imports[HTTP_MODULE] = http.imports as unknown as WebAssembly.ModuleImports;
+    if (info.preemptible) imports[PREEMPT_MODULE] = { [PREEMPT_FUNCTION]: control.refuel };
     const instance = new WebAssembly.Instance(module, imports);
     const exported = instance.exports.memory;
     if (exported instanceof WebAssembly.Memory) {

@@ -9,6 +9,8 @@ import { sha256Hex } from "../digest.ts";
 import { HTTP_FUNCTIONS, HTTP_MODULE } from "../outbound_http/experimental_http.ts";
 import { limitMemory } from "../wasm/memory_limit.ts";
 import { isWatText, watToWasm } from "../wasm/wat.ts";
+import { importsOf } from "../wasm/binary.ts";
+import { makePreemptible } from "../wasm/preemption.ts";
 import { WasiHost } from "../wasi/host.ts";
 import { idleOptions } from "../wasi/state.ts";
 
@@ -29,9 +31,12 @@ const PROVIDED: Record<string, Set<string>> = (() => {
   };
 })();
 
-/** Checks that every import is one the host provides; throws naming the first that is not. */
-export function checkImports(path: string, module: WebAssembly.Module): void {
-  for (const imp of WebAssembly.Module.imports(module)) {
+/**
+ * Checks that every import of the module `bytes` is one the host provides; throws naming the
+ * first that is not.
+ */
+export function checkImports(path: string, bytes: Uint8Array): void {
+  for (const imp of importsOf(bytes)) {
     const names = PROVIDED[imp.module];
     if (!names?.has(imp.name) || imp.kind !== "function") {
       throw new ModuleLoadError(
@@ -41,10 +46,10 @@ export function checkImports(path: string, module: WebAssembly.Module): void {
   }
 }
 
-/** A module as compiled, with the bytes it was compiled from. */
+/** A module as compiled, with the bytes it was made from. */
 export interface CompiledModule {
   module: WebAssembly.Module;
-  /** Its binary, memory cap applied. */
+  /** Its binary as loaded, memory cap applied (before it was made preemptible). */
   bytes: Uint8Array;
   /** The cap on its memory, if any. */
   memoryLimitBytes?: number;
@@ -52,6 +57,11 @@ export interface CompiledModule {
 
 /** How the cache treats what it compiles. */
 export interface ModuleCacheOptions {
+  /**
+   * Compile each module preemptible (see wasm/preemption.ts), so that it can be stopped at
+   * its deadline; a module that cannot be made so is refused. Off: as it is (`run`).
+   */
+  preemptible?: boolean;
   /**
    * Told of each distinct module once it compiled (for example to prepare variants of it);
    * loading does not wait for what it does.
@@ -104,16 +114,46 @@ export class ModuleCache {
     const digest = `${memoryLimitBytes ?? "unlimited"}:${await sha256Hex(bytes)}`;
     let compiled = this.#byDigest.get(digest);
     if (!compiled) {
-      const binary = bytes;
-      compiled = WebAssembly.compile(binary).then((module) => {
-        checkImports(path, module);
-        this.options.onCompiled?.({ module, bytes: binary, memoryLimitBytes });
-        return module;
-      }, (error) => {
-        throw new ModuleLoadError(`${path}: invalid WebAssembly module: ${error.message}`);
-      });
+      compiled = this.#compileBytes(path, bytes, memoryLimitBytes);
       this.#byDigest.set(digest, compiled);
     }
     return await compiled;
+  }
+
+  async #compileBytes(
+    path: string,
+    bytes: Uint8Array,
+    memoryLimitBytes: number | undefined,
+  ): Promise<WebAssembly.Module> {
+    let runnable = bytes;
+    try {
+      checkImports(path, bytes);
+      if (this.options.preemptible) runnable = makePreemptible(bytes);
+    } catch (error) {
+      if (error instanceof ModuleLoadError) throw error;
+      // The engine's own reason when the module is invalid; else the rewrite's.
+      await this.#engineVerdict(path, bytes);
+      throw new ModuleLoadError(
+        `${path}: cannot be stopped at its deadline, so it is not run: ${(error as Error).message}`,
+      );
+    }
+    let module: WebAssembly.Module;
+    try {
+      module = await WebAssembly.compile(runnable as Uint8Array<ArrayBuffer>);
+    } catch (error) {
+      await this.#engineVerdict(path, bytes);
+      throw new ModuleLoadError(`${path}: ${(error as Error).message}`);
+    }
+    this.options.onCompiled?.({ module, bytes, memoryLimitBytes });
+    return module;
+  }
+
+  /** Throws the engine's reason when `bytes` are not a valid module. */
+  async #engineVerdict(path: string, bytes: Uint8Array): Promise<void> {
+    try {
+      await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+    } catch (error) {
+      throw new ModuleLoadError(`${path}: invalid WebAssembly module: ${(error as Error).message}`);
+    }
   }
 }

@@ -7,6 +7,7 @@
 
 import { type GuestInputs, inputsOf, type Snapshot, snapshotsOf } from "../wasi/host.ts";
 import { HTTP_MODULE } from "../outbound_http/experimental_http.ts";
+import { PREEMPT_MODULE } from "../wasm/preemption.ts";
 
 /** What a module imports, in the terms a runner needs. */
 export interface ModuleInfo {
@@ -16,6 +17,8 @@ export interface ModuleInfo {
   usesHttp: boolean;
   /** Whether it can read argv and its environment: if not, neither is built for it. */
   reads: GuestInputs;
+  /** It was made preemptible: it asks its host for fuel (see wasm/preemption.ts). */
+  preemptible: boolean;
 }
 
 const infos = new WeakMap<WebAssembly.Module, ModuleInfo>();
@@ -24,10 +27,12 @@ const infos = new WeakMap<WebAssembly.Module, ModuleInfo>();
 export function moduleInfo(module: WebAssembly.Module): ModuleInfo {
   let found = infos.get(module);
   if (!found) {
+    const imports = WebAssembly.Module.imports(module);
     found = {
       snapshots: snapshotsOf(module),
-      usesHttp: WebAssembly.Module.imports(module).some((i) => i.module === HTTP_MODULE),
+      usesHttp: imports.some((i) => i.module === HTTP_MODULE),
       reads: inputsOf(module),
+      preemptible: imports.some((i) => i.module === PREEMPT_MODULE),
     };
     infos.set(module, found);
   }

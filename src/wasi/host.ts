@@ -9,7 +9,7 @@ import type { CallTable } from "./syscall.ts";
 import type { EffectTable } from "./effects.ts";
 import { PREVIEW1_LAYOUT, type SnapshotLayout } from "./layout.ts";
 import { PREVIEW0_LAYOUT } from "./preview0.ts";
-import { WasiState } from "./state.ts";
+import { NEVER_STOPS, WasiState } from "./state.ts";
 import { ARGS_ENVIRON_EFFECTS, argsEnvironCalls } from "./calls/args_environ.ts";
 import { FD_EFFECTS, fdCalls } from "./calls/fd.ts";
 import { PATH_EFFECTS, pathCalls } from "./calls/path.ts";
@@ -73,11 +73,33 @@ export function inputsOf(module: WebAssembly.Module): GuestInputs {
 
 /** One guest's WASI state and its imports. */
 export class WasiHost extends WasiState {
-  /** The import object: every call under each requested snapshot's module name. */
+  /**
+   * The import object: every call under each requested snapshot's module name. When this
+   * host was made with a stop signal, every call checks it first, so that a stopped guest
+   * can do nothing more.
+   */
   imports(snapshots: readonly Snapshot[] = ["preview1", "preview0"]): WebAssembly.Imports {
     const imports: WebAssembly.Imports = {};
-    for (const snapshot of snapshots) imports[SNAPSHOT_MODULES[snapshot]] = this.#calls(snapshot);
+    for (const snapshot of snapshots) {
+      const calls = this.#calls(snapshot);
+      imports[SNAPSHOT_MODULES[snapshot]] = this.stop === NEVER_STOPS
+        ? calls
+        : this.#checked(calls);
+    }
     return imports;
+  }
+
+  #checked(calls: CallTable): CallTable {
+    const stop = this.stop;
+    const checked: CallTable = {};
+    for (const [name, call] of Object.entries(calls)) {
+      const run = call as (...args: unknown[]) => number;
+      checked[name] = (...args: unknown[]) => {
+        stop.check();
+        return run(...args);
+      };
+    }
+    return checked;
   }
 
   #calls(snapshot: Snapshot): CallTable {

@@ -24,6 +24,28 @@ export interface Preopen {
   readOnly?: boolean;
 }
 
+/**
+ * How an embedder stops a guest from outside while it runs or waits in a call: a stopped
+ * guest's next call throws (an `Unwind`, which the guest cannot turn into an errno), and a
+ * call that waits wakes up. A call already inside the host's own blocking I/O cannot be woken.
+ */
+export interface StopSignal {
+  /** Throws once the guest must stop. */
+  check(): void;
+  /** Waits `ms` milliseconds, or less when the guest must stop (then throws). */
+  sleep(ms: number): void;
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** The signal of a guest nobody stops from outside: its sleeps just sleep. */
+export const NEVER_STOPS: StopSignal = {
+  check() {},
+  sleep(ms) {
+    Atomics.wait(sleeper, 0, 0, ms);
+  },
+};
+
 /** Everything a guest run is given. */
 export interface WasiOptions {
   args: readonly string[];
@@ -33,6 +55,8 @@ export interface WasiOptions {
   stdout: OutputSink;
   stderr: OutputSink;
   preopens?: readonly Preopen[];
+  /** How the guest is stopped from outside; by default it is not. */
+  stop?: StopSignal;
 }
 
 /** The options of a host before any run: no arguments, environment, input or output. */
@@ -103,6 +127,8 @@ export class WasiState {
   args: CStrings = NO_STRINGS;
   /** Environment as `KEY=VALUE`, NUL-terminated UTF-8. */
   env: CStrings = NO_STRINGS;
+  /** How the guest is stopped from outside (see {@link StopSignal}). */
+  stop: StopSignal = NEVER_STOPS;
   /** The buffers `args` and `env` were encoded into, reused by the next `reset`. */
   #argsScratch: Uint8Array | undefined;
   #envScratch: Uint8Array | undefined;
@@ -116,6 +142,7 @@ export class WasiState {
    * its imports once can serve many runs.
    */
   reset(options: WasiOptions): void {
+    this.stop = options.stop ?? NEVER_STOPS;
     this.args = cStrings(options.args, this.#argsScratch);
     this.#argsScratch = scratchOf(this.args, this.#argsScratch);
     this.env = cStrings(envStrings(options.env), this.#envScratch);

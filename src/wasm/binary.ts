@@ -295,32 +295,55 @@ export interface ImportCounts {
   globals: number;
 }
 
+/** One import of a module, as the binary declares it. */
+export interface ImportEntry {
+  module: string;
+  name: string;
+  kind: "function" | "table" | "memory" | "global" | "tag";
+}
+
+const IMPORT_KINDS = ["function", "table", "memory", "global", "tag"] as const;
+
+/** The imports a module declares, read from its bytes. Throws on a malformed binary. */
+export function importsOf(wasm: Uint8Array): ImportEntry[] {
+  const payload = readSections(wasm).find((s) => s.id === SectionId.IMPORT)?.payload;
+  return payload ? importEntries(payload) : [];
+}
+
 /** Counts the imports of each kind in an import section's payload. */
 export function importCounts(payload: Uint8Array): ImportCounts {
-  let [count, at] = readU32(payload, 0);
   const counts = { functions: 0, tables: 0, memories: 0, globals: 0 };
+  for (const entry of importEntries(payload)) {
+    if (entry.kind === "function") counts.functions++;
+    else if (entry.kind === "table") counts.tables++;
+    else if (entry.kind === "memory") counts.memories++;
+    else if (entry.kind === "global") counts.globals++;
+  }
+  return counts;
+}
+
+/** The entries of an import section's payload. */
+function importEntries(payload: Uint8Array): ImportEntry[] {
+  const decoder = new TextDecoder();
+  let [count, at] = readU32(payload, 0);
+  const entries: ImportEntry[] = [];
   for (let i = 0; i < count; i++) {
+    const names: string[] = [];
     for (let n = 0; n < 2; n++) {
       const [length, next] = readU32(payload, at);
+      names.push(decoder.decode(payload.subarray(next, next + length)));
       at = next + length;
     }
     const kind = payload[at++];
-    if (kind === 0) {
-      at = skipLeb(payload, at);
-      counts.functions++;
-    } else if (kind === 1) {
-      at = skipLimits(payload, skipValType(payload, at));
-      counts.tables++;
-    } else if (kind === 2) {
-      at = skipLimits(payload, at);
-      counts.memories++;
-    } else if (kind === 3) {
-      at = skipValType(payload, at) + 1;
-      counts.globals++;
-    } else if (kind === 4) at = skipLeb(payload, at + 1);
+    if (kind === 0) at = skipLeb(payload, at);
+    else if (kind === 1) at = skipLimits(payload, skipValType(payload, at));
+    else if (kind === 2) at = skipLimits(payload, at);
+    else if (kind === 3) at = skipValType(payload, at) + 1;
+    else if (kind === 4) at = skipLeb(payload, at + 1);
     else throw new WasmFormatError(`unknown import kind ${kind}`);
+    entries.push({ module: names[0], name: names[1], kind: IMPORT_KINDS[kind] });
   }
-  return counts;
+  return entries;
 }
 
 /** Concatenates byte arrays. */

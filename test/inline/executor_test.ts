@@ -16,7 +16,10 @@ const MIB = 1024 * 1024;
  */
 function setUp(slowMs = Infinity) {
   const variants = new InlineVariants();
-  const modules = new ModuleCache({ onCompiled: (compiled) => variants.add(compiled) });
+  const modules = new ModuleCache({
+    preemptible: true,
+    onCompiled: (compiled) => variants.add(compiled),
+  });
   // Loading waits for the module's inline variant too.
   const cache = {
     async load(path: string, memoryLimitBytes?: number) {

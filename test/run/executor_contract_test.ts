@@ -23,7 +23,7 @@ interface Subject {
 
 const SUBJECTS: Record<string, () => Subject> = {
   "the worker pool": () => {
-    const cache = new ModuleCache();
+    const cache = new ModuleCache({ preemptible: true });
     return {
       executor: new WorkerPool({ warm: 1, max: 2 }),
       load: (name) => cache.load(fixture(name)),
@@ -31,7 +31,10 @@ const SUBJECTS: Record<string, () => Subject> = {
   },
   "the inline-first executor": () => {
     const variants = new InlineVariants();
-    const cache = new ModuleCache({ onCompiled: (compiled) => variants.add(compiled) });
+    const cache = new ModuleCache({
+      preemptible: true,
+      onCompiled: (compiled) => variants.add(compiled),
+    });
     return {
       executor: new InlineFirstExecutor(
         new WorkerPool({ warm: 1, max: 2 }),

@@ -15,13 +15,6 @@ import { clockNow } from "./clock_random.ts";
 /** `subclockflags.subscription_clock_abstime`. */
 const ABSTIME = 1;
 const EVENT_SIZE = 32;
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-
-/** Blocks the calling thread for `nanoseconds` (the guest asked to sleep). */
-function sleep(nanoseconds: bigint): void {
-  // At least a microsecond, so that a sub-millisecond remainder still waits.
-  if (nanoseconds > 0n) Atomics.wait(sleeper, 0, 0, Math.max(Number(nanoseconds) / 1e6, 0.001));
-}
 
 interface Event {
   userdata: bigint;
@@ -84,7 +77,8 @@ export function pollCalls(host: WasiState, layout: SnapshotLayout) {
         const first = clocks.reduce((a, b) => (b.deadline < a.deadline ? b : a));
         // Atomics.wait may wake a little early (millisecond rounding): sleep until it is due.
         for (let left = first.deadline - clockNow(first.id); left > 0n;) {
-          sleep(left);
+          // At least a microsecond, so that a sub-millisecond remainder still waits.
+          host.stop.sleep(Math.max(Number(left) / 1e6, 0.001));
           left = first.deadline - clockNow(first.id);
         }
         for (const clock of clocks) {
