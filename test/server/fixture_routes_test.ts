@@ -213,10 +213,19 @@ Deno.test("startup errors name the problem and exit non-zero", async (t) => {
       "'wasi_experimental_http.bogus', which this host does not provide",
     ],
     ["invalid TOML", `[[module]\n`, "invalid TOML"],
+    [
+      "a _routes that never answers",
+      `[[module]]\nroute = "/r/..."\nmodule = "loop.wat"\ntimeout = 0.5\n`,
+      "(route '/r/...'): loop.wat: _routes did not answer within its timeout of 500 ms",
+    ],
   ];
   await Deno.writeTextFile(
     `${dir}/http.wat`,
     `(module (import "wasi_experimental_http" "bogus" (func)))`,
+  );
+  await Deno.writeTextFile(
+    `${dir}/loop.wat`,
+    `(module (func (export "_start")) (func (export "_routes") (loop $l (br $l))))`,
   );
   for (const [name, text, expected] of cases) {
     await t.step(name, async () => {
