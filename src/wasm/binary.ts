@@ -166,14 +166,14 @@ export const enum Effect {
   BLOCK,
   /** `memory.copy`, `memory.fill`, `memory.init`: work in proportion to the length on top. */
   BULK_MEMORY,
+  /** A call of any kind: direct, indirect, or a tail call. */
+  CALL,
 }
 
 /** Opcodes whose only immediate is one LEB128 number. */
 const ONE_LEB = new Set([
   0x0c, // br
   0x0d, // br_if
-  0x10, // call
-  0x12, // return_call
   0x20, // local.get
   0x21, // local.set
   0x22, // local.tee
@@ -206,7 +206,9 @@ export function readInstruction(bytes: Uint8Array, at: number): [next: number, e
   if (ONE_LEB.has(op)) return [skipLeb(bytes, at), Effect.NONE];
   if (op === 0x26) return [skipLeb(bytes, at), Effect.INSTANCE_STATE]; // table.set
   if (op === 0x40) return [skipLeb(bytes, at), Effect.MEMORY_GROW];
-  if (op === 0x11 || op === 0x13) return [skipLeb(bytes, skipLeb(bytes, at)), Effect.NONE];
+  if (op === 0x10 || op === 0x12) return [skipLeb(bytes, at), Effect.CALL]; // (return_)call
+  // call_indirect, return_call_indirect
+  if (op === 0x11 || op === 0x13) return [skipLeb(bytes, skipLeb(bytes, at)), Effect.CALL];
   if (op === 0x0e) { // br_table
     let [count, next] = readU32(bytes, at);
     for (let i = 0; i <= count; i++) next = skipLeb(bytes, next);

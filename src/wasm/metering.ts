@@ -150,26 +150,37 @@ function bulkCharge(fuel: number, scratch: number, empty: number[]): number[] {
   ];
 }
 
-/** Instruction counts of a function body: of the whole, and of each loop in order. */
+/**
+ * Instruction counts of a function body: of the whole, and of each loop in order; whether it
+ * can change its instance's tables or segments, and whether it makes a call outside every
+ * loop (a call inside a loop comes after that loop's own check in the same pass).
+ */
 function bodyCosts(payload: Uint8Array, start: number, end: number) {
   const loops: number[] = [];
   // Open blocks, each the index in `loops` of a loop or -1, with the count at its start.
   const open: { loop: number; from: number }[] = [];
   let count = 0;
+  let depth = 0;
   let changesInstance = false;
+  let callsOutsideLoops = false;
   for (let cursor = start; cursor < end; count++) {
     const [next, effect] = readInstruction(payload, cursor);
     cursor = next;
     if (effect === Effect.LOOP) {
       open.push({ loop: loops.length, from: count });
       loops.push(0);
+      depth++;
     } else if (effect === Effect.BLOCK) open.push({ loop: -1, from: count });
     else if (effect === Effect.END) {
       const closed = open.pop();
-      if (closed && closed.loop !== -1) loops[closed.loop] = count - closed.from;
+      if (closed && closed.loop !== -1) {
+        loops[closed.loop] = count - closed.from;
+        depth--;
+      }
     } else if (effect === Effect.INSTANCE_STATE) changesInstance = true;
+    else if (effect === Effect.CALL && depth === 0) callsOutsideLoops = true;
   }
-  return { total: count, loops, changesInstance };
+  return { total: count, loops, changesInstance, callsOutsideLoops };
 }
 
 /** Fuel charged at least, per check. */
@@ -186,6 +197,7 @@ function meterCode(
   watch: number[],
   bulk: number[],
   empty: number[],
+  allEntries: boolean,
 ) {
   let [count, at] = readU32(payload, 0);
   const parts: (Uint8Array | number[])[] = [writeU32(count)];
@@ -199,7 +211,9 @@ function meterCode(
     changesInstance ||= costs.changesInstance;
     const body: (Uint8Array | number[])[] = [
       payload.subarray(bodyStart, cursor),
-      fuelCheck(fuel, Math.max(MIN_COST, costs.total), empty),
+      allEntries || costs.callsOutsideLoops
+        ? fuelCheck(fuel, Math.max(MIN_COST, costs.total), empty)
+        : [],
     ];
     let copied = cursor;
     let loop = 0;
@@ -231,6 +245,11 @@ function meterCode(
  * Returns `wasm` with fuel metering (the counter starting at `initialFuel`) and its mutable
  * globals exported. Out of fuel, the guest traps; or, with `refill` (the index of an imported
  * function `() -> i32`), it asks that function for more, and traps when it answers below zero.
+ *
+ * With `refill`, the counter only has to come round often enough, not to count all work: a
+ * function is charged on entry only when it makes a call outside its loops. A function whose
+ * calls all sit in loops passes a loop's check before each of them, and one without calls
+ * runs straight through its body between two checks; so no path runs long without a check.
  * Throws when the module uses an instruction the reader does not know.
  */
 export function meter(wasm: Uint8Array, initialFuel = 0, refill?: number): MeteredModule {
@@ -252,6 +271,7 @@ export function meter(wasm: Uint8Array, initialFuel = 0, refill?: number): Meter
       growWatch(fuel + 1, fuel + 2),
       bulkCharge(fuel, fuel + 1, whenEmpty(fuel, refill)),
       whenEmpty(fuel, refill),
+      refill === undefined,
     )
     : { code: undefined, changesInstance: false };
   if (metered.code) placeSection(sections, { id: SectionId.CODE, payload: metered.code });
