@@ -211,6 +211,7 @@ Deno.test("SIGTERM with runaway guests in flight: stopped at the drain timeout, 
   assertEquals(status.code, 0);
   assertOk(exitedAfter >= 900, `waited for the drain timeout (${exitedAfter} ms)`);
   // The drain timeout plus the second the stopped responses get to go out.
+  console.log(`exited ${exitedAfter} ms after the signal`);
   assertOk(exitedAfter < 2000 + 1000, `exited ${exitedAfter} ms after the signal`);
   assertEquals(await Promise.all(stuck), [503, 503]);
 });
