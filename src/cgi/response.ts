@@ -33,19 +33,44 @@ export function bodyStart(output: Uint8Array): number {
   return -1;
 }
 
-const decoder = new TextDecoder();
+/**
+ * `bytes` as a string of one character per byte (Latin-1): header values reach the client
+ * byte for byte, UTF-8 included, since a Response header is such a byte string.
+ */
+function byteString(bytes: Uint8Array): string {
+  let text = "";
+  for (let at = 0; at < bytes.length; at += 8192) {
+    text += String.fromCharCode.apply(null, bytes.subarray(at, at + 8192) as unknown as number[]);
+  }
+  return text;
+}
 
 /** The header lines before `end` (as found by {@link bodyStart}), CRs dropped. */
 export function headerLines(output: Uint8Array, end: number): string[] {
-  let text = decoder.decode(output.subarray(0, end));
+  let text = byteString(output.subarray(0, end));
   if (text.includes("\r")) text = text.replaceAll("\r", "");
   return text.split("\n").filter((line) => line !== "");
 }
 
 /** A header name Headers accepts: an RFC 9110 token. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** What a header value may not hold: NUL, or a character that is not one byte. */
-const BAD_VALUE = /[\0\u0100-\uffff]/;
+/**
+ * What a header value may not hold (RFC 9110 field-value: visible ASCII, obs-text, space and
+ * tab): control characters, DEL, and anything that is not one byte.
+ */
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+
+/**
+ * `text` without the spaces and tabs around it (HTTP's optional whitespace). Not `trim()`:
+ * that also drops bytes such as 0xA0, which may be part of a UTF-8 character.
+ */
+function trimOws(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && (text[start] === " " || text[start] === "\t")) start++;
+  while (end > start && (text[end - 1] === " " || text[end - 1] === "\t")) end--;
+  return text.slice(start, end);
+}
 
 function errorOutput(status: number, body: string, warnings: string[]): CgiOutput {
   return {
@@ -81,8 +106,8 @@ export function parseCgiHead(lines: readonly string[]): CgiHead {
       warnings.push(`header line without ':' skipped: ${JSON.stringify(line)}`);
       continue;
     }
-    const name = line.slice(0, colon).trim();
-    const value = line.slice(colon + 1).trim();
+    const name = trimOws(line.slice(0, colon));
+    const value = trimOws(line.slice(colon + 1));
     const lower = name.toLowerCase();
     if (lower === "status") {
       const code = value.match(/^\d+/);

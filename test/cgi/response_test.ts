@@ -114,3 +114,21 @@ Deno.test("a header block seen before parses the same; a different one is parsed
     assertEquals(warnings.length, 1);
   }
 });
+
+Deno.test("a control character or DEL in a header value is a 500 with the reason, never sent", async () => {
+  for (const bad of ["\x01", "\x0b", "\x1b", "\x7f", "\0"]) {
+    const { response, warnings } = await parse(`Content-Type: text/plain\nX-Bad: a${bad}b\n\nbody`);
+    assertEquals(response.status, 500, JSON.stringify(bad));
+    assertIncludes(warnings.join("\n"), "invalid header");
+  }
+});
+
+Deno.test("UTF-8 in a header value reaches the client byte for byte", async () => {
+  // "é" and "à": the second ends in 0xA0, which a plain trim() would cut off.
+  const output = new TextEncoder().encode("Content-Type: text/plain\nX-Name: é à\n\nbody");
+  const { response } = await parse(output as Uint8Array<ArrayBuffer>);
+  assertEquals(response.status, 200);
+  const raw = response.headers.get("x-name")!;
+  const bytes = Uint8Array.from(raw, (c) => c.charCodeAt(0));
+  assertEquals(new TextDecoder().decode(bytes), "é à");
+});

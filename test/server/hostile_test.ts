@@ -1,0 +1,59 @@
+/**
+ * Hostile modules and clients against the real server: each case did damage once (a crash, a
+ * leak between requests, an unbounded resource) and must not any more.
+ * @module
+ */
+
+import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
+import { fixture, ROOT } from "../_fixtures.ts";
+import { type ServerProcess, startServer } from "./_server.ts";
+import { writeConfig } from "../_temp.ts";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits until the server says its modules run on its own thread. */
+async function inlineReady(server: ServerProcess): Promise<void> {
+  while (!server.output().stderr.includes("modules ready to run on the server's thread")) {
+    await sleep(50);
+  }
+}
+
+/** The raw bytes of a response header value (Headers keep one character per byte). */
+const headerBytes = (value: string) => Uint8Array.from(value, (c) => c.charCodeAt(0));
+
+Deno.test("a control character in a response header is a 500, on both paths; UTF-8 passes whole", async () => {
+  const config = await writeConfig(`
+[[module]]
+route = "/echo"
+module = "${fixture("header_echo.wasm")}"
+
+[[module]]
+route = "/hello"
+module = "${ROOT}modules/hello.wasm"
+`);
+  const server = await startServer(["-c", config]);
+  try {
+    const attempt = async (query: string) => {
+      const response = await fetch(`${server.url}/echo?${query}`);
+      await response.body?.cancel();
+      return response;
+    };
+    // Right after start the module runs in the pool; a second later on the server's thread.
+    for (const path of ["the pool", "the server's thread"]) {
+      if (path !== "the pool") await inlineReady(server);
+      for (const bad of ["%01", "%0B", "%1B", "%7F"]) {
+        const response = await attempt(`x${bad}y`);
+        assertEquals(response.status, 500, `${bad} through ${path}`);
+      }
+      const utf8 = await attempt("%C3%A9%20%C3%A0");
+      assertEquals(utf8.status, 200);
+      assertEquals(new TextDecoder().decode(headerBytes(utf8.headers.get("x-echo")!)), "é à");
+    }
+    const hello = await fetch(`${server.url}/hello`);
+    assertEquals(await hello.text(), "hello world\n", "the server is still serving");
+    assertIncludes(server.output().stderr, "module sent an invalid header");
+  } finally {
+    const status = await server.stop();
+    assertEquals(status.code, 0, "the server never crashed");
+  }
+});
