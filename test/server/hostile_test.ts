@@ -57,3 +57,37 @@ module = "${ROOT}modules/hello.wasm"
     assertEquals(status.code, 0, "the server never crashed");
   }
 });
+
+Deno.test("a stopped guest never reaches another request's body or response", async () => {
+  const config = await writeConfig(`
+[[module]]
+route = "/leech"
+module = "${fixture("leech.wasm")}"
+timeout = 0.3
+
+[[module]]
+route = "/cat"
+module = "${fixture("cat.wasm")}"
+`);
+  const server = await startServer(["-c", config, "--workers", "4", "--max-concurrency", "64"]);
+  try {
+    // Bodies over 64 KiB stream through the pool, in the same kind of buffers the leech had.
+    const body = (i: number) =>
+      `Content-Type: text/plain\n\n${`request ${i} `.repeat(8000)}`.slice(0, 90_000);
+    const runs = Array.from({ length: 80 }, async (_, i) => {
+      if (i % 2 === 0) {
+        const response = await fetch(`${server.url}/leech`, { method: "POST", body: body(i) });
+        await response.body?.cancel();
+        return;
+      }
+      const response = await fetch(`${server.url}/cat`, { method: "POST", body: body(i) });
+      const text = await response.text();
+      assertEquals(response.status, 200);
+      assertOk(!text.includes("LEECH"), `request ${i} got a stopped guest's output`);
+      assertEquals(text, body(i).slice("Content-Type: text/plain\n\n".length), `request ${i}`);
+    });
+    await Promise.all(runs);
+  } finally {
+    await server.stop();
+  }
+});
