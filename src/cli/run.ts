@@ -11,6 +11,7 @@ import { DEFAULT_OUTBOUND } from "../outbound_http/experimental_http.ts";
 import type { Preopen } from "../wasi/state.ts";
 import { HandleSink, HandleSource } from "../wasi/streams.ts";
 import { parseVolume } from "../config/volumes.ts";
+import { whyNoSandbox } from "../wasi/linux_fs.ts";
 import { UsageError } from "./serve_options.ts";
 
 /** What `run` runs. */
@@ -89,6 +90,8 @@ export function parseRunArgs(
     else throw new UsageError(`unknown argument '${arg}'\n\n${RUN_USAGE}`);
   }
   if (module === undefined) throw new UsageError(`run needs a module\n\n${RUN_USAGE}`);
+  const noSandbox = preopens.length > 0 ? whyNoSandbox() : undefined;
+  if (noSandbox) throw new UsageError(`--dir is refused rather than served unsafely: ${noSandbox}`);
   for (const preopen of preopens) {
     let isDirectory = false;
     try {

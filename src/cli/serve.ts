@@ -9,6 +9,7 @@ import { WorkerPool } from "../pool/pool.ts";
 import { InlineFirstExecutor } from "../inline/executor.ts";
 import { InlineVariants } from "../inline/variants.ts";
 import { ModuleCache } from "../run/module_cache.ts";
+import { whyNoSandbox } from "../wasi/linux_fs.ts";
 import { RoutingTable } from "../routing/table.ts";
 import { createApp } from "../server/app.ts";
 import { buildHandlers, type RouteHandler } from "../server/handlers.ts";
@@ -57,6 +58,15 @@ const PREPARE_INLINE_AFTER_MS = 1000;
 export async function serve(options: ServeOptions, logger: Logger): Promise<void> {
   const config = await loadModulesToml(options.configFile, options.startDir);
   for (const warning of config.warnings) logger.warn(warning);
+  const withVolumes = config.entries.find((entry) => entry.volumes.length > 0);
+  const noSandbox = withVolumes && whyNoSandbox();
+  if (withVolumes && noSandbox) {
+    throw new StartupError(
+      `${config.file}:${withVolumes.line}: [[module]] #${withVolumes.index} (route ` +
+        `'${withVolumes.route}') has volumes, which are refused rather than served unsafely: ` +
+        noSandbox,
+    );
+  }
   // Modules are ready to run on the server's thread shortly after start; the pool runs them
   // until then, so that preparing them does not delay the first request.
   const variants = new InlineVariants(PREPARE_INLINE_AFTER_MS);

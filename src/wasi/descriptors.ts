@@ -1,14 +1,15 @@
 /**
  * The objects behind guest file descriptors: standard streams, host files and directories.
  * Each kind answers the operations it supports; the rest fail with the errno wasmtime gives.
+ * Host files and directories are held by their own host descriptors (see linux_fs.ts), never
+ * by a path that could be swapped.
  * @module
  */
 
 import { Errno, WasiError } from "./errno.ts";
-import { type FileTimes, fileTimes } from "./file_times.ts";
+import * as host from "./linux_fs.ts";
 import {
   DIRECTORY_RIGHTS,
-  FdFlags,
   FILE_RIGHTS,
   FileType,
   Rights,
@@ -139,37 +140,72 @@ export class OutputDescriptor extends Descriptor {
   }
 }
 
-/** Converts `Deno.FileInfo` and the file's nanosecond times to a WASI {@link Filestat}. */
-export function filestatOf(info: Deno.FileInfo, times: FileTimes): Filestat {
-  const filetype = info.isFile
-    ? FileType.REGULAR_FILE
-    : info.isDirectory
-    ? FileType.DIRECTORY
-    : info.isSymlink
-    ? FileType.SYMBOLIC_LINK
-    : info.isBlockDevice
-    ? FileType.BLOCK_DEVICE
-    : info.isCharDevice
-    ? FileType.CHARACTER_DEVICE
-    : info.isSocket
-    ? FileType.SOCKET_STREAM
-    : FileType.UNKNOWN;
+/** A host file's type as WASI numbers it (a FIFO is of no type WASI has). */
+function fileTypeOf(type: number): number {
+  switch (type) {
+    case host.S_IF.REG:
+      return FileType.REGULAR_FILE;
+    case host.S_IF.DIR:
+      return FileType.DIRECTORY;
+    case host.S_IF.LNK:
+      return FileType.SYMBOLIC_LINK;
+    case host.S_IF.BLK:
+      return FileType.BLOCK_DEVICE;
+    case host.S_IF.CHR:
+      return FileType.CHARACTER_DEVICE;
+    case host.S_IF.SOCK:
+      return FileType.SOCKET_STREAM;
+    default:
+      return FileType.UNKNOWN;
+  }
+}
+
+/** A directory entry's type as WASI numbers it. */
+export function entryTypeOf(type: number): number {
+  switch (type) {
+    case host.DT.REG:
+      return FileType.REGULAR_FILE;
+    case host.DT.DIR:
+      return FileType.DIRECTORY;
+    case host.DT.LNK:
+      return FileType.SYMBOLIC_LINK;
+    case host.DT.BLK:
+      return FileType.BLOCK_DEVICE;
+    case host.DT.CHR:
+      return FileType.CHARACTER_DEVICE;
+    case host.DT.SOCK:
+      return FileType.SOCKET_STREAM;
+    default:
+      return FileType.UNKNOWN;
+  }
+}
+
+/** The WASI {@link Filestat} of what the open host descriptor `fd` names. */
+export function filestatOf(fd: number): Filestat {
+  const stat = host.stat(fd);
   return {
-    dev: BigInt(info.dev ?? 0),
-    ino: BigInt(info.ino ?? 0),
-    filetype,
-    nlink: BigInt(info.nlink ?? 1),
-    size: BigInt(info.size),
-    ...times,
+    dev: stat.dev,
+    ino: stat.ino,
+    filetype: fileTypeOf(stat.type),
+    nlink: stat.nlink,
+    size: stat.size,
+    atim: stat.atim,
+    mtim: stat.mtim,
+    ctim: stat.ctim,
   };
 }
 
-/** A regular host file opened through `path_open`. */
+/** True when the open host descriptor `fd` is a directory. */
+export function isDirectory(fd: number): boolean {
+  return host.stat(fd).type === host.S_IF.DIR;
+}
+
+/** A regular host file opened through `path_open`, held by its host descriptor. */
 export class FileDescriptor extends Descriptor {
   readonly filetype = FileType.REGULAR_FILE;
   constructor(
-    readonly file: Deno.FsFile,
-    readonly hostPath: string,
+    /** The host descriptor, opened with the access this file was granted. */
+    readonly fd: number,
     readonly readable: boolean,
     readonly writable: boolean,
     fdflags: number,
@@ -186,75 +222,71 @@ export class FileDescriptor extends Descriptor {
   }
   override read(memory: Uint8Array, at: number, length: number): number {
     if (!this.readable) throw new WasiError(Errno.BADF);
-    return this.file.readSync(memory.subarray(at, at + length)) ?? 0;
+    return host.read(this.fd, memory.subarray(at, at + length));
   }
   override write(memory: Uint8Array, at: number, length: number): number {
     if (!this.writable) throw new WasiError(Errno.BADF);
     const data = memory.subarray(at, at + length);
-    // Append mode: every write goes to the current end, as O_APPEND does.
-    if (this.fdflags & FdFlags.APPEND) this.file.seekSync(0, Deno.SeekMode.End);
     let written = 0;
-    while (written < data.length) written += this.file.writeSync(data.subarray(written));
+    while (written < data.length) written += host.write(this.fd, data.subarray(written));
     return written;
   }
   override pread(memory: Uint8Array, at: number, length: number, offset: bigint): number {
     if (!this.readable) throw new WasiError(Errno.BADF);
-    const saved = this.file.seekSync(0, Deno.SeekMode.Current);
-    try {
-      this.file.seekSync(Number(offset), Deno.SeekMode.Start);
-      return this.file.readSync(memory.subarray(at, at + length)) ?? 0;
-    } finally {
-      this.file.seekSync(saved, Deno.SeekMode.Start);
-    }
+    return host.pread(this.fd, memory.subarray(at, at + length), offset);
   }
   override pwrite(memory: Uint8Array, at: number, length: number, offset: bigint): number {
     if (!this.writable) throw new WasiError(Errno.BADF);
     const data = memory.subarray(at, at + length);
-    const saved = this.file.seekSync(0, Deno.SeekMode.Current);
-    try {
-      this.file.seekSync(Number(offset), Deno.SeekMode.Start);
-      let written = 0;
-      while (written < data.length) written += this.file.writeSync(data.subarray(written));
-      return written;
-    } finally {
-      this.file.seekSync(saved, Deno.SeekMode.Start);
+    let written = 0;
+    while (written < data.length) {
+      written += host.pwrite(this.fd, data.subarray(written), offset + BigInt(written));
     }
+    return written;
   }
   override seek(offset: bigint, whence: number): bigint {
-    const mode = whence === Whence.SET
-      ? Deno.SeekMode.Start
-      : whence === Whence.CUR
-      ? Deno.SeekMode.Current
-      : whence === Whence.END
-      ? Deno.SeekMode.End
-      : undefined;
-    if (mode === undefined) throw new WasiError(Errno.INVAL);
-    if (mode === Deno.SeekMode.Start && offset < 0n) throw new WasiError(Errno.INVAL);
-    return BigInt(this.file.seekSync(Number(offset), mode));
+    // WASI numbers whence as Linux does (SET 0, CUR 1, END 2).
+    if (whence !== Whence.SET && whence !== Whence.CUR && whence !== Whence.END) {
+      throw new WasiError(Errno.INVAL);
+    }
+    return host.seek(this.fd, offset, whence);
   }
   override stat(): Filestat {
-    return filestatOf(this.file.statSync(), fileTimes(this.hostPath, true));
+    return filestatOf(this.fd);
   }
   override setSize(size: bigint): void {
-    this.file.truncateSync(Number(size));
+    host.truncate(this.fd, size);
   }
   override sync(): void {
-    this.file.syncSync();
+    host.sync(this.fd, false);
+  }
+  /** Flushes the data only. */
+  syncData(): void {
+    host.sync(this.fd, true);
+  }
+  /** Turns append mode on or off (`fd_fdstat_set_flags`). */
+  setAppend(append: boolean): void {
+    host.setAppend(this.fd, append);
   }
   override close(): void {
-    this.file.close();
+    host.close(this.fd);
   }
 }
 
-/** A host directory: a preopened volume or one opened beneath it. */
+/** A host directory: a preopened volume or one opened beneath it, held by its descriptor. */
 export class DirectoryDescriptor extends Descriptor {
   readonly filetype = FileType.DIRECTORY;
   /** Entries read by the last `fd_readdir` that started at cookie 0, reused by later cookies. */
   listing: { name: string; ino: bigint; filetype: number }[] | undefined;
+  #fd: number | undefined;
+  #hostPath: string | undefined;
 
   constructor(
-    /** The directory's real path on the host: path lookups never leave it. */
-    readonly hostPath: string,
+    /**
+     * Its host descriptor, or for a preopen the host path it is opened from when first used
+     * (most runs of a module never touch their volumes).
+     */
+    from: number | string,
     /** The guest path of a preopen (what `fd_prestat_dir_name` reports); undefined otherwise. */
     readonly preopenName?: string,
     /** Beneath a read-only volume: nothing may be created, changed or removed. */
@@ -263,9 +295,16 @@ export class DirectoryDescriptor extends Descriptor {
     inheritable: bigint = DIRECTORY_RIGHTS | FILE_RIGHTS,
   ) {
     super(DIRECTORY_RIGHTS & inheritable, inheritable);
+    if (typeof from === "number") this.#fd = from;
+    else this.#hostPath = from;
+  }
+
+  /** The host descriptor every path beneath this directory is resolved from. */
+  get fd(): number {
+    return this.#fd ??= host.openDirectory(this.#hostPath!);
   }
   override stat(): Filestat {
-    return filestatOf(Deno.statSync(this.hostPath), fileTimes(this.hostPath, true));
+    return filestatOf(this.fd);
   }
   /** Fails with `PERM` when this directory is beneath a read-only volume. */
   requireWritable(): void {
@@ -286,5 +325,9 @@ export class DirectoryDescriptor extends Descriptor {
   /** Seeking a directory is `BADF` in wasmtime (POSIX would answer 0). */
   override seek(): bigint {
     throw new WasiError(Errno.BADF);
+  }
+  override close(): void {
+    if (this.#fd !== undefined) host.close(this.#fd);
+    this.#fd = undefined;
   }
 }

@@ -1,83 +1,95 @@
 /**
- * Sandboxed path lookup: a guest path, relative to a directory descriptor, resolved one
- * component at a time so that neither `..`, absolute paths nor symlinks leave that directory.
+ * Sandboxed path lookup: a guest path is checked, then handed to the kernel to resolve beneath
+ * a directory descriptor (see linux_fs.ts), so that neither `..`, absolute paths, symlinks nor
+ * a swap made meanwhile leave that directory. Calls that act on a name rather than open it
+ * (`mkdir`, `unlink`, `rename`, …) get the directory that holds it, opened the same way, and
+ * the name alone.
  * @module
  */
 
 import { Errno, WasiError } from "./errno.ts";
+import { close, O, openBeneath } from "./linux_fs.ts";
 
-/** How many symlinks one lookup may expand before it fails with `LOOP` (Linux's limit). */
-const MAX_SYMLINK_EXPANSIONS = 40;
-
-/** A guest path resolved to a host path beneath its base directory. */
-export interface ResolvedPath {
-  /** The host path; the base directory itself when the guest path was `.`. */
-  hostPath: string;
-  /** The guest path ended in `/`, so the object must be a directory. */
+/** A guest path, checked. */
+export interface GuestPath {
+  /** The path to give the kernel, relative. */
+  path: string;
+  /** The path ended in `/`, so the object must be a directory. */
   mustBeDirectory: boolean;
 }
 
-function componentsOf(path: string): string[] {
-  return path.split("/").filter((part) => part !== "" && part !== ".");
-}
-
-/**
- * Resolves `path` beneath `baseHostPath`. Every component but the last is followed if it is a
- * symlink; the last only when `followFinal` (or the path ends in `/`). Escapes fail with
- * `PERM`, as in wasmtime; a missing intermediate directory with `NOENT`.
- */
-export function resolveBeneath(
-  baseHostPath: string,
-  path: string,
-  followFinal: boolean,
-): ResolvedPath {
+/** Checks a guest path: `NOENT` when empty, `INVAL` with a NUL, `PERM` when absolute. */
+export function checkPath(path: string): GuestPath {
   if (path === "") throw new WasiError(Errno.NOENT);
   if (path.includes("\0")) throw new WasiError(Errno.INVAL);
   if (path.startsWith("/")) throw new WasiError(Errno.PERM);
-  const mustBeDirectory = path.endsWith("/");
-  const follow = followFinal || mustBeDirectory;
-  const pending = componentsOf(path);
-  const resolved: string[] = [];
-  let expansions = 0;
-  while (pending.length > 0) {
-    const part = pending.shift()!;
-    if (part === "..") {
-      if (resolved.length === 0) throw new WasiError(Errno.PERM);
-      resolved.pop();
-      continue;
-    }
-    const isLast = pending.length === 0;
-    if (isLast && !follow) {
-      resolved.push(part);
-      break;
-    }
-    const candidate = joinHost(baseHostPath, [...resolved, part]);
-    let info: Deno.FileInfo;
-    try {
-      info = Deno.lstatSync(candidate);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound && isLast) {
-        resolved.push(part);
-        break;
-      }
-      throw error;
-    }
-    if (info.isSymlink) {
-      if (++expansions > MAX_SYMLINK_EXPANSIONS) throw new WasiError(Errno.LOOP);
-      const target = Deno.readLinkSync(candidate);
-      if (target.startsWith("/")) throw new WasiError(Errno.PERM);
-      pending.unshift(...componentsOf(target));
-      continue;
-    }
-    // A file where a directory must be: mid-path, or last with a trailing slash.
-    if ((!isLast || mustBeDirectory) && !info.isDirectory) throw new WasiError(Errno.NOTDIR);
-    resolved.push(part);
-  }
-  return { hostPath: joinHost(baseHostPath, resolved), mustBeDirectory };
+  return { path, mustBeDirectory: path.endsWith("/") };
 }
 
-/** Joins a host directory and path components with `/`. */
-export function joinHost(base: string, parts: string[]): string {
-  if (parts.length === 0) return base;
-  return (base.endsWith("/") ? base : base + "/") + parts.join("/");
+/**
+ * Opens `path` beneath `dirFd` only to name it (`O_PATH`): for stat, times and links. The last
+ * symlink is followed with `follow` (or a trailing `/`). The caller closes it.
+ */
+export function openToName(dirFd: number, path: string, follow: boolean): number {
+  const checked = checkPath(path);
+  return openBeneath(dirFd, checked.path, O.PATH, follow || checked.mustBeDirectory);
+}
+
+/** The directory holding a path's last component, and that component. */
+export interface Entry {
+  /** The host descriptor of the directory (the caller closes it). */
+  parent: number;
+  name: string;
+  mustBeDirectory: boolean;
+}
+
+/**
+ * Opens the directory holding `path`'s last component beneath `dirFd` (symlinks before it are
+ * followed, inside the directory only), and returns it with that component. A last component
+ * of `.` or `..` names no entry of its own: after checking that the path stays inside,
+ * `dotErrno` is thrown (what the call answers for it).
+ */
+export function entryOf(dirFd: number, path: string, dotErrno: number): Entry {
+  const checked = checkPath(path);
+  let trimmed = checked.path;
+  while (trimmed.endsWith("/")) trimmed = trimmed.slice(0, -1);
+  const slash = trimmed.lastIndexOf("/");
+  const name = trimmed.slice(slash + 1);
+  const directory = slash === -1 ? "." : trimmed.slice(0, slash) || ".";
+  if (name === "." || name === "..") {
+    close(openBeneath(dirFd, trimmed, O.PATH | O.DIRECTORY, true));
+    throw new WasiError(dotErrno as typeof Errno[keyof typeof Errno]);
+  }
+  const parent = openBeneath(dirFd, directory, O.PATH | O.DIRECTORY, true);
+  return { parent, name, mustBeDirectory: checked.mustBeDirectory };
+}
+
+/** Runs `body` with the entry of `path`, closing its directory afterwards. */
+export function withEntry<T>(
+  dirFd: number,
+  path: string,
+  dotErrno: number,
+  body: (entry: Entry) => T,
+): T {
+  const entry = entryOf(dirFd, path, dotErrno);
+  try {
+    return body(entry);
+  } finally {
+    close(entry.parent);
+  }
+}
+
+/** Runs `body` with `path` opened to name it (see {@link openToName}), closing it afterwards. */
+export function withNamed<T>(
+  dirFd: number,
+  path: string,
+  follow: boolean,
+  body: (fd: number) => T,
+): T {
+  const fd = openToName(dirFd, path, follow);
+  try {
+    return body(fd);
+  } finally {
+    close(fd);
+  }
 }

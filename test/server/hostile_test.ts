@@ -7,7 +7,7 @@
 import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
 import { fixture, ROOT } from "../_fixtures.ts";
 import { type ServerProcess, startServer } from "./_server.ts";
-import { writeConfig } from "../_temp.ts";
+import { tempDir, writeConfig } from "../_temp.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -87,6 +87,37 @@ module = "${fixture("cat.wasm")}"
       assertEquals(text, body(i).slice("Content-Type: text/plain\n\n".length), `request ${i}`);
     });
     await Promise.all(runs);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("a symlink swapped in during a call never leads out of a volume, for reading or creating", async () => {
+  const root = await tempDir("wagi-race-");
+  await Deno.mkdir(`${root}/volume/x`, { recursive: true });
+  await Deno.writeTextFile(`${root}/volume/x/data`, "inside");
+  await Deno.mkdir(`${root}/secret`);
+  await Deno.writeTextFile(`${root}/secret/data`, "SECRET");
+  const config = await writeConfig(`
+[[module]]
+route = "/race"
+module = "${fixture("race.wasm")}"
+volumes = { "/v" = "${root}/volume" }
+timeout = 30
+`);
+  const server = await startServer(["-c", config, "--workers", "3"]);
+  try {
+    const [, read, created] = await Promise.all(
+      ["swap", "read", "create"].map((mode) =>
+        fetch(`${server.url}/race?${mode}`).then((r) => r.text())
+      ),
+    );
+    const counts = read.match(/read: (\d+) tries, (\d+) inside, (\d+) outside/);
+    assertOk(counts, read);
+    assertEquals(counts[3], "0", `the guest read the host's file: ${read}`);
+    assertOk(Number(counts[2]) > 0, `the race never read inside either: ${read}`);
+    assertIncludes(created, "create:");
+    assertEquals([...Deno.readDirSync(`${root}/secret`)].map((e) => e.name), ["data"]);
   } finally {
     await server.stop();
   }

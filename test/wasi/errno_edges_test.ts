@@ -92,6 +92,7 @@ Deno.test("a read-only volume reads normally and refuses every change with EPERM
     "ro unlink": Errno.PERM,
     "ro rename": Errno.PERM,
     "ro symlink": Errno.PERM,
+    "ro link out": Errno.PERM,
   });
 });
 

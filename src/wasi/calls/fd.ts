@@ -4,10 +4,11 @@
  */
 
 import { Errno, errnoOf, WasiError } from "../errno.ts";
-import { FdFlags, FileType, FstFlags, PREOPENTYPE_DIR, Rights, Whence } from "../constants.ts";
+import { FdFlags, FstFlags, PREOPENTYPE_DIR, Rights, Whence } from "../constants.ts";
 import {
   type Descriptor,
   DirectoryDescriptor,
+  entryTypeOf,
   FileDescriptor,
   OutputDescriptor,
 } from "../descriptors.ts";
@@ -15,7 +16,8 @@ import { syscall, Unwind } from "../syscall.ts";
 import type { WasiState } from "../state.ts";
 import type { EffectTable } from "../effects.ts";
 import { GuestMemory } from "../memory.ts";
-import { type NewTime, setFileTimes } from "../file_times.ts";
+import * as hostFs from "../linux_fs.ts";
+import type { NewTime } from "../linux_fs.ts";
 import { direntHeader, IOVEC_SIZE, type SnapshotLayout, writeFdstat } from "../layout.ts";
 
 /** Which way `transfer` moves bytes. */
@@ -144,7 +146,8 @@ export function fdCalls(host: WasiState, layout: SnapshotLayout) {
     fd_datasync: syscall((fd: number) => {
       const d = host.descriptor(fd);
       d.require(Rights.FD_DATASYNC);
-      d.sync();
+      if (d instanceof FileDescriptor) d.syncData();
+      else d.sync();
     }),
     fd_sync: syscall((fd: number) => {
       const d = host.descriptor(fd);
@@ -157,7 +160,12 @@ export function fdCalls(host: WasiState, layout: SnapshotLayout) {
     fd_fdstat_set_flags: syscall((fd: number, flags: number) => {
       const d = host.descriptor(fd);
       d.require(Rights.FD_FDSTAT_SET_FLAGS);
-      d.fdflags = flags & (FdFlags.APPEND | FdFlags.NONBLOCK);
+      const kept = flags & (FdFlags.APPEND | FdFlags.NONBLOCK);
+      // A host file appends by the kernel's own flag.
+      if (d instanceof FileDescriptor && (kept ^ d.fdflags) & FdFlags.APPEND) {
+        d.setAppend((kept & FdFlags.APPEND) !== 0);
+      }
+      d.fdflags = kept;
     }),
     fd_fdstat_set_rights: syscall((fd: number, base: bigint, inheriting: bigint) => {
       const d = host.descriptor(fd);
@@ -179,15 +187,12 @@ export function fdCalls(host: WasiState, layout: SnapshotLayout) {
       d.setSize(BigInt.asUintN(64, size));
     }),
     fd_filestat_set_times: syscall((fd: number, atim: bigint, mtim: bigint, flags: number) => {
-      const d = host.descriptor(fd);
-      const path = d instanceof FileDescriptor || d instanceof DirectoryDescriptor
-        ? d.hostPath
-        : undefined;
-      if (path === undefined) throw new WasiError(Errno.BADF);
-      if (d instanceof DirectoryDescriptor) d.requireWritable();
-      if (d instanceof FileDescriptor && !d.writable) throw new WasiError(Errno.BADF);
+      // Contradictory flags are refused before anything else.
       const [a, m] = newTimes(atim, mtim, flags);
-      setFileTimes(path, a, m, true);
+      const d = host.descriptor(fd);
+      if (d instanceof DirectoryDescriptor) d.requireWritable();
+      else if (!(d instanceof FileDescriptor) || !d.writable) throw new WasiError(Errno.BADF);
+      hostFs.setTimes(d.fd, a, m);
     }),
     fd_pread: (fd: number, iovs: number, count: number, offset: bigint, resultPtr: number) =>
       io(fd, iovs, count, resultPtr, Transfer.PREAD, BigInt.asUintN(64, offset)),
@@ -219,7 +224,7 @@ export function fdCalls(host: WasiState, layout: SnapshotLayout) {
         const d = host.directory(fd);
         d.require(Rights.FD_READDIR);
         const start = Number(BigInt.asUintN(64, cookie));
-        if (start === 0 || d.listing === undefined) d.listing = listDirectory(d.hostPath);
+        if (start === 0 || d.listing === undefined) d.listing = listDirectory(d.fd);
         const out = memory.writable(bufPtr, bufLen);
         let used = 0;
         for (let i = start; i < d.listing.length && used < bufLen; i++) {
@@ -256,28 +261,13 @@ export function fdCalls(host: WasiState, layout: SnapshotLayout) {
 }
 
 /** The entries of a directory as `fd_readdir` reports them, `.` and `..` first. */
-function listDirectory(hostPath: string) {
-  const inode = (path: string) => BigInt(Deno.lstatSync(path).ino ?? 0);
-  const entries: { name: string; ino: bigint; filetype: number }[] = [
-    { name: ".", ino: inode(hostPath), filetype: FileType.DIRECTORY },
-    { name: "..", ino: inode(hostPath + "/.."), filetype: FileType.DIRECTORY },
-  ];
-  for (const entry of Deno.readDirSync(hostPath)) {
-    let ino = 0n;
-    try {
-      ino = inode(`${hostPath}/${entry.name}`);
-    } catch { /* removed while listing */ }
-    entries.push({
-      name: entry.name,
-      ino,
-      filetype: entry.isFile
-        ? FileType.REGULAR_FILE
-        : entry.isDirectory
-        ? FileType.DIRECTORY
-        : entry.isSymlink
-        ? FileType.SYMBOLIC_LINK
-        : FileType.UNKNOWN,
-    });
-  }
-  return entries;
+function listDirectory(fd: number) {
+  const entries = hostFs.listDirectory(fd).map((entry) => ({
+    name: entry.name,
+    ino: entry.ino,
+    filetype: entryTypeOf(entry.type),
+  }));
+  const dot = (name: string) => (name === "." ? 0 : name === ".." ? 1 : 2);
+  // A stable sort: the kernel's order otherwise.
+  return entries.sort((a, b) => dot(a.name) - dot(b.name));
 }

@@ -1,17 +1,18 @@
 /**
- * `path_*`: operations on paths beneath a directory descriptor, all through the sandbox.
+ * `path_*`: operations on paths beneath a directory descriptor, all through the sandbox: the
+ * kernel resolves every path beneath the directory's host descriptor (see sandbox.ts).
  * @module
  */
 
 import { Errno, WasiError } from "../errno.ts";
 import { FdFlags, LookupFlags, OFlags, Rights } from "../constants.ts";
-import { DirectoryDescriptor, FileDescriptor, filestatOf } from "../descriptors.ts";
+import { DirectoryDescriptor, FileDescriptor, filestatOf, isDirectory } from "../descriptors.ts";
 import { syscall } from "../syscall.ts";
 import type { WasiState } from "../state.ts";
 import type { EffectTable } from "../effects.ts";
 import type { SnapshotLayout } from "../layout.ts";
-import { resolveBeneath } from "../sandbox.ts";
-import { fileTimes, setFileTimes } from "../file_times.ts";
+import { checkPath, withEntry, withNamed } from "../sandbox.ts";
+import * as host from "../linux_fs.ts";
 import { newTimes } from "./fd.ts";
 
 /** Rights that need the file opened for writing. */
@@ -48,46 +49,47 @@ export const PATH_EFFECTS: EffectTable = {
   path_link: "lasting",
 };
 
-/** Stat that answers `undefined` for a path that does not exist. */
-function statIfExists(path: string, follow: boolean): Deno.FileInfo | undefined {
-  try {
-    return follow ? Deno.statSync(path) : Deno.lstatSync(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-}
-
 /**
  * Refuses a new link name that ends in `/` (it would name a directory, which a link is not):
  * `EXIST` when something is there already, else `NOENT`.
  */
-function refuseDirectoryName(name: { hostPath: string; mustBeDirectory: boolean }): void {
-  if (name.mustBeDirectory) {
-    throw new WasiError(statIfExists(name.hostPath, false) ? Errno.EXIST : Errno.NOENT);
+function refuseDirectoryName(entry: { parent: number; name: string; mustBeDirectory: boolean }) {
+  if (!entry.mustBeDirectory) return;
+  let exists = true;
+  try {
+    host.close(host.openBeneath(entry.parent, entry.name, host.O.PATH, false));
+  } catch {
+    exists = false;
   }
+  throw new WasiError(exists ? Errno.EXIST : Errno.NOENT);
 }
 
-/** The path calls for `host`, with `layout`'s records. */
-export function pathCalls(host: WasiState, layout: SnapshotLayout) {
-  const memory = host.memory;
+/** The host access mode and flags for `path_open`'s arguments. */
+function openFlags(oflags: number, hostRead: boolean, writable: boolean, fdflags: number) {
+  let flags = writable ? (hostRead ? host.O.RDWR : host.O.WRONLY) : host.O.RDONLY;
+  if (oflags & OFlags.CREAT) flags |= host.O.CREAT;
+  if (oflags & OFlags.EXCL) flags |= host.O.EXCL;
+  if (oflags & OFlags.TRUNC) flags |= host.O.TRUNC;
+  if (oflags & OFlags.DIRECTORY) flags |= host.O.DIRECTORY;
+  if (fdflags & FdFlags.APPEND) flags |= host.O.APPEND;
+  // Never block on opening a FIFO (or reading an empty one): a guest cannot be woken there.
+  return flags | host.O.NONBLOCK;
+}
 
-  /** Reads a guest path and resolves it beneath directory `fd`, checking `right`. */
-  const resolve = (fd: number, right: bigint, ptr: number, len: number, follow: boolean) => {
-    const dir = host.directory(fd);
+/** The path calls for `state`, with `layout`'s records. */
+export function pathCalls(state: WasiState, layout: SnapshotLayout) {
+  const memory = state.memory;
+
+  /** The directory `fd`, holding `right`, and the guest path at `ptr`. */
+  const lookup = (fd: number, right: bigint, ptr: number, len: number) => {
+    const dir = state.directory(fd);
     dir.require(right);
-    return { ...resolveBeneath(dir.hostPath, memory.string(ptr, len), follow), dir };
+    return { dir, path: memory.string(ptr, len) };
   };
-  /** Like `resolve`, for a call that changes the file system: refused on read-only volumes. */
-  const resolveToChange = (
-    fd: number,
-    right: bigint,
-    ptr: number,
-    len: number,
-    follow: boolean,
-  ) => {
-    host.directory(fd).requireWritable();
-    return resolve(fd, right, ptr, len, follow);
+  /** Like `lookup`, for a call that changes the file system: refused on read-only volumes. */
+  const lookupToChange = (fd: number, right: bigint, ptr: number, len: number) => {
+    state.directory(fd).requireWritable();
+    return lookup(fd, right, ptr, len);
   };
 
   return {
@@ -103,70 +105,47 @@ export function pathCalls(host: WasiState, layout: SnapshotLayout) {
       resultPtr: number,
     ) => {
       const follow = (lookupFlags & LookupFlags.SYMLINK_FOLLOW) !== 0;
-      const { hostPath, mustBeDirectory, dir } = resolve(
-        dirFd,
-        Rights.PATH_OPEN,
-        pathPtr,
-        pathLen,
-        follow,
-      );
-      const info = statIfExists(hostPath, follow);
-      if (info?.isSymlink) throw new WasiError(Errno.LOOP);
+      const { dir, path } = lookup(dirFd, Rights.PATH_OPEN, pathPtr, pathLen);
+      const { mustBeDirectory } = checkPath(path);
       const rights = BigInt.asUintN(64, rightsBase);
       const writable = opensForWriting(oflags, rights, fdflags);
-      const wantsDirectory = (oflags & OFlags.DIRECTORY) !== 0 || mustBeDirectory;
       if (writable || oflags & OFlags.CREAT) dir.requireWritable();
       // Truncating through a path needs the directory's right to set sizes by path.
       if (oflags & OFlags.TRUNC && !(dir.rightsBase & Rights.PATH_FILESTAT_SET_SIZE)) {
         throw new WasiError(Errno.PERM);
       }
-
-      if (info && oflags & OFlags.CREAT && oflags & OFlags.EXCL) throw new WasiError(Errno.EXIST);
-      if (info?.isDirectory) {
-        if (writable) throw new WasiError(Errno.ISDIR);
-        const opened = new DirectoryDescriptor(
-          hostPath,
-          undefined,
-          dir.readOnly,
-          dir.rightsInheriting,
-        );
-        memory.setU32(resultPtr, host.allocate(opened));
-        return;
-      }
-      if (wantsDirectory) throw new WasiError(info ? Errno.NOTDIR : Errno.NOENT);
-      if (!info && !(oflags & OFlags.CREAT)) throw new WasiError(Errno.NOENT);
-
+      const wantsDirectory = (oflags & OFlags.DIRECTORY) !== 0 || mustBeDirectory;
       // The host file is opened for reading unless the guest asked to write only; the guest may
       // read only when the directory passes FD_READ on to what it opens.
       const hostRead = (rights & Rights.FD_READ) !== 0n || !writable;
       const readable = hostRead && (dir.rightsInheriting & Rights.FD_READ) !== 0n;
-      if (!info && !writable) {
-        // Deno only creates files opened for writing: create it first, then open read-only.
-        Deno.openSync(hostPath, { write: true, createNew: true }).close();
-      }
-      const file = Deno.openSync(hostPath, {
-        read: hostRead,
-        write: writable,
-        create: writable && (oflags & OFlags.CREAT) !== 0,
-        createNew: writable && (oflags & OFlags.CREAT) !== 0 && (oflags & OFlags.EXCL) !== 0,
-        truncate: (oflags & OFlags.TRUNC) !== 0,
-      });
-      const descriptor = new FileDescriptor(
-        file,
-        hostPath,
-        readable,
-        writable,
-        fdflags,
-        dir.rightsInheriting,
+      const fd = host.openBeneath(
+        dir.fd,
+        path,
+        openFlags(oflags, hostRead, writable, fdflags),
+        follow || mustBeDirectory,
       );
-      memory.setU32(resultPtr, host.allocate(descriptor));
+      try {
+        if (isDirectory(fd)) {
+          // Opened for reading: the kernel refuses a directory for writing (ISDIR) itself.
+          const opened = new DirectoryDescriptor(fd, undefined, dir.readOnly, dir.rightsInheriting);
+          memory.setU32(resultPtr, state.allocate(opened));
+          return;
+        }
+        if (wantsDirectory) throw new WasiError(Errno.NOTDIR);
+      } catch (error) {
+        host.close(fd);
+        throw error;
+      }
+      const file = new FileDescriptor(fd, readable, writable, fdflags, dir.rightsInheriting);
+      memory.setU32(resultPtr, state.allocate(file));
     }),
     path_filestat_get: syscall(
       (fd: number, flags: number, pathPtr: number, pathLen: number, resultPtr: number) => {
         const follow = (flags & LookupFlags.SYMLINK_FOLLOW) !== 0;
-        const { hostPath } = resolve(fd, Rights.PATH_FILESTAT_GET, pathPtr, pathLen, follow);
-        const info = follow ? Deno.statSync(hostPath) : Deno.lstatSync(hostPath);
-        layout.writeFilestat(memory, resultPtr, filestatOf(info, fileTimes(hostPath, follow)));
+        const { dir, path } = lookup(fd, Rights.PATH_FILESTAT_GET, pathPtr, pathLen);
+        const stat = withNamed(dir.fd, path, follow, filestatOf);
+        layout.writeFilestat(memory, resultPtr, stat);
       },
     ),
     path_filestat_set_times: syscall((
@@ -178,50 +157,45 @@ export function pathCalls(host: WasiState, layout: SnapshotLayout) {
       mtim: bigint,
       fstFlags: number,
     ) => {
-      const follow = (flags & LookupFlags.SYMLINK_FOLLOW) !== 0;
-      const { hostPath } = resolveToChange(
-        fd,
-        Rights.PATH_FILESTAT_SET_TIMES,
-        pathPtr,
-        pathLen,
-        follow,
-      );
+      // Contradictory flags are refused before anything else.
       const [a, m] = newTimes(atim, mtim, fstFlags);
-      setFileTimes(hostPath, a, m, follow);
+      const follow = (flags & LookupFlags.SYMLINK_FOLLOW) !== 0;
+      const { dir, path } = lookupToChange(fd, Rights.PATH_FILESTAT_SET_TIMES, pathPtr, pathLen);
+      if (follow) withNamed(dir.fd, path, true, (named) => host.setTimes(named, a, m));
+      else {
+        withEntry(
+          dir.fd,
+          path,
+          Errno.INVAL,
+          (entry) => host.setTimesAt(entry.parent, entry.name, a, m),
+        );
+      }
     }),
     path_create_directory: syscall((fd: number, pathPtr: number, pathLen: number) => {
-      const { hostPath } = resolveToChange(
-        fd,
-        Rights.PATH_CREATE_DIRECTORY,
-        pathPtr,
-        pathLen,
-        false,
-      );
-      Deno.mkdirSync(hostPath);
+      const { dir, path } = lookupToChange(fd, Rights.PATH_CREATE_DIRECTORY, pathPtr, pathLen);
+      withEntry(dir.fd, path, Errno.EXIST, (entry) => host.mkdirAt(entry.parent, entry.name));
     }),
     path_remove_directory: syscall((fd: number, pathPtr: number, pathLen: number) => {
-      const { hostPath } = resolveToChange(
-        fd,
-        Rights.PATH_REMOVE_DIRECTORY,
-        pathPtr,
-        pathLen,
-        false,
+      const { dir, path } = lookupToChange(fd, Rights.PATH_REMOVE_DIRECTORY, pathPtr, pathLen);
+      withEntry(
+        dir.fd,
+        path,
+        Errno.INVAL,
+        (entry) => host.unlinkAt(entry.parent, entry.name, true),
       );
-      if (!Deno.lstatSync(hostPath).isDirectory) throw new WasiError(Errno.NOTDIR);
-      Deno.removeSync(hostPath);
     }),
     path_unlink_file: syscall((fd: number, pathPtr: number, pathLen: number) => {
-      const { hostPath, mustBeDirectory } = resolveToChange(
-        fd,
-        Rights.PATH_UNLINK_FILE,
-        pathPtr,
-        pathLen,
-        false,
-      );
-      const info = Deno.lstatSync(hostPath);
-      if (info.isDirectory) throw new WasiError(Errno.ISDIR);
-      if (mustBeDirectory) throw new WasiError(Errno.NOTDIR);
-      Deno.removeSync(hostPath);
+      const { dir, path } = lookupToChange(fd, Rights.PATH_UNLINK_FILE, pathPtr, pathLen);
+      withEntry(dir.fd, path, Errno.ISDIR, (entry) => {
+        if (entry.mustBeDirectory) {
+          // "name/": a directory is ISDIR, anything else NOTDIR, as before a removal.
+          const named = host.openBeneath(entry.parent, entry.name, host.O.PATH, false);
+          const directory = isDirectory(named);
+          host.close(named);
+          throw new WasiError(directory ? Errno.ISDIR : Errno.NOTDIR);
+        }
+        host.unlinkAt(entry.parent, entry.name, false);
+      });
     }),
     path_readlink: syscall((
       fd: number,
@@ -231,8 +205,13 @@ export function pathCalls(host: WasiState, layout: SnapshotLayout) {
       bufLen: number,
       resultPtr: number,
     ) => {
-      const { hostPath } = resolve(fd, Rights.PATH_READLINK, pathPtr, pathLen, false);
-      const target = new TextEncoder().encode(Deno.readLinkSync(hostPath));
+      const { dir, path } = lookup(fd, Rights.PATH_READLINK, pathPtr, pathLen);
+      const target = withEntry(
+        dir.fd,
+        path,
+        Errno.INVAL,
+        (entry) => host.readlinkAt(entry.parent, entry.name),
+      );
       const length = Math.min(target.length, bufLen);
       memory.write(bufPtr, target.subarray(0, length));
       memory.setU32(resultPtr, length);
@@ -245,9 +224,20 @@ export function pathCalls(host: WasiState, layout: SnapshotLayout) {
       newPtr: number,
       newLen: number,
     ) => {
-      const from = resolveToChange(fd, Rights.PATH_RENAME_SOURCE, oldPtr, oldLen, false);
-      const to = resolveToChange(newFd, Rights.PATH_RENAME_TARGET, newPtr, newLen, false);
-      Deno.renameSync(from.hostPath, to.hostPath);
+      const from = lookupToChange(fd, Rights.PATH_RENAME_SOURCE, oldPtr, oldLen);
+      const to = lookupToChange(newFd, Rights.PATH_RENAME_TARGET, newPtr, newLen);
+      withEntry(
+        from.dir.fd,
+        from.path,
+        Errno.BUSY,
+        (source) =>
+          withEntry(
+            to.dir.fd,
+            to.path,
+            Errno.BUSY,
+            (target) => host.renameAt(source.parent, source.name, target.parent, target.name),
+          ),
+      );
     }),
     path_symlink: syscall((
       oldPtr: number,
@@ -258,9 +248,11 @@ export function pathCalls(host: WasiState, layout: SnapshotLayout) {
     ) => {
       const target = memory.string(oldPtr, oldLen);
       if (target.startsWith("/")) throw new WasiError(Errno.PERM);
-      const link = resolveToChange(fd, Rights.PATH_SYMLINK, newPtr, newLen, false);
-      refuseDirectoryName(link);
-      Deno.symlinkSync(target, link.hostPath);
+      const { dir, path } = lookupToChange(fd, Rights.PATH_SYMLINK, newPtr, newLen);
+      withEntry(dir.fd, path, Errno.EXIST, (entry) => {
+        refuseDirectoryName(entry);
+        host.symlinkAt(target, entry.parent, entry.name);
+      });
     }),
     path_link: syscall((
       oldFd: number,
@@ -272,10 +264,28 @@ export function pathCalls(host: WasiState, layout: SnapshotLayout) {
       newLen: number,
     ) => {
       const follow = (oldFlags & LookupFlags.SYMLINK_FOLLOW) !== 0;
-      const from = resolve(oldFd, Rights.PATH_LINK_SOURCE, oldPtr, oldLen, follow);
-      const to = resolveToChange(newFd, Rights.PATH_LINK_TARGET, newPtr, newLen, false);
-      refuseDirectoryName(to);
-      Deno.linkSync(from.hostPath, to.hostPath);
+      // A link is a second name for the same file: made from a read-only volume, it would let
+      // the file be changed through a writable one.
+      const from = lookupToChange(oldFd, Rights.PATH_LINK_SOURCE, oldPtr, oldLen);
+      const to = lookupToChange(newFd, Rights.PATH_LINK_TARGET, newPtr, newLen);
+      withEntry(to.dir.fd, to.path, Errno.EXIST, (target) => {
+        refuseDirectoryName(target);
+        if (follow) {
+          withNamed(
+            from.dir.fd,
+            from.path,
+            true,
+            (named) => host.linkOpened(named, target.parent, target.name),
+          );
+        } else {
+          withEntry(
+            from.dir.fd,
+            from.path,
+            Errno.PERM,
+            (source) => host.linkAt(source.parent, source.name, target.parent, target.name),
+          );
+        }
+      });
     }),
   };
 }
