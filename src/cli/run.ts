@@ -42,7 +42,8 @@ export const RUN_USAGE =
                         insecure:allow-all allows every host)
   -- ARGS...            the guest's arguments after argv[0] (the module path)
 
-The guest gets no other environment; its exit code is the process's (134 after a trap).
+The guest gets no other environment; its exit code is the process's (134 after a trap, 1 for
+a code above 255).
 `;
 
 /** Parses `run`'s arguments; relative paths resolve against `startDir`. */
@@ -136,6 +137,13 @@ export async function runCommand(options: RunOptions): Promise<number> {
   if (end.failure !== undefined) {
     console.error(`error: ${options.module}: ${end.failure}`);
     return TRAP_EXIT_CODE;
+  }
+  // A process exits with 0-255: a larger code would wrap (256 to 0, a success).
+  if (end.exitCode > 255) {
+    console.error(
+      `error: ${options.module}: exit code ${end.exitCode} is outside 0-255; exiting with 1`,
+    );
+    return 1;
   }
   return end.exitCode;
 }

@@ -148,4 +148,11 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   }
   await server.finished;
   executor.close();
+  if (options.logDir === undefined) {
+    // The temp dir chosen at start goes with the server, unless a module wrote to it.
+    await Deno.remove(logDir).then(
+      () => {},
+      () => logger.info(`module stderr logs are kept in ${logDir}`),
+    );
+  }
 }

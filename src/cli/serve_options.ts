@@ -11,8 +11,11 @@ import {
   DEFAULT_CAPS,
   DEFAULT_LIMITS,
   type Limits,
+  MEMORY_LIMIT_RANGE,
+  parseMemoryLimit,
   parseSeconds,
   parseSize,
+  SECONDS_RANGE,
 } from "../config/limits.ts";
 
 /** A command-line mistake; the message says which flag and why. */
@@ -201,15 +204,25 @@ export function parseServeArgs(
   );
   return {
     limits: {
-      timeoutMs: option("timeout", parseSeconds, DEFAULT_LIMITS.timeoutMs, "seconds, e.g. 2.5"),
-      memoryLimitBytes: option("memory-limit", parseSize, DEFAULT_LIMITS.memoryLimitBytes, size),
+      timeoutMs: option("timeout", parseSeconds, DEFAULT_LIMITS.timeoutMs, SECONDS_RANGE),
+      memoryLimitBytes: option(
+        "memory-limit",
+        parseMemoryLimit,
+        DEFAULT_LIMITS.memoryLimitBytes,
+        MEMORY_LIMIT_RANGE,
+      ),
     },
     caps: {
       maxBodyBytes: option("max-body", parseSize, DEFAULT_CAPS.maxBodyBytes, size),
       maxResponseBytes: option("max-response", parseSize, DEFAULT_CAPS.maxResponseBytes, size),
     },
     workers,
-    drainTimeoutMs: option("drain-timeout", parseSeconds, DEFAULT_DRAIN_TIMEOUT_MS, "seconds"),
+    drainTimeoutMs: option(
+      "drain-timeout",
+      parseSeconds,
+      DEFAULT_DRAIN_TIMEOUT_MS,
+      SECONDS_RANGE,
+    ),
     maxConcurrency: option(
       "max-concurrency",
       count,

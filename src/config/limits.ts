@@ -57,8 +57,35 @@ export function parseSize(value: string | number): number | undefined {
   return bytes > 0 ? bytes : undefined;
 }
 
-/** Parses a duration in seconds (`2.5`) into milliseconds; undefined unless positive. */
+/**
+ * The longest duration a timer can wait (2^31 - 1 ms, about 24.8 days): a longer one would
+ * fire at once. Durations are whole milliseconds, at least one.
+ */
+const MAX_MS = 2 ** 31 - 1;
+
+/** What a duration must be, for error messages. */
+export const SECONDS_RANGE = "a number of seconds from 0.001 to 2147483 (about 24 days)";
+
+/**
+ * Parses a duration in seconds (`2.5`) into whole milliseconds; undefined unless it is
+ * between one millisecond and {@link MAX_MS}.
+ */
 export function parseSeconds(value: string | number): number | undefined {
   const seconds = typeof value === "number" ? value : Number(value);
-  return Number.isFinite(seconds) && seconds > 0 ? Math.round(seconds * 1000) : undefined;
+  if (!Number.isFinite(seconds)) return undefined;
+  const ms = Math.round(seconds * 1000);
+  return ms >= 1 && ms <= MAX_MS ? ms : undefined;
+}
+
+/** The largest memory a 32-bit WebAssembly module can have: 65,536 pages of 64 KiB. */
+export const MAX_MEMORY_BYTES = 4 * 1024 ** 3;
+
+/** What a memory limit must be, for error messages. */
+export const MEMORY_LIMIT_RANGE =
+  "a size such as 128MiB, at most 4GiB (a 32-bit WebAssembly memory cannot be larger)";
+
+/** Parses a memory limit: a size (see {@link parseSize}) of at most 4 GiB. */
+export function parseMemoryLimit(value: string | number): number | undefined {
+  const bytes = parseSize(value);
+  return bytes !== undefined && bytes <= MAX_MEMORY_BYTES ? bytes : undefined;
 }

@@ -9,7 +9,13 @@ import { dirname, isAbsolute, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { existsSync, statSync } from "node:fs";
 import { parseVolume, type Volume } from "./volumes.ts";
-import { parseSeconds, parseSize } from "./limits.ts";
+import {
+  MEMORY_LIMIT_RANGE,
+  parseMemoryLimit,
+  parseSeconds,
+  parseSize,
+  SECONDS_RANGE,
+} from "./limits.ts";
 
 /** One `[[module]]` entry, checked and with its paths resolved. */
 export interface ModuleEntry {
@@ -123,6 +129,18 @@ export function parseModulesToml(text: string, file: string, startDir: string): 
   const entries = modules.map((raw, i) =>
     checkEntry(raw, i + 1, headerLines[i] ?? 0, file, startDir, configDir, warnings)
   );
+  // The first entry of a route wins: a later one with the same route can never be reached.
+  const firstOf = new Map<string, ModuleEntry>();
+  for (const entry of entries) {
+    const first = firstOf.get(entry.route);
+    if (!first) firstOf.set(entry.route, entry);
+    else {
+      warnings.push(
+        `${file}:${entry.line}: [[module]] #${entry.index} has the same route '${entry.route}' ` +
+          `as #${first.index} (line ${first.line}): it is never reached`,
+      );
+    }
+  }
   return { file, entries, warnings };
 }
 
@@ -202,23 +220,25 @@ function checkEntry(
     }
     httpMaxConcurrency = value as number;
   }
-  const size = (key: string): number | undefined => {
+  const size = (
+    key: string,
+    parse = parseSize,
+    what = `a size such as "128MiB" or a number of bytes`,
+  ): number | undefined => {
     const value = table[key];
     if (value === undefined) return undefined;
-    const bytes = typeof value === "string" || typeof value === "number"
-      ? parseSize(value)
-      : undefined;
-    if (bytes === undefined) fail(`'${key}' must be a size such as "128MiB" or a number of bytes`);
+    const bytes = typeof value === "string" || typeof value === "number" ? parse(value) : undefined;
+    if (bytes === undefined) fail(`'${key}' must be ${what}`);
     return bytes;
   };
   const seconds = (key: string): number | undefined => {
     const value = table[key];
     if (value === undefined) return undefined;
     const ms = typeof value === "number" ? parseSeconds(value) : undefined;
-    if (ms === undefined) fail(`'${key}' must be a positive number of seconds`);
+    if (ms === undefined) fail(`'${key}' must be ${SECONDS_RANGE}`);
     return ms;
   };
-  const memoryLimitBytes = size("memory_limit");
+  const memoryLimitBytes = size("memory_limit", parseMemoryLimit, MEMORY_LIMIT_RANGE);
   const httpMaxResponseBytes = size("http_max_response");
   const httpTimeoutMs = seconds("http_timeout");
   const timeoutMs = seconds("timeout");

@@ -8,7 +8,7 @@
 import { sha256Hex } from "../digest.ts";
 import { HTTP_FUNCTIONS, HTTP_MODULE } from "../outbound_http/experimental_http.ts";
 import { limitMemory } from "../wasm/memory_limit.ts";
-import { isWatText, watToWasm } from "../wasm/wat.ts";
+import { hasWasmMagic, isWatText, watToWasm } from "../wasm/wat.ts";
 import { importsOf } from "../wasm/binary.ts";
 import { makePreemptible } from "../wasm/preemption.ts";
 import { WasiHost } from "../wasi/host.ts";
@@ -103,6 +103,12 @@ export class ModuleCache {
       } catch (error) {
         throw new ModuleLoadError(`${path}: invalid WebAssembly text: ${(error as Error).message}`);
       }
+    }
+    if (!hasWasmMagic(bytes)) {
+      throw new ModuleLoadError(
+        `${path}: invalid WebAssembly module: neither a binary module (it does not start with ` +
+          `the \\0asm magic number) nor WebAssembly text`,
+      );
     }
     if (memoryLimitBytes !== undefined) {
       try {

@@ -172,6 +172,8 @@ export function createApp(options: AppOptions): FetchHandler {
   const wagi = createWagiHandler(options);
   const builtIn = new Hono<AppBindings>();
   const failed = (error: Error) => {
+    // A client that went away mid-request is a normal event: nobody reads this answer.
+    if (CLIENT_GONE.some((kind) => error instanceof kind)) return text("Client gone\n", 499);
     options.logger.error(`unhandled: ${error.stack ?? error.message}`);
     return text("Internal Server Error\n", 500);
   };
@@ -195,6 +197,16 @@ export function createApp(options: AppOptions): FetchHandler {
     }
   };
 }
+
+/** What reading a request throws when its client has gone away. */
+const CLIENT_GONE = [
+  Deno.errors.BadResource,
+  Deno.errors.ConnectionReset,
+  Deno.errors.ConnectionAborted,
+  Deno.errors.BrokenPipe,
+  Deno.errors.UnexpectedEof,
+  Deno.errors.Interrupted,
+];
 
 /** Paths the server answers itself (GET and HEAD), before any module route. */
 const BUILT_IN_PATHS = new Set(["/healthz"]);

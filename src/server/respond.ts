@@ -223,10 +223,13 @@ export async function respond(
       const reason = failureReason(outcome) ??
         (outcome.truncated ? `response cut off at the ${maxResponseBytes}-byte cap` : undefined);
       if (reason === undefined) controller.close();
-      else if (outcome.stop === "cancelled") controller.error(new Error(reason));
       else {
-        logger.error(`${where}: ${reason} after ${sent} body bytes were sent; response cut off`);
-        controller.error(new Error(reason));
+        if (outcome.stop !== "cancelled") {
+          logger.error(`${where}: ${reason} after ${sent} body bytes were sent; response cut off`);
+        }
+        // Erroring the body is what cuts the response short. Deno prints the value it is
+        // given: a short line rather than an Error's stack trace.
+        controller.error(`response cut off: ${where}`);
       }
     },
     cancel() {

@@ -42,8 +42,27 @@ export async function watToWasm(path: string, text: string): Promise<Uint8Array>
   }
 }
 
-/** A `.wat` file, or any file that does not start with the binary magic `\0asm`. */
+/** True when `bytes` start with the binary format's magic number, `\0asm`. */
+export function hasWasmMagic(bytes: Uint8Array): boolean {
+  return bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Whether a module file is WebAssembly text: a `.wat` file, or one without the binary magic
+ * whose content is UTF-8 text that opens with `(` (after blanks and `;;` comments). Anything
+ * else is taken as binary, so that its bytes are never quoted back as text.
+ */
 export function isWatText(path: string, bytes: Uint8Array): boolean {
   if (path.endsWith(".wat")) return true;
-  return !(bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d);
+  if (hasWasmMagic(bytes)) return false;
+  let text: string;
+  try {
+    text = strictUtf8.decode(bytes.subarray(0, 4096));
+  } catch {
+    return false;
+  }
+  const start = text.replace(/^(\s|;;[^\n]*\n?)*/, "");
+  return start.startsWith("(");
 }

@@ -1,5 +1,6 @@
 import { assertEquals, assertIncludes } from "../_assert.ts";
 import { fixture, ROOT } from "../_fixtures.ts";
+import { tempDir } from "../_temp.ts";
 
 /** Runs `src/main.ts run ARGS` as a process, feeding `stdin`. */
 async function run(
@@ -42,6 +43,22 @@ Deno.test("run: the exit code is the guest's; a trap exits 134 with the reason",
   const trap = await run([fixture("exits.wasm"), "--invoke", "trap"]);
   assertEquals(trap.code, 134);
   assertIncludes(trap.stderr, "trap");
+});
+
+Deno.test("run: an exit code above 255 exits 1 and says so, never 0", async () => {
+  const dir = await tempDir("wagi-run-");
+  for (const code of [256, 512, 70000]) {
+    const path = `${dir}/exit${code}.wat`;
+    await Deno.writeTextFile(
+      path,
+      `(module (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+        (memory (export "memory") 1)
+        (func (export "_start") (call $exit (i32.const ${code}))))`,
+    );
+    const result = await run([path]);
+    assertEquals(result.code, 1, `proc_exit(${code})`);
+    assertIncludes(result.stderr, `exit code ${code} is outside 0-255; exiting with 1`);
+  }
 });
 
 Deno.test("run: argv[0] is the module as given, only --env variables are seen", async () => {

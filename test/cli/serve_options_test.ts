@@ -160,6 +160,20 @@ Deno.test("limit flags: sizes, seconds and counts, with defaults and clear error
     "--memory-limit 'huge': expected a size",
   );
   assertThrows(
+    () => parseServeArgs(["-c", "modules.toml", "--memory-limit", "8GiB"], noEnv, start, start),
+    UsageError,
+    "--memory-limit '8GiB': expected a size such as 128MiB, at most 4GiB",
+  );
+  for (const flag of ["--timeout", "--drain-timeout"]) {
+    for (const out of ["3000000", "0.0001"]) {
+      assertThrows(
+        () => parseServeArgs(["-c", "modules.toml", flag, out], noEnv, start, start),
+        UsageError,
+        `${flag} '${out}': expected a number of seconds from 0.001 to 2147483`,
+      );
+    }
+  }
+  assertThrows(
     () => parseServeArgs(["-c", "modules.toml", "--workers", "0"], noEnv, start, start),
     UsageError,
     "--workers '0'",

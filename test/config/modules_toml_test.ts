@@ -175,10 +175,32 @@ Deno.test("timeout and memory_limit are read per module; bad values name the key
   assertEquals(config.entries[1].memoryLimitBytes, 1048576);
   assertIncludes(
     failure(`[[module]]\nroute = "/"\nmodule = "m.wasm"\ntimeout = "soon"\n`).message,
-    "'timeout' must be a positive number of seconds",
+    "'timeout' must be a number of seconds from 0.001 to 2147483",
+  );
+  // A timer past 2^31 ms fires at once; one under a millisecond rounds to none.
+  for (const out of ["2500000", "0.0001"]) {
+    assertIncludes(
+      failure(`[[module]]\nroute = "/"\nmodule = "m.wasm"\ntimeout = ${out}\n`).message,
+      "'timeout' must be a number of seconds from 0.001 to 2147483",
+    );
+  }
+  assertIncludes(
+    failure(`[[module]]\nroute = "/"\nmodule = "m.wasm"\nmemory_limit = "5GiB"\n`).message,
+    "'memory_limit' must be a size such as 128MiB, at most 4GiB",
   );
   assertIncludes(
     failure(`[[module]]\nroute = "/"\nmodule = "m.wasm"\nmemory_limit = "lots"\n`).message,
     "'memory_limit' must be a size",
+  );
+});
+
+Deno.test("two entries with the same route: a warning names both, the first one is served", () => {
+  const { config } = parse(
+    `[[module]]\nroute = "/a"\nmodule = "m.wasm"\n\n[[module]]\nroute = "/a"\nmodule = "m.wasm"\n`,
+  );
+  assertEquals(config.entries.length, 2);
+  assertIncludes(
+    config.warnings.join("\n"),
+    "[[module]] #2 has the same route '/a' as #1 (line 1): it is never reached",
   );
 });

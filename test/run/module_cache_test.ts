@@ -70,3 +70,17 @@ Deno.test("an import the host does not provide is an error naming it", async () 
   );
   await assertRejects(() => new ModuleCache().load(path), ModuleLoadError, "'env.mystery'");
 });
+
+Deno.test("random bytes are an invalid module, said without quoting them back as text", async () => {
+  const noise = new Uint8Array(4096);
+  crypto.getRandomValues(noise);
+  noise[0] = 0x01; // not the magic number
+  const path = await writeTemp("noise.wasm", noise);
+  await assertRejects(
+    () => new ModuleCache().load(path),
+    ModuleLoadError,
+    "noise.wasm: invalid WebAssembly module: neither a binary module",
+  );
+  const message = await new ModuleCache().load(path).then(() => "", (e) => (e as Error).message);
+  assertOk(message.length < 300, `the message quotes the file: ${message.length} chars`);
+});

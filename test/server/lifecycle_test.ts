@@ -50,3 +50,12 @@ Deno.test("after SIGTERM with nothing in flight the process exits 0 and refuses 
   }
   assertEquals(refused, true);
 });
+
+Deno.test("the temp log dir chosen at start goes with the server when nothing was logged", async () => {
+  const server = await startServer(["-c", "modules/modules.toml"]);
+  assertEquals(await (await fetch(`${server.url}/hello`)).text(), "hello world\n");
+  const dir = server.output().stderr.match(/module stderr goes to (\S+)/)![1];
+  assertEquals(Deno.statSync(dir).isDirectory, true);
+  assertEquals((await server.stop()).code, 0);
+  assertEquals(await Deno.stat(dir).then(() => "still there", () => "gone"), "gone");
+});
