@@ -117,8 +117,11 @@ export interface CgiDefaults {
   moduleEnv: Readonly<Record<string, string>>;
 }
 
-/** Headers never passed to the module as `HTTP_*`. */
-const HIDDEN_HEADERS = new Set(["authorization", "connection"]);
+/**
+ * Headers never passed to the module as `HTTP_*`: credentials, hop-by-hop, and `Proxy`, which
+ * would become `HTTP_PROXY`, the variable HTTP clients take their proxy from ("httpoxy").
+ */
+const HIDDEN_HEADERS = new Set(["authorization", "connection", "proxy"]);
 
 /** Parses a Basic `Authorization` header into its user name (ours: `AUTH_TYPE`/`REMOTE_USER`). */
 function basicUser(header: string | null): string | undefined {
@@ -206,6 +209,13 @@ export class CgiEnvironments {
   }
 
   /**
+   * Told of each request header dropped because its name holds `_`: `X_Forwarded_For` would
+   * become the same `HTTP_X_FORWARDED_FOR` as the `X-Forwarded-For` a proxy sets, and
+   * overwrite it (Apache drops them for CGI too).
+   */
+  onDroppedHeader: (name: string) => void = () => {};
+
+  /**
    * The module's whole environment, in WAGI's build order: env files, `-e`, the module's
    * `environment`, the CGI variables, then `HTTP_*` (each later source overwrites in place).
    */
@@ -251,10 +261,14 @@ export class CgiEnvironments {
     }
 
     // Header variables never clash with CGI ones (those have no HTTP_ prefix); they may clash
-    // with configured variables, and with each other ("x-a" and "x_a").
+    // with configured variables.
     let seen: Map<string, number> | undefined;
     for (const [name, value] of request.headers) {
       if (HIDDEN_HEADERS.has(name)) continue;
+      if (name.includes("_")) {
+        this.onDroppedHeader(name);
+        continue;
+      }
       const variable = this.#headerVariable(name);
       const slot = seen?.get(variable) ?? base.index.get(variable);
       if (slot !== undefined) {

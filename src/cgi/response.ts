@@ -87,8 +87,24 @@ export type HeaderList = Record<string, string> | [string, string][];
 
 /** A parsed header block: the status and headers to answer with, or an error response. */
 export type CgiHead =
-  | { status: number; headers: HeaderList; warnings: string[]; error?: undefined }
+  | {
+    status: number;
+    headers: HeaderList;
+    warnings: string[];
+    /**
+     * The `Content-Length` the module declared. It is not sent: the response carries the
+     * length of what the module really wrote (or is streamed), and a mismatch is logged.
+     */
+    declaredLength?: number;
+    error?: undefined;
+  }
   | { error: CgiOutput };
+
+/** The log line for a module whose `Content-Length` was not what it wrote. */
+export function lengthMismatch(declared: number, written: number): string {
+  return `module declared Content-Length ${declared} but wrote ${written} body bytes; ` +
+    "the real length was sent";
+}
 
 /** Interprets a module's header lines as WAGI does, with our fixes (docs/wagi.md, "Responses"). */
 export function parseCgiHead(lines: readonly string[]): CgiHead {
@@ -99,6 +115,7 @@ export function parseCgiHead(lines: readonly string[]): CgiHead {
   let status: number | undefined;
   let hasContentType = false;
   let hasLocation = false;
+  let declaredLength: number | undefined;
 
   for (const line of lines) {
     const colon = line.indexOf(":");
@@ -123,6 +140,11 @@ export function parseCgiHead(lines: readonly string[]): CgiHead {
       status = parsed;
       continue;
     }
+    if (lower === "content-length") {
+      // The server says how long the body is, not the module (see CgiHead).
+      declaredLength = /^\d+$/.test(value) ? Number(value) : NaN;
+      continue;
+    }
     if (TOKEN.test(name) && !BAD_VALUE.test(value)) {
       headers.push([name, value]);
       names.add(lower);
@@ -145,6 +167,7 @@ export function parseCgiHead(lines: readonly string[]): CgiHead {
     status: status ?? (hasLocation ? 302 : 200),
     headers: names.size === headers.length ? Object.fromEntries(headers) : headers,
     warnings,
+    declaredLength,
   };
 }
 
@@ -216,14 +239,22 @@ export class CgiOutputParser {
       };
     }
     const head = parseCgiHead(headerLines(stdout, start));
-    if (hash !== undefined && !head.error && head.warnings.length === 0) {
+    const body = stdout.subarray(start);
+    if (!head.error && head.declaredLength !== undefined && head.declaredLength !== body.length) {
+      head.warnings.push(lengthMismatch(head.declaredLength, body.length));
+    }
+    // A head with a declared length is not remembered: each body is checked against it.
+    if (
+      hash !== undefined && !head.error && head.warnings.length === 0 &&
+      head.declaredLength === undefined
+    ) {
       if (this.#remembered.size >= MAX_REMEMBERED_HEADS) this.#remembered.clear();
       // Frozen: every response built from it only reads it.
       Object.freeze(head.headers);
       const bytes = stdout.slice(0, start);
       this.#remembered.set(hash, { bytes, status: head.status, headers: head.headers });
     }
-    return this.#parsedOutput(head, stdout.subarray(start));
+    return this.#parsedOutput(head, body);
   }
 
   #parsedOutput(head: CgiHead, body: Uint8Array<ArrayBuffer>): CgiOutput {

@@ -78,6 +78,13 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
   // What the CGI translation remembers between requests, for this app alone.
   const environments = new CgiEnvironments();
   const parser = new CgiOutputParser();
+  // Said once per name (a bounded number of them): clients choose header names.
+  const dropped = new Set<string>();
+  environments.onDroppedHeader = (name) => {
+    if (dropped.has(name) || dropped.size >= 100) return;
+    dropped.add(name);
+    logger.warn(`request header '${name}' dropped: a name with '_' could pass for another one`);
+  };
 
   /** Appends a run's stderr to its route's log; a failed run's log line points there. */
   const logStderr = (handler: RouteHandler, where: LogPlace, outcome: RunOutcome) =>

@@ -11,6 +11,7 @@ import {
   type CgiOutputParser,
   cgiResponse,
   headerLines,
+  lengthMismatch,
   parseCgiHead,
 } from "../cgi/response.ts";
 import type { Execution, RunOutcome } from "../run/contract.ts";
@@ -222,6 +223,10 @@ export async function respond(
       const outcome = await execution.done;
       const reason = failureReason(outcome) ??
         (outcome.truncated ? `response cut off at the ${maxResponseBytes}-byte cap` : undefined);
+      const declared = parsed.declaredLength;
+      if (reason === undefined && declared !== undefined && declared !== sent) {
+        logger.warn(`${where}: ${lengthMismatch(declared, sent)}`);
+      }
       if (reason === undefined) controller.close();
       else {
         if (outcome.stop !== "cancelled") {

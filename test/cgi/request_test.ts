@@ -173,3 +173,23 @@ Deno.test("argv templates substitute ${SCRIPT_NAME} and ${ARGS}, then split on w
   ]);
   assertEquals(cgiArgv(rawTarget("http://x/p"), "prog  ${ARGS}"), ["prog"]);
 });
+
+Deno.test("a header with '_' in its name cannot pass for another one; Proxy never becomes HTTP_PROXY", () => {
+  const environments = new CgiEnvironments();
+  const dropped: string[] = [];
+  environments.onDroppedHeader = (name) => dropped.push(name);
+  const vars = Object.fromEntries(environments.build(
+    request({
+      headers: new Headers({
+        "x-forwarded-for": "10.0.0.1",
+        "x_forwarded_for": "6.6.6.6",
+        "proxy": "http://evil.example",
+      }),
+    }),
+    route,
+    defaults,
+  ));
+  assertEquals(vars.HTTP_X_FORWARDED_FOR, "10.0.0.1");
+  assertEquals(vars.HTTP_PROXY, undefined);
+  assertEquals(dropped, ["x_forwarded_for"]);
+});

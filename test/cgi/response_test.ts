@@ -132,3 +132,13 @@ Deno.test("UTF-8 in a header value reaches the client byte for byte", async () =
   const bytes = Uint8Array.from(raw, (c) => c.charCodeAt(0));
   assertEquals(new TextDecoder().decode(bytes), "é à");
 });
+
+Deno.test("a module's Content-Length is not sent: the real length is, and a wrong one is logged", async () => {
+  // The header is left to Deno, which sends the length of the body it is given.
+  const right = await parse("Content-Type: text/plain\nContent-Length: 4\n\nbody");
+  assertEquals([right.response.headers.get("content-length"), right.warnings], [null, []]);
+  const wrong = await parse("Content-Type: text/plain\nContent-Length: 100\n\nbody");
+  assertEquals(new TextDecoder().decode(wrong.body), "body");
+  assertEquals(wrong.response.headers.get("content-length"), null);
+  assertIncludes(wrong.warnings.join("\n"), "declared Content-Length 100 but wrote 4 body bytes");
+});

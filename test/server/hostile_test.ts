@@ -122,3 +122,38 @@ timeout = 30
     await server.stop();
   }
 });
+
+Deno.test("a module's wrong Content-Length breaks neither its response nor the next one", async () => {
+  const config = await writeConfig(
+    `
+[[module]]
+route = "/cl"
+module = "cl.wat"
+`,
+    {
+      "cl.wat": `(module
+        (import "wasi_snapshot_preview1" "fd_write"
+          (func $fd_write (param i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 16) "Content-Type: text/plain\\nContent-Length: 2\\n\\nhello")
+        (func (export "_start")
+          (i32.store (i32.const 0) (i32.const 16))
+          (i32.store (i32.const 4) (i32.const 49))
+          (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))`,
+    },
+  );
+  const server = await startServer(["-c", config]);
+  try {
+    // The pool first, then the server's thread; one keep-alive connection throughout.
+    for (const path of ["the pool", "the server's thread"]) {
+      if (path !== "the pool") await inlineReady(server);
+      for (let i = 0; i < 3; i++) {
+        const response = await fetch(`${server.url}/cl`);
+        assertEquals(await response.text(), "hello", `${path}, request ${i}`);
+      }
+    }
+    assertIncludes(server.output().stderr, "declared Content-Length 2 but wrote 5 body bytes");
+  } finally {
+    await server.stop();
+  }
+});

@@ -98,3 +98,16 @@ Deno.test("respond: a bad header stops the guest and answers with the error", as
   await answer.body?.cancel();
   assertOk(executor.cancelled.has(0), "the guest was stopped");
 });
+
+Deno.test("respond: a streamed response drops the module's Content-Length and logs a wrong one", async () => {
+  async function* chunks() {
+    yield "Content-Type: text/plain\nContent-Length: 3\n\nfirst ";
+    await sleep(150);
+    yield "second";
+  }
+  const { response } = responseTo({ chunks: chunks() });
+  const answer = await response;
+  assertEquals(answer.headers.get("content-length"), null, "streamed: no length promised");
+  assertEquals(await answer.text(), "first second");
+  assertOk(lines.some((l) => l.includes("declared Content-Length 3 but wrote 12 body bytes")));
+});
