@@ -117,7 +117,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   const app = createApp({
     table: new RoutingTable(handlers),
     executor,
-    moduleLog: new ModuleLog(logDir),
+    moduleLog: new ModuleLog(logDir, options.logMaxBytes),
     logger,
     hostname: options.hostname,
     globalEnv: options.env,

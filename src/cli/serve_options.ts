@@ -6,6 +6,7 @@
 import { isAbsolute, join } from "node:path";
 import { type HostPort, parseHostPort } from "../cgi/request.ts";
 import { parseEnvAssignment, parseEnvFile } from "./env_file.ts";
+import { DEFAULT_LOG_MAX_BYTES } from "../server/module_log.ts";
 import {
   type BodyCaps,
   DEFAULT_CAPS,
@@ -34,6 +35,8 @@ export interface ServeOptions {
   hostname: HostPort;
   /** Where module stderr goes; undefined → a temp dir chosen at start. */
   logDir?: string;
+  /** Size at which a route's stderr log is rotated (`--log-max-size`). */
+  logMaxBytes: number;
   tls?: { certFile: string; keyFile: string };
   /** `--env-file` variables then `-e` ones, in order. */
   env: [string, string][];
@@ -62,6 +65,8 @@ export const SERVE_USAGE = `Usage: wagi-deno [serve] -c modules.toml [options]
   -l, --listen IP:PORT     bind address (default 127.0.0.1:3000; 0.0.0.0:$PORT when PORT is set)
       --hostname HOST[:PORT]  default SERVER_NAME/SERVER_PORT (default localhost:3000)
       --log-dir DIR        where module stderr goes (env WAGI_LOG_DIR; default a temp dir)
+      --log-max-size SIZE  a route's stderr log is rotated at this size, one old file kept
+                           (default 16MiB)
       --tls-cert FILE      serve HTTPS with this certificate (env WAGI_TLS_CERT)
       --tls-key FILE       ... and this key (env WAGI_TLS_KEY)
   -e, --env K=V            environment for every module (repeatable)
@@ -97,6 +102,7 @@ const FLAGS_WITH_VALUE = new Map<string, string>([
   ["--listen", "listen"],
   ["--hostname", "hostname"],
   ["--log-dir", "log-dir"],
+  ["--log-max-size", "log-max-size"],
   ["--tls-cert", "tls-cert"],
   ["--tls-key", "tls-key"],
   ["-e", "env"],
@@ -234,6 +240,7 @@ export function parseServeArgs(
     listen,
     hostname: parseHostPort(last("hostname") ?? "localhost:3000"),
     logDir: logDir === undefined ? undefined : resolve(logDir),
+    logMaxBytes: option("log-max-size", parseSize, DEFAULT_LOG_MAX_BYTES, size),
     tls: certFile && keyFile
       ? { certFile: resolve(certFile), keyFile: resolve(keyFile) }
       : undefined,
