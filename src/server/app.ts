@@ -24,7 +24,7 @@ import type { ModuleLog } from "./module_log.ts";
 import type { Logger } from "./logger.ts";
 import type { ClientInfo, FetchHandler } from "./lifecycle.ts";
 import { failureReason, respond, respondFinished, text } from "./respond.ts";
-import { type GuestBody, withKnownLength } from "./request_body.ts";
+import { BodyBudget, type GuestBody, withKnownLength } from "./request_body.ts";
 
 /** What the platform shell passes along with each request. */
 export type AppBindings = { Bindings: ClientInfo };
@@ -41,10 +41,12 @@ export interface AppOptions {
   globalEnv: readonly (readonly [string, string])[];
   scheme: "http" | "https";
   caps: BodyCaps;
+  /** The memory all bodies read before their guest starts may hold at once. */
+  bodyBudget?: BodyBudget;
 }
 
 /** A request without a body, as the guest gets it. */
-const NO_BODY: GuestBody = { stream: null, length: 0 };
+const NO_BODY: GuestBody = { stream: null, length: 0, held: 0 };
 
 /** The environment and argv given to a module that cannot read them. */
 const NO_VARIABLES: readonly (readonly [string, string])[] = [];
@@ -75,6 +77,7 @@ export type WagiHandler = (
  */
 export function createWagiHandler(options: AppOptions): WagiHandler {
   const { table, executor, moduleLog, logger, caps } = options;
+  const budget = options.bodyBudget ?? new BodyBudget();
   // What the CGI translation remembers between requests, for this app alone.
   const environments = new CgiEnvironments();
   const parser = new CgiOutputParser();
@@ -136,6 +139,8 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
       group: handler.matchedRoute,
     });
     const where = new LogPlace(request.method, target.path, handler);
+    // The body read ahead is the run's until it ends.
+    if (body.held > 0) execution.done.finally(() => budget.give(body.held));
     if (execution.finished) {
       // It ran on this thread and has ended: no stream, no cancellation to wire up. Its
       // stdout is only valid until the next run, so the response is built right away.
@@ -162,9 +167,16 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
     if (declared !== null && Number(declared) > caps.maxBodyBytes) {
       return text("Payload Too Large\n", 413);
     }
-    return withKnownLength(request, caps.maxBodyBytes, executor.wholeStdinBytes).then((body) =>
+    return withKnownLength(request, {
+      maxBytes: caps.maxBodyBytes,
+      readWholeUpTo: executor.wholeStdinBytes,
+      timeoutMs: found.handler.timeoutMs,
+      budget,
+    }).then((body) =>
       body === "too large"
         ? text("Payload Too Large\n", 413)
+        : body === "too slow"
+        ? text("Request Timeout: the body did not arrive in time\n", 408)
         : runRoute(request, client, target, found, body)
     );
   };

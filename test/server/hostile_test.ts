@@ -157,3 +157,31 @@ module = "cl.wat"
     await server.stop();
   }
 });
+
+Deno.test("a body that trickles is answered 408 at the route's timeout, declared or chunked", async () => {
+  const config = await writeConfig(`
+[[module]]
+route = "/cat"
+module = "${fixture("cat.wasm")}"
+timeout = 0.5
+`);
+  const server = await startServer(["-c", config]);
+  const port = Number(new URL(server.url).port);
+  try {
+    for (
+      const head of [
+        "POST /cat HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n",
+        "POST /cat HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+      ]
+    ) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      await conn.write(new TextEncoder().encode(head + "0123456789"));
+      const answer = new Uint8Array(1024);
+      const n = await conn.read(answer);
+      conn.close();
+      assertIncludes(new TextDecoder().decode(answer.subarray(0, n ?? 0)), "HTTP/1.1 408");
+    }
+  } finally {
+    await server.stop();
+  }
+});
