@@ -16,6 +16,7 @@ import { buildHandlers, type RouteHandler } from "../server/handlers.ts";
 import { listen } from "../server/lifecycle.ts";
 import type { Logger } from "../server/logger.ts";
 import { ModuleLog } from "../server/module_log.ts";
+import { Spooler, spoolLimitsFor } from "../server/spool.ts";
 import type { ServeOptions } from "./serve_options.ts";
 
 /** Knative's names for this pod's service, revision and configuration, when it runs there. */
@@ -114,7 +115,9 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   await Deno.mkdir(logDir, { recursive: true });
   if (options.logDir === undefined) logger.info(`module stderr goes to ${logDir}`);
 
+  const spooler = new Spooler(spoolLimitsFor(options.caps.maxBodyBytes));
   const app = createApp({
+    spooler,
     table: new RoutingTable(handlers),
     executor,
     moduleLog: new ModuleLog(logDir, options.logMaxBytes),
@@ -148,6 +151,8 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   }
   await server.finished;
   executor.close();
+  // Responses cut off by the drain deadline may have left their spool files.
+  await spooler.close();
   if (options.logDir === undefined) {
     // The temp dir chosen at start goes with the server, unless a module wrote to it.
     await Deno.remove(logDir).then(

@@ -25,6 +25,7 @@ import type { Logger } from "./logger.ts";
 import type { ClientInfo, FetchHandler } from "./lifecycle.ts";
 import { failureReason, respond, respondFinished, text } from "./respond.ts";
 import { BodyBudget, type GuestBody, withKnownLength } from "./request_body.ts";
+import { Spooler } from "./spool.ts";
 
 /** What the platform shell passes along with each request. */
 export type AppBindings = { Bindings: ClientInfo };
@@ -43,6 +44,8 @@ export interface AppOptions {
   caps: BodyCaps;
   /** The memory all bodies read before their guest starts may hold at once. */
   bodyBudget?: BodyBudget;
+  /** Where responses wait while their upload still arrives (the app makes one if not given). */
+  spooler?: Spooler;
 }
 
 /** A request without a body, as the guest gets it. */
@@ -81,6 +84,12 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
   // What the CGI translation remembers between requests, for this app alone.
   const environments = new CgiEnvironments();
   const parser = new CgiOutputParser();
+  const streaming = {
+    logger,
+    maxResponseBytes: caps.maxResponseBytes,
+    parser,
+    spooler: options.spooler ?? new Spooler(),
+  };
   // Said once per name (a bounded number of them): clients choose header names.
   const dropped = new Set<string>();
   environments.onDroppedHeader = (name) => {
@@ -153,7 +162,7 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
     const cancel = () => execution.cancel();
     request.signal.addEventListener("abort", cancel, { once: true });
     execution.done.then((outcome) => logStderr(handler, where, outcome));
-    return respond(execution, where, logger, caps.maxResponseBytes, parser).finally(() =>
+    return respond(execution, where, streaming).finally(() =>
       request.signal.removeEventListener("abort", cancel)
     );
   };

@@ -16,7 +16,7 @@ import {
 } from "../cgi/response.ts";
 import type { Execution, RunOutcome } from "../run/contract.ts";
 import type { Logger } from "./logger.ts";
-import { spool } from "./spool.ts";
+import type { Spooler } from "./spool.ts";
 
 /** True when `promise` has not resolved yet (it must not reject). */
 async function isPending(promise: Promise<unknown>): Promise<boolean> {
@@ -92,17 +92,22 @@ export function respondFinished(
   return output.response;
 }
 
-/**
- * The response for `execution`. `where` names the route and module in log lines;
- * `maxResponseBytes` is the cap the executor enforces, named when a response is cut.
- */
+/** What making a streamed response needs besides the run. */
+export interface RespondContext {
+  logger: Logger;
+  /** The cap the executor enforces, named when a response is cut. */
+  maxResponseBytes: number;
+  parser: CgiOutputParser;
+  spooler: Spooler;
+}
+
+/** The response for `execution`; `where` names the route and module in log lines. */
 export async function respond(
   execution: Execution,
   where: Where,
-  logger: Logger,
-  maxResponseBytes: number,
-  parser: CgiOutputParser,
+  context: RespondContext,
 ): Promise<Response> {
+  const { logger, maxResponseBytes, parser } = context;
   const reader = execution.stdout.getReader({ mode: "byob" });
   // Most CGI output is small: the first reads use a small buffer, later ones a large one.
   let reads = 0;
@@ -146,7 +151,7 @@ export async function respond(
   let prefix: ReadableStream<Uint8Array> | Uint8Array = head.subarray(start);
   let nextRead: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
   if (await isPending(execution.stdinDone)) {
-    const spooled = await spool(prefix, read, execution.stdinDone);
+    const spooled = await context.spooler.spool(prefix, read, execution.stdinDone);
     prefix = spooled.stream;
     nextRead = spooled.ended ? Promise.resolve({ done: true, value: undefined }) : spooled.pending;
   }

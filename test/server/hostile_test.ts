@@ -185,3 +185,56 @@ timeout = 0.5
     await server.stop();
   }
 });
+
+/** The `wagi-spool-` directories in the temp dir now. */
+async function spoolDirs(): Promise<string[]> {
+  const root = Deno.env.get("TMPDIR") ?? "/tmp";
+  const found: string[] = [];
+  for await (const entry of Deno.readDir(root)) {
+    if (entry.name.startsWith("wagi-spool-")) found.push(`${root}/${entry.name}`);
+  }
+  return found;
+}
+
+/** The bytes of the files in `dir`. */
+async function sizeOf(dir: string): Promise<number> {
+  let total = 0;
+  for await (const entry of Deno.readDir(dir)) {
+    total += (await Deno.stat(`${dir}/${entry.name}`)).size;
+  }
+  return total;
+}
+
+Deno.test("a response held while its upload stalls spools a bounded file, gone at exit", async () => {
+  const config = await writeConfig(`
+[[module]]
+route = "/flood"
+module = "${fixture("flood.wasm")}"
+timeout = 3
+`);
+  const before = await spoolDirs();
+  const server = await startServer(["-c", config, "--max-body", "1MiB"]);
+  const port = Number(new URL(server.url).port);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  let mine: string[] = [];
+  try {
+    // The upload declares 100 kB and stops after 10 bytes; the module writes without end.
+    await conn.write(
+      new TextEncoder().encode(
+        "POST /flood HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n0123456789",
+      ),
+    );
+    await sleep(2000);
+    mine = (await spoolDirs()).filter((dir) => !before.includes(dir));
+    const sizes = await Promise.all(mine.map(sizeOf));
+    const spooled = Math.max(0, ...sizes);
+    assertOk(spooled > 0, "the response was spooled");
+    assertOk(spooled <= 64 * 1024 * 1024, `${spooled} bytes spooled for one response`);
+  } finally {
+    conn.close();
+    await server.stop();
+  }
+  for (const dir of mine) {
+    assertEquals(await Deno.stat(dir).then(() => "there", () => "gone"), "gone", dir);
+  }
+});

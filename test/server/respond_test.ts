@@ -6,6 +6,7 @@
 import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
 import { respond } from "../../src/server/respond.ts";
 import { CgiOutputParser } from "../../src/cgi/response.ts";
+import { Spooler } from "../../src/server/spool.ts";
 import type { Logger } from "../../src/server/logger.ts";
 import { FakeExecutor, outcome, type Script } from "./_fake_executor.ts";
 import type { RunSpec } from "../../src/run/contract.ts";
@@ -23,7 +24,12 @@ function responseTo(script: Script, maxResponseBytes = 1024 * 1024) {
   const execution = executor.run({} as RunSpec);
   return {
     executor,
-    response: respond(execution, "GET /test", logger, maxResponseBytes, new CgiOutputParser()),
+    response: respond(execution, "GET /test", {
+      logger,
+      maxResponseBytes,
+      parser: new CgiOutputParser(),
+      spooler: new Spooler(),
+    }),
   };
 }
 
