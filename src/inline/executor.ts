@@ -27,6 +27,9 @@ const INLINE_MAX_OUTPUT_BYTES = 1024 * 1024;
  */
 const INLINE_SLOW_MS = 2;
 
+/** How much longer than {@link INLINE_SLOW_MS} a module's first run here may take. */
+const FIRST_RUN_FACTOR = 10;
+
 /** Runs a route skips after moving to the pool: doubles each time, up to the maximum. */
 const FIRST_BACKOFF = 16;
 const MAX_BACKOFF = 4096;
@@ -98,7 +101,9 @@ export class InlineFirstExecutor implements Executor {
       this.#moved(spec.group ?? "", result.reason);
       return this.pool.run(spec);
     }
-    if (result.guestMs !== undefined && result.guestMs > this.slowMs) {
+    // A first run is judged too, against a limit that leaves room for compiling the module.
+    const limit = result.firstRun ? this.slowMs * FIRST_RUN_FACTOR : this.slowMs;
+    if (result.guestMs > limit) {
       this.#moved(spec.group ?? "", `a run took ${result.guestMs} ms`);
     } else if (route) route.backoff = Math.max(FIRST_BACKOFF, route.backoff / 2);
     return new FinishedExecution(result.stdout, result.outcome);

@@ -16,7 +16,7 @@ import { CHUNK_MAP_EXPORT, markChunks } from "../wasm/write_tracking.ts";
 import { MAX_STDERR, type RunOutcome, type RunSpec } from "../run/contract.ts";
 import { describeFailure, entrypointCalls } from "../run/guest.ts";
 import { moduleInfo } from "../run/module_info.ts";
-import { inlineImports, MoveToPool } from "./policy.ts";
+import { HostBudget, inlineImports, MoveToPool } from "./policy.ts";
 import { FreshState } from "./restore.ts";
 import { INLINE_FUEL, type InlineModule } from "./variants.ts";
 
@@ -32,11 +32,18 @@ export interface InlineResult {
   outcome: RunOutcome;
   /**
    * Time the run held this thread in whole milliseconds, instantiation left out (putting a
-   * reused instance back counts), or undefined on a runner's first run, when the engine is
-   * still compiling the module's functions (so it says nothing about later runs).
+   * reused instance back counts).
    */
-  guestMs?: number;
+  guestMs: number;
+  /** The runner's first run: the engine was still compiling the module's functions. */
+  firstRun: boolean;
 }
+
+/**
+ * What host calls may spend in a run here, in fuel units: a call costs a thousand, a byte it
+ * moves half a unit (see policy.ts). About 20 ms of host work.
+ */
+export const INLINE_HOST_BUDGET = 20_000_000;
 
 /** Writes up to this many bytes are copied without a view. */
 const SMALL_WRITE = 64;
@@ -50,6 +57,8 @@ class ScratchSink implements OutputSink {
   #length = 0;
   #limit = 0;
 
+  constructor(readonly budget: HostBudget) {}
+
   /** Empties the sink for a new run that may write up to `limit` bytes. */
   reset(limit: number): void {
     this.#length = 0;
@@ -61,6 +70,7 @@ class ScratchSink implements OutputSink {
   write(memory: Uint8Array, at: number, length: number): void {
     const end = this.#length + length;
     if (end > this.#limit) throw new MoveToPool("output larger than kept in memory");
+    this.budget.charge(length >> 1);
     if (end > this.#buffer.length) {
       const grown = new Uint8Array(Math.max(end, this.#buffer.length * 2));
       grown.set(this.#buffer.subarray(0, this.#length));
@@ -95,7 +105,8 @@ interface Warm {
 export class InlineRunner {
   #host: WasiHost;
   #imports: WebAssembly.Imports;
-  #stdout = new ScratchSink();
+  #budget = new HostBudget(INLINE_HOST_BUDGET);
+  #stdout = new ScratchSink(this.#budget);
   #warm: Warm | undefined;
   /** Set after the first run: later runs use compiled code. */
   #warmedUp = false;
@@ -103,7 +114,7 @@ export class InlineRunner {
   constructor(readonly target: InlineModule) {
     this.#host = new WasiHost(idleOptions());
     const { snapshots } = moduleInfo(target.module);
-    this.#imports = inlineImports(this.#host.imports(snapshots), this.#host);
+    this.#imports = inlineImports(this.#host.imports(snapshots), this.#host, this.#budget);
   }
 
   /** An instance in its just-instantiated state. */
@@ -127,9 +138,16 @@ export class InlineRunner {
       ? new Uint8Array(chunkMap.buffer)
       : undefined;
     if (memory) {
+      // What the host writes into the guest's memory is charged, and marked when tracked.
+      const budget = this.#budget;
       this.#host.memory.attach(
         memory,
-        written && ((at, length) => markChunks(written, at, length)),
+        written
+          ? (at, length) => {
+            budget.charge(length >> 1);
+            markChunks(written, at, length);
+          }
+          : (_at, length) => budget.charge(length >> 1),
       );
     }
     // A shared memory keeps its buffer when it grows: growth could not be seen, so no reuse.
@@ -158,6 +176,7 @@ export class InlineRunner {
     const started = Date.now();
     const stdout = this.#stdout;
     stdout.reset(spec.maxOutput);
+    this.#budget.spent = 0;
     const stderr = new CollectingSink(MAX_STDERR);
     const host = this.#host;
     // The run's state first: a start function runs while the module is instantiated.
@@ -223,7 +242,8 @@ export class InlineRunner {
         stderr: stderr.bytes(),
         truncated: false,
       },
-      guestMs: firstRun ? undefined : ended - guestStarted,
+      guestMs: ended - guestStarted,
+      firstRun,
     };
   }
 }

@@ -172,15 +172,15 @@ Deno.test("a route whose runs take long here is sent to the pool, where runs go 
   const { cache, executor, moves } = setUp(-1);
   try {
     const cat = await cache.load(fixture("cat.wasm"));
-    // The first run of a module is not judged: the engine is still compiling it.
-    const runs = [1, 2, 3].map(() =>
+    // The first run is judged too (against a looser limit, which -1 still is below).
+    const runs = [1, 2].map(() =>
       executor.run(request(cat, { stdin: new Uint8Array(8), group: "/heavy" }))
     );
-    assertOk(runs[0].finished && runs[1].finished, "both complete here");
+    assertOk(runs[0].finished, "it completes here");
     assertEquals(moves.length, 1);
     assertIncludes(moves[0], "a run took");
-    assertEquals(runs[2].finished, undefined);
-    assertEquals((await new Response(runs[2].stdout).arrayBuffer()).byteLength, 8);
+    assertEquals(runs[1].finished, undefined);
+    assertEquals((await new Response(runs[1].stdout).arrayBuffer()).byteLength, 8);
   } finally {
     executor.close();
   }

@@ -238,3 +238,35 @@ timeout = 3
     assertEquals(await Deno.stat(dir).then(() => "there", () => "gone"), "gone", dir);
   }
 });
+
+Deno.test("host calls cannot hold the server's thread: other requests are answered meanwhile", async () => {
+  const config = await writeConfig(`
+[[module]]
+route = "/random"
+module = "${fixture("random_loop.wat")}"
+timeout = 3
+
+[[module]]
+route = "/hello"
+module = "${ROOT}modules/hello.wasm"
+`);
+  const server = await startServer(["-c", config]);
+  try {
+    await inlineReady(server);
+    const order: string[] = [];
+    const random = fetch(`${server.url}/random`).then(async (r) => {
+      await r.body?.cancel();
+      order.push("random");
+      return r.status;
+    });
+    await sleep(300);
+    const hello = await fetch(`${server.url}/hello`).then((r) => r.text());
+    order.push("hello");
+    assertEquals(hello, "hello world\n");
+    assertEquals(await random, 504, "stopped at its timeout, in the pool");
+    assertEquals(order, ["hello", "random"]);
+    assertIncludes(server.output().stderr, "host calls ran too long");
+  } finally {
+    await server.stop();
+  }
+});
