@@ -10,6 +10,7 @@ import { InlineFirstExecutor } from "../inline/executor.ts";
 import { InlineVariants } from "../inline/variants.ts";
 import { ModuleCache } from "../run/module_cache.ts";
 import { whyNoSandbox } from "../wasi/linux_fs.ts";
+import { raiseOpenFileLimit } from "./open_file_limit.ts";
 import { RoutingTable } from "../routing/table.ts";
 import { createApp } from "../server/app.ts";
 import { buildHandlers, type RouteHandler } from "../server/handlers.ts";
@@ -57,6 +58,13 @@ const PREPARE_INLINE_AFTER_MS = 1000;
 
 /** Runs the server with `options` until it is stopped. Throws on a startup error. */
 export async function serve(options: ServeOptions, logger: Logger): Promise<void> {
+  const openFiles = raiseOpenFileLimit();
+  if (openFiles !== undefined && openFiles < 4096) {
+    logger.warn(
+      `this process may open ${openFiles} descriptors at most: connections, volumes and ` +
+        "the pool share them (raise the hard limit, e.g. ulimit -Hn)",
+    );
+  }
   const config = await loadModulesToml(options.configFile, options.startDir);
   for (const warning of config.warnings) logger.warn(warning);
   const withVolumes = config.entries.find((entry) => entry.volumes.length > 0);
@@ -126,6 +134,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     globalEnv: options.env,
     scheme: options.tls ? "https" : "http",
     caps: options.caps,
+    maxOpenFiles: options.maxOpenFiles,
   });
 
   const tls = options.tls && {

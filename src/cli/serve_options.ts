@@ -37,6 +37,8 @@ export interface ServeOptions {
   logDir?: string;
   /** Size at which a route's stderr log is rotated (`--log-max-size`). */
   logMaxBytes: number;
+  /** Most descriptors one run may have open (`--max-open-files`). */
+  maxOpenFiles: number;
   tls?: { certFile: string; keyFile: string };
   /** `--env-file` variables then `-e` ones, in order. */
   env: [string, string][];
@@ -81,6 +83,8 @@ export const SERVE_USAGE = `Usage: wagi-deno [serve] -c modules.toml [options]
       --max-concurrency N  most modules running in the pool at once, one route at most
                            half of them; more wait (default 8 x workers, at least 16)
       --drain-timeout SECONDS  on SIGTERM, how long in-flight requests may finish (default 25)
+      --max-open-files N   most files and directories one run may have open, stdio included
+                           (default 1024)
   -h, --help               this text
   -V, --version            the version
 `;
@@ -117,6 +121,7 @@ const FLAGS_WITH_VALUE = new Map<string, string>([
   ["--workers", "workers"],
   ["--max-concurrency", "max-concurrency"],
   ["--drain-timeout", "drain-timeout"],
+  ["--max-open-files", "max-open-files"],
 ]);
 
 /**
@@ -241,6 +246,7 @@ export function parseServeArgs(
     hostname: parseHostPort(last("hostname") ?? "localhost:3000"),
     logDir: logDir === undefined ? undefined : resolve(logDir),
     logMaxBytes: option("log-max-size", parseSize, DEFAULT_LOG_MAX_BYTES, size),
+    maxOpenFiles: option("max-open-files", count, 1024, "a positive integer"),
     tls: certFile && keyFile
       ? { certFile: resolve(certFile), keyFile: resolve(keyFile) }
       : undefined,

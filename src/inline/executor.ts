@@ -94,6 +94,7 @@ export class InlineFirstExecutor implements Executor {
       args: spec.args,
       env: spec.env,
       preopens: spec.preopens,
+      maxDescriptors: spec.maxDescriptors,
       stdin: stdin ?? NO_BYTES,
       maxOutput: Math.min(spec.maxOutput, INLINE_MAX_OUTPUT_BYTES),
     });

@@ -21,9 +21,11 @@ import { FreshState } from "./restore.ts";
 import { INLINE_FUEL, type InlineModule } from "./variants.ts";
 
 /** What a run on the server's thread is given: a run's spec, with its stdin whole. */
-export type InlineSpec = Pick<RunSpec, "entrypoint" | "args" | "env" | "preopens" | "maxOutput"> & {
-  stdin: Uint8Array;
-};
+export type InlineSpec =
+  & Pick<RunSpec, "entrypoint" | "args" | "env" | "preopens" | "maxOutput" | "maxDescriptors">
+  & {
+    stdin: Uint8Array;
+  };
 
 /** How a run on the server's thread ended. */
 export interface InlineResult {
@@ -187,6 +189,7 @@ export class InlineRunner {
       stdout,
       stderr,
       preopens: spec.preopens,
+      maxDescriptors: spec.maxDescriptors,
     });
     const before = this.#warm;
     let warm: Warm;

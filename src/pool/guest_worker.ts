@@ -57,6 +57,7 @@ self.onmessage = async (event: MessageEvent<PoolMessage>) => {
         stderr,
         preopens: job.preopens,
         stop,
+        maxDescriptors: job.maxDescriptors,
       },
       job.outbound,
       { refuel: stopping.refuel(job.runId), signal: current.abort.signal },

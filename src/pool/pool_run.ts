@@ -255,6 +255,7 @@ export class PoolRun {
       stdin: this.#stdinBuffer,
       stdout: this.#stdoutBuffer,
       maxOutput: spec.maxOutput,
+      maxDescriptors: spec.maxDescriptors,
       maxStderr: MAX_STDERR,
       outbound: spec.outbound,
     };

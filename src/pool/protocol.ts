@@ -9,7 +9,10 @@ import type { RunOutcome, RunSpec } from "../run/contract.ts";
 
 /** Pool → worker: run one guest. */
 export type RunJob =
-  & Pick<RunSpec, "entrypoint" | "args" | "env" | "preopens" | "maxOutput" | "outbound">
+  & Pick<
+    RunSpec,
+    "entrypoint" | "args" | "env" | "preopens" | "maxOutput" | "outbound" | "maxDescriptors"
+  >
   & {
     type: "run";
     /** Unique in the pool: a stop names the run it is for. */

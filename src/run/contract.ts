@@ -26,6 +26,8 @@ export interface RunSpec {
   maxOutput: number;
   /** What the module may do with outbound HTTP. */
   outbound: OutboundOptions;
+  /** Most descriptors the guest may have open (files, directories, stdio); default 1,024. */
+  maxDescriptors?: number;
   /** Runs of one group (one route) share a cap on workers, see the pool's `maxPerGroup`. */
   group?: string;
 }

@@ -46,6 +46,8 @@ export interface AppOptions {
   bodyBudget?: BodyBudget;
   /** Where responses wait while their upload still arrives (the app makes one if not given). */
   spooler?: Spooler;
+  /** Most descriptors a run may have open (`--max-open-files`). */
+  maxOpenFiles?: number;
 }
 
 /** A request without a body, as the guest gets it. */
@@ -145,6 +147,7 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
       maxStdin: caps.maxBodyBytes,
       maxOutput: caps.maxResponseBytes,
       outbound: handler.outbound,
+      maxDescriptors: options.maxOpenFiles,
       group: handler.matchedRoute,
     });
     const where = new LogPlace(request.method, target.path, handler);

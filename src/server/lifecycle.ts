@@ -105,18 +105,50 @@ export class Drain {
   }
 }
 
-/** Starts serving `handler`; a stop signal drains in-flight requests and resolves `finished`. */
+/** How long after the listener failed (out of descriptors, say) it listens again. */
+const RELISTEN_AFTER_MS = 1000;
+
+/**
+ * Starts serving `handler`; a stop signal drains in-flight requests and resolves `finished`.
+ * A listener that fails while serving (Deno.serve ends with an error when it cannot accept a
+ * connection, for instance with no descriptors left) is logged and started again.
+ */
 export function listen(handler: FetchHandler, options: ListenOptions): RunningServer {
   const drain = new Drain();
-  const server = Deno.serve({
-    hostname: options.hostname,
-    port: options.port,
-    ...(options.tls ?? {}),
-    onListen(addr) {
-      const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
-      options.onReady(`${options.tls ? "https" : "http"}://${host}:${addr.port}`);
-    },
-  }, (request, info) => drain.handle(handler, request, info, info.completed));
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  let done = () => {};
+  const stopped = new Promise<void>((resolve) => (done = resolve));
+  let ready = false;
+  const start = () => {
+    server = Deno.serve({
+      hostname: options.hostname,
+      port: options.port,
+      ...(options.tls ?? {}),
+      onListen(addr) {
+        if (ready) return;
+        ready = true;
+        const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+        options.onReady(`${options.tls ? "https" : "http"}://${host}:${addr.port}`);
+      },
+    }, (request, info) => drain.handle(handler, request, info, info.completed));
+    server.finished.then(done, (error) => {
+      if (drain.draining) return done();
+      options.logger.error(
+        `the listener failed (${(error as Error).message}); listening again in ` +
+          `${RELISTEN_AFTER_MS} ms`,
+      );
+      setTimeout(() => {
+        if (drain.draining) return done();
+        try {
+          start();
+        } catch (again) {
+          options.logger.error(`cannot listen again: ${(again as Error).message}`);
+          setTimeout(start, RELISTEN_AFTER_MS);
+        }
+      }, RELISTEN_AFTER_MS);
+    });
+  };
+  start();
 
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGTERM", "SIGINT"];
   const stop = () => {
@@ -141,7 +173,7 @@ export function listen(handler: FetchHandler, options: ListenOptions): RunningSe
   for (const signal of signals) Deno.addSignalListener(signal, stop);
   // The listeners stay until the process exits: a second signal while stopping is ignored
   // rather than killing the process with the default action.
-  const finished = Promise.race([server.finished, forced]).then(() => {
+  const finished = Promise.race([stopped, forced]).then(() => {
     clearTimeout(drainDeadline);
     options.logger.info("stopped");
   });

@@ -57,7 +57,12 @@ export interface WasiOptions {
   preopens?: readonly Preopen[];
   /** How the guest is stopped from outside; by default it is not. */
   stop?: StopSignal;
+  /** Most descriptors the guest may have open, stdio and preopens included (default 1,024). */
+  maxDescriptors?: number;
 }
+
+/** Default for how many descriptors a guest may have open. */
+export const DEFAULT_MAX_DESCRIPTORS = 1024;
 
 /** The options of a host before any run: no arguments, environment, input or output. */
 export function idleOptions(): WasiOptions {
@@ -129,6 +134,8 @@ export class WasiState {
   env: CStrings = NO_STRINGS;
   /** How the guest is stopped from outside (see {@link StopSignal}). */
   stop: StopSignal = NEVER_STOPS;
+  /** Most descriptors the guest may have open. */
+  maxDescriptors = DEFAULT_MAX_DESCRIPTORS;
   /** The buffers `args` and `env` were encoded into, reused by the next `reset`. */
   #argsScratch: Uint8Array | undefined;
   #envScratch: Uint8Array | undefined;
@@ -143,6 +150,7 @@ export class WasiState {
    */
   reset(options: WasiOptions): void {
     this.stop = options.stop ?? NEVER_STOPS;
+    this.maxDescriptors = options.maxDescriptors ?? DEFAULT_MAX_DESCRIPTORS;
     this.args = cStrings(options.args, this.#argsScratch);
     this.#argsScratch = scratchOf(this.args, this.#argsScratch);
     this.env = cStrings(envStrings(options.env), this.#envScratch);
@@ -173,9 +181,20 @@ export class WasiState {
   }
 
   /** Puts a descriptor in the lowest free slot and returns its fd. */
+  /**
+   * Puts a descriptor in the lowest free slot and returns its fd; `MFILE` (after closing the
+   * descriptor) when the guest has as many open as it may: the server's own descriptors are
+   * not the guest's to exhaust.
+   */
   allocate(descriptor: Descriptor): number {
     let fd = this.fds.indexOf(undefined);
-    if (fd === -1) fd = this.fds.length;
+    if (fd === -1) {
+      if (this.fds.length >= this.maxDescriptors) {
+        descriptor.close();
+        throw new WasiError(Errno.MFILE);
+      }
+      fd = this.fds.length;
+    }
     this.fds[fd] = descriptor;
     return fd;
   }

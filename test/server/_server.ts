@@ -35,10 +35,20 @@ function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }, onT
   })();
 }
 
+/** How a test server is started. */
+export interface StartOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  /** False: no `-l 127.0.0.1:0` is added. */
+  defaultListen?: boolean;
+  /** The process's limit on open descriptors (soft and hard), set with `ulimit -n`. */
+  openFiles?: number;
+}
+
 /** Spawns `src/main.ts` with `args` (plus `-l 127.0.0.1:0` unless given) and waits for Ready. */
 export async function startServer(
   args: string[],
-  options: { env?: Record<string, string>; cwd?: string; defaultListen?: boolean } = {},
+  options: StartOptions = {},
 ): Promise<ServerProcess> {
   const result = await spawnServer(args, options);
   if ("code" in result) {
@@ -50,19 +60,25 @@ export async function startServer(
 /** Like {@link startServer}, but a server that exits before it is ready is a result. */
 export async function spawnServer(
   args: string[],
-  options: { env?: Record<string, string>; cwd?: string; defaultListen?: boolean } = {},
+  options: StartOptions = {},
 ): Promise<ServerProcess | StartFailure> {
   const given = args.includes("-l") || args.includes("--listen") || options.defaultListen === false;
   const listen = given ? [] : ["-l", "127.0.0.1:0"];
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      "--unstable-no-legacy-abort",
-      `${ROOT}src/main.ts`,
-      ...args,
-      ...listen,
-    ],
+  const command = [
+    Deno.execPath(),
+    "run",
+    "--allow-all",
+    "--unstable-no-legacy-abort",
+    `${ROOT}src/main.ts`,
+    ...args,
+    ...listen,
+  ];
+  // With a descriptor limit, through a shell that sets it and then becomes the server.
+  const [program, ...programArgs] = options.openFiles === undefined
+    ? command
+    : ["bash", "-c", `ulimit -n ${options.openFiles} && exec "$@"`, "server", ...command];
+  const child = new Deno.Command(program, {
+    args: programArgs,
     cwd: options.cwd ?? ROOT,
     env: options.env,
     stdin: "null",

@@ -270,3 +270,47 @@ module = "${ROOT}modules/hello.wasm"
     await server.stop();
   }
 });
+
+Deno.test("guests that open files until they run out, on a small descriptor limit, do not kill the server", async () => {
+  const root = await tempDir("wagi-fds-");
+  await Deno.writeTextFile(`${root}/file`, "x");
+  const config = await writeConfig(`
+[[module]]
+route = "/hog"
+module = "${fixture("fd_hog.wasm")}"
+volumes = { "/v" = "${root}" }
+timeout = 5
+
+[[module]]
+route = "/hello"
+module = "${ROOT}modules/hello.wasm"
+`);
+  const server = await startServer(
+    ["-c", config, "--workers", "4", "--max-open-files", "100"],
+    { openFiles: 300 },
+  );
+  try {
+    // Four at once: 400 descriptors wanted, fewer than 300 for the whole process.
+    const hogs = await Promise.all(
+      Array.from({ length: 4 }, () => fetch(`${server.url}/hog`).then((r) => r.text(), () => "")),
+    );
+    for (const text of hogs.filter((t) => t !== "")) {
+      const opened = Number(text.match(/opened (\d+)/)?.[1]);
+      assertOk(opened <= 100 - 4, `a run had ${opened} files open: ${text}`);
+      assertOk(/No file descriptors available|Too many open files|table overflow/.test(text), text);
+    }
+    // Once they are done, the server answers as before.
+    let hello = "";
+    for (let i = 0; i < 40 && hello !== "hello world\n"; i++) {
+      hello = await fetch(`${server.url}/hello`).then((r) => r.text(), () => "");
+      if (hello !== "hello world\n") await sleep(100);
+    }
+    assertEquals(hello, "hello world\n");
+  } finally {
+    assertEquals(
+      (await server.stop()).code,
+      0,
+      "the server was still running, and stopped cleanly",
+    );
+  }
+});
