@@ -140,27 +140,10 @@ export class OutputDescriptor extends Descriptor {
   }
 }
 
-/** A host file's type as WASI numbers it (a FIFO is of no type WASI has). */
-function fileTypeOf(type: number): number {
-  switch (type) {
-    case host.S_IF.REG:
-      return FileType.REGULAR_FILE;
-    case host.S_IF.DIR:
-      return FileType.DIRECTORY;
-    case host.S_IF.LNK:
-      return FileType.SYMBOLIC_LINK;
-    case host.S_IF.BLK:
-      return FileType.BLOCK_DEVICE;
-    case host.S_IF.CHR:
-      return FileType.CHARACTER_DEVICE;
-    case host.S_IF.SOCK:
-      return FileType.SOCKET_STREAM;
-    default:
-      return FileType.UNKNOWN;
-  }
-}
-
-/** A directory entry's type as WASI numbers it. */
+/**
+ * A directory entry's `DT_*` type as WASI numbers it (a FIFO is of no type WASI has). A file's
+ * `S_IF*` mode bits shifted right by 12 are the same numbers.
+ */
 export function entryTypeOf(type: number): number {
   switch (type) {
     case host.DT.REG:
@@ -186,7 +169,7 @@ export function filestatOf(fd: number): Filestat {
   return {
     dev: stat.dev,
     ino: stat.ino,
-    filetype: fileTypeOf(stat.type),
+    filetype: entryTypeOf(stat.type >> 12),
     nlink: stat.nlink,
     size: stat.size,
     atim: stat.atim,
