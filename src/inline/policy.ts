@@ -21,10 +21,10 @@ export class MoveToPool extends Unwind {
 }
 
 /**
- * Work done in host calls, which the guest's fuel does not see: each call and each byte it
- * moves is charged, and a run that spends the budget is abandoned ({@link MoveToPool}), so
- * that a loop of host calls cannot hold the server's thread much longer than guest code can.
- * Units are the fuel's (about an instruction each).
+ * Work done in host calls that the guest's fuel does not see: the bytes they move (each call
+ * itself is charged to the fuel, in the guest; see wasm/metering.ts). A run that spends the
+ * budget is abandoned ({@link MoveToPool}), so that host calls moving much data cannot hold the
+ * server's thread much longer than guest code can. Units are the fuel's (about an instruction).
  */
 export class HostBudget {
   spent = 0;
@@ -36,9 +36,6 @@ export class HostBudget {
   }
 }
 
-/** What a host call costs at least, in fuel units: about a microsecond of guest work. */
-const CALL_COST = 1000;
-
 /** The effects a run on the server's thread may have: none that outlives it or waits. */
 const ALLOWED: ReadonlySet<Effect> = new Set(["pure", "run-local"]);
 
@@ -46,13 +43,11 @@ type Call = (...args: never[]) => unknown;
 
 /**
  * The WASI imports `imports` (of the host whose state is `state`) limited for a run on the
- * server's thread: a call with another effect throws {@link MoveToPool} naming it instead,
- * and every call is charged to `budget`.
+ * server's thread: a call with another effect throws {@link MoveToPool} naming it instead.
  */
 export function inlineImports(
   imports: WebAssembly.Imports,
   state: WasiState,
-  budget: HostBudget,
 ): WebAssembly.Imports {
   const limited: WebAssembly.Imports = {};
   for (const [moduleName, calls] of Object.entries(imports)) {
@@ -60,21 +55,15 @@ export function inlineImports(
     for (const [name, call] of Object.entries(calls as Record<string, Call>)) {
       // A call that declares nothing is taken to have a lasting effect.
       const effect = CALL_EFFECTS[name] ?? "lasting";
-      const run = call as (...args: unknown[]) => unknown;
       if (typeof effect === "string") {
-        table[name] = ALLOWED.has(effect)
-          ? (...args: unknown[]) => {
-            budget.charge(CALL_COST);
-            return run(...args);
-          }
-          : () => {
-            throw new MoveToPool(name);
-          };
+        table[name] = ALLOWED.has(effect) ? call : () => {
+          throw new MoveToPool(name);
+        };
       } else {
         const decide = effect as (state: WasiState, ...args: unknown[]) => Effect;
+        const run = call as (...args: unknown[]) => unknown;
         table[name] = (...args: unknown[]) => {
           if (!ALLOWED.has(decide(state, ...args))) throw new MoveToPool(name);
-          budget.charge(CALL_COST);
           return run(...args);
         };
       }

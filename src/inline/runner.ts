@@ -42,8 +42,8 @@ export interface InlineResult {
 }
 
 /**
- * What host calls may spend in a run here, in fuel units: a call costs a thousand, a byte it
- * moves half a unit (see policy.ts). About 20 ms of host work.
+ * What the bytes host calls move may cost a run here, in fuel units: half a unit a byte (see
+ * policy.ts), about 20 ms of host work. (Each call itself is charged to the fuel.)
  */
 export const INLINE_HOST_BUDGET = 20_000_000;
 
@@ -116,7 +116,7 @@ export class InlineRunner {
   constructor(readonly target: InlineModule) {
     this.#host = new WasiHost(idleOptions());
     const { snapshots } = moduleInfo(target.module);
-    this.#imports = inlineImports(this.#host.imports(snapshots), this.#host, this.#budget);
+    this.#imports = inlineImports(this.#host.imports(snapshots), this.#host);
   }
 
   /** An instance in its just-instantiated state. */

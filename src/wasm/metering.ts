@@ -187,6 +187,25 @@ function bodyCosts(payload: Uint8Array, start: number, end: number) {
 const MIN_COST = 1;
 
 /**
+ * Fuel a call of an imported (host) function costs on top, in the trapping mode: about a
+ * microsecond of guest work, so that a loop of cheap host calls runs out as a loop of guest
+ * code would. The bytes a call moves are charged by the host.
+ */
+export const HOST_CALL_COST = 1000;
+
+/** Takes `cost` from the fuel (the next check traps when it is spent). */
+function charge(fuel: number, cost: number): number[] {
+  const index = writeU32(fuel);
+  // deno-fmt-ignore
+  return [
+    0x23, ...index, //           global.get $fuel
+    0x41, ...writeS32(cost), //  i32.const cost
+    0x6b, //                     i32.sub
+    0x24, ...index, //           global.set $fuel
+  ];
+}
+
+/**
  * Rewrites the code section: a fuel check at the top of every function and loop, `watch`
  * after every `memory.grow`, and `bulk` before every bulk memory instruction. Says whether
  * the code can change tables or segments.
@@ -198,6 +217,7 @@ function meterCode(
   bulk: number[],
   empty: number[],
   allEntries: boolean,
+  hostCall: { imported: number; charge: number[] } | undefined,
 ) {
   let [count, at] = readU32(payload, 0);
   const parts: (Uint8Array | number[])[] = [writeU32(count)];
@@ -221,6 +241,13 @@ function meterCode(
       const [next, effect] = readInstruction(payload, cursor);
       if (effect === Effect.BULK_MEMORY) {
         body.push(payload.subarray(copied, cursor), bulk);
+        copied = cursor;
+      } else if (
+        hostCall && effect === Effect.CALL && payload[cursor] === 0x10 &&
+        readU32(payload, cursor + 1)[0] < hostCall.imported
+      ) {
+        // A call of the host: charged here, in the guest, rather than in each host function.
+        body.push(payload.subarray(copied, cursor), hostCall.charge);
         copied = cursor;
       }
       cursor = next;
@@ -272,6 +299,9 @@ export function meter(wasm: Uint8Array, initialFuel = 0, refill?: number): Meter
       bulkCharge(fuel, fuel + 1, whenEmpty(fuel, refill)),
       whenEmpty(fuel, refill),
       refill === undefined,
+      refill === undefined && imports
+        ? { imported: importCounts(imports).functions, charge: charge(fuel, HOST_CALL_COST) }
+        : undefined,
     )
     : { code: undefined, changesInstance: false };
   if (metered.code) placeSection(sections, { id: SectionId.CODE, payload: metered.code });

@@ -2,6 +2,7 @@ import { assertEquals, assertOk, assertThrows } from "../_assert.ts";
 import {
   FUEL_EXPORT,
   GROW_REFUSED_EXPORT,
+  HOST_CALL_COST,
   meter,
   STATE_GLOBAL_PREFIX,
 } from "../../src/wasm/metering.ts";
@@ -180,4 +181,26 @@ Deno.test("the fuel starts full for a start function; such a module is not reuse
   const instance = new WebAssembly.Instance(new WebAssembly.Module(metered.bytes as BufferSource));
   assertEquals((instance.exports.ran as WebAssembly.Global).value, 2);
   assertOk(((instance.exports[FUEL_EXPORT] as WebAssembly.Global).value as number) < 1000);
+});
+
+Deno.test("each call of a host function costs fuel of its own, so host-call loops run out too", async () => {
+  const wat = `(module
+    (import "env" "tick" (func $tick))
+    (func (export "ticks") (param $n i32)
+      (loop $l
+        (call $tick)
+        (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))))`;
+  const metered = meter(await watToWasm("ticks.wat", wat));
+  let ticks = 0;
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(metered.bytes as BufferSource), {
+    env: { tick: () => ticks++ },
+  });
+  const fuel = instance.exports[FUEL_EXPORT] as WebAssembly.Global;
+  fuel.value = 1_000_000;
+  (instance.exports.ticks as (n: number) => void)(100);
+  const spent = 1_000_000 - (fuel.value as number);
+  assertOk(spent >= 100 * HOST_CALL_COST, `100 host calls cost ${spent}`);
+  fuel.value = 1_000_000;
+  assertTraps(() => (instance.exports.ticks as (n: number) => void)(10_000));
+  assertOk(ticks < 1_100, `ran ${ticks} host calls on a budget of about 1,000`);
 });
