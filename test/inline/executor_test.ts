@@ -3,8 +3,7 @@ import { InlineFirstExecutor } from "../../src/inline/executor.ts";
 import { InlineVariants } from "../../src/inline/variants.ts";
 import { ModuleCache } from "../../src/run/module_cache.ts";
 import { WorkerPool } from "../../src/pool/pool.ts";
-import type { RunSpec } from "../../src/run/contract.ts";
-import { DEFAULT_OUTBOUND } from "../../src/outbound_http/experimental_http.ts";
+import { runSpec } from "../_spec.ts";
 import { fixture } from "../_fixtures.ts";
 import { tempDir } from "../_temp.ts";
 
@@ -39,26 +38,6 @@ function setUp(slowMs = Infinity) {
   return { cache, executor, moves };
 }
 
-function request(
-  module: WebAssembly.Module,
-  overrides: Partial<RunSpec> = {},
-): RunSpec {
-  return {
-    module,
-    entrypoint: "_start",
-    args: ["guest"],
-    env: [],
-    preopens: [],
-    stdin: null,
-    // Generous: pool workers run at a lower priority, and a busy test machine starves them.
-    timeoutMs: 60_000,
-    maxStdin: 64 * MIB,
-    maxOutput: 64 * MIB,
-    outbound: DEFAULT_OUTBOUND,
-    ...overrides,
-  };
-}
-
 const text = async (stream: ReadableStream<Uint8Array>) => await new Response(stream).text();
 
 Deno.test("a short module runs on the calling thread, on fresh memory every time", async () => {
@@ -66,7 +45,7 @@ Deno.test("a short module runs on the calling thread, on fresh memory every time
   try {
     const module = await cache.load(fixture("remember.wasm"));
     for (const query of ["a=1", "b=2", "c=3"]) {
-      const run = executor.run(request(module, { env: [["QUERY_STRING", query]] }));
+      const run = executor.run(runSpec(module, { env: [["QUERY_STRING", query]] }));
       assertOk(run.finished, "expected the run to end before run() returned");
       assertEquals(
         new TextDecoder().decode(run.finished.stdout),
@@ -84,10 +63,10 @@ Deno.test("a small body is stdin on the calling thread; exit codes come through"
   const { cache, executor } = setUp();
   try {
     const cat = await cache.load(fixture("cat.wasm"));
-    const echoed = executor.run(request(cat, { stdin: new TextEncoder().encode("x\n\nbody") }));
+    const echoed = executor.run(runSpec(cat, { stdin: new TextEncoder().encode("x\n\nbody") }));
     assertEquals(new TextDecoder().decode(echoed.finished?.stdout), "x\n\nbody");
     const exits = await cache.load(fixture("exits.wasm"));
-    const failing = executor.run(request(exits, { entrypoint: "exit_three" }));
+    const failing = executor.run(runSpec(exits, { entrypoint: "exit_three" }));
     assertOk(failing.finished);
     const outcome = await failing.done;
     assertEquals([outcome.exitCode, outcome.failure], [3, undefined]);
@@ -100,7 +79,7 @@ Deno.test("a small body is stdin on the calling thread; exit codes come through"
 Deno.test("a module that sleeps moves to the pool before sleeping and still streams", async () => {
   const { cache, executor, moves } = setUp();
   try {
-    const run = executor.run(request(await cache.load(fixture("slow.wasm"))));
+    const run = executor.run(runSpec(await cache.load(fixture("slow.wasm"))));
     assertEquals(run.finished, undefined);
     assertIncludes(await text(run.stdout), "Content-Type");
     assertEquals((await run.done).exitCode, 0);
@@ -113,7 +92,7 @@ Deno.test("a module that sleeps moves to the pool before sleeping and still stre
 Deno.test("an endless loop runs out of fuel here and times out in the pool", async () => {
   const { cache, executor, moves } = setUp();
   try {
-    const run = executor.run(request(await cache.load(fixture("runaway.wat")), { timeoutMs: 300 }));
+    const run = executor.run(runSpec(await cache.load(fixture("runaway.wat")), { timeoutMs: 300 }));
     const outcome = await run.done;
     assertEquals(outcome.stop, "timeout", "expected the pool to stop it at its deadline");
     assertEquals(moves, ["out of fuel"]);
@@ -126,7 +105,7 @@ Deno.test("a guest that outgrows the memory kept here is redone with its real li
   const { cache, executor, moves } = setUp();
   try {
     const module = await cache.load(fixture("membomb.wat"), 32 * MIB);
-    const outcome = await executor.run(request(module)).done;
+    const outcome = await executor.run(runSpec(module)).done;
     assertIncludes(outcome.failure ?? "", "trap");
     assertEquals(moves, ["reached the memory kept on the server's thread"]);
   } finally {
@@ -138,7 +117,7 @@ Deno.test("output past what is kept in memory moves to the pool, byte for byte",
   const { cache, executor, moves } = setUp();
   try {
     const body = new Uint8Array(3 * MIB).fill(0x61);
-    const run = executor.run(request(await cache.load(fixture("cat.wasm")), { stdin: body }));
+    const run = executor.run(runSpec(await cache.load(fixture("cat.wasm")), { stdin: body }));
     assertEquals(run.finished, undefined);
     assertEquals((await new Response(run.stdout).arrayBuffer()).byteLength, body.length);
     assertEquals(moves, ["output larger than kept in memory"]);
@@ -153,14 +132,14 @@ Deno.test("a route whose runs keep moving starts in the pool for a while", async
     const cat = await cache.load(fixture("cat.wasm"));
     const big = new Uint8Array(2 * MIB);
     for (let i = 0; i < 3; i++) {
-      const run = executor.run(request(cat, { stdin: big, group: "/big" }));
+      const run = executor.run(runSpec(cat, { stdin: big, group: "/big" }));
       await new Response(run.stdout).arrayBuffer();
       await run.done;
     }
     // Only the first run was tried here; the next ones went straight to the pool.
     assertEquals(moves.length, 1);
     // Another route is not affected.
-    const small = executor.run(request(cat, { stdin: new Uint8Array(8), group: "/small" }));
+    const small = executor.run(runSpec(cat, { stdin: new Uint8Array(8), group: "/small" }));
     assertOk(small.finished);
   } finally {
     executor.close();
@@ -174,7 +153,7 @@ Deno.test("a route whose runs take long here is sent to the pool, where runs go 
     const cat = await cache.load(fixture("cat.wasm"));
     // The first run is judged too (against a looser limit, which -1 still is below).
     const runs = [1, 2].map(() =>
-      executor.run(request(cat, { stdin: new Uint8Array(8), group: "/heavy" }))
+      executor.run(runSpec(cat, { stdin: new Uint8Array(8), group: "/heavy" }))
     );
     assertOk(runs[0].finished, "it completes here");
     assertEquals(moves.length, 1);
@@ -210,7 +189,7 @@ Deno.test("a module's start function runs again for every request", async () => 
     );
     const module = await cache.load(path);
     for (let i = 0; i < 3; i++) {
-      const run = executor.run(request(module));
+      const run = executor.run(runSpec(module));
       assertOk(run.finished, "expected it to run on the calling thread");
       assertEquals(await text(run.stdout), "Content-Type: text/plain\n\nstarts: 1\n");
     }
@@ -225,13 +204,13 @@ Deno.test("reading a volume runs here; changing one moves to the pool before any
   const { cache, executor, moves } = setUp();
   const sandbox = await tempDir();
   try {
-    const volume = executor.run(request(await cache.load(fixture("volume.wasm")), {
+    const volume = executor.run(runSpec(await cache.load(fixture("volume.wasm")), {
       preopens: [{ guestPath: "/data", hostPath: fixture("data") }],
     }));
     assertOk(volume.finished, "a read-only module should run on the calling thread");
     assertIncludes(await text(volume.stdout), "entry: greeting.txt\n");
 
-    const fsops = executor.run(request(await cache.load(fixture("fsops.wasm")), {
+    const fsops = executor.run(runSpec(await cache.load(fixture("fsops.wasm")), {
       preopens: [{ guestPath: "/sandbox", hostPath: sandbox }],
     }));
     assertEquals(fsops.finished, undefined);

@@ -2,25 +2,18 @@ import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
 import { WorkerPool } from "../../src/pool/pool.ts";
 import { fixture, loadFixture } from "../_fixtures.ts";
 import { ModuleCache } from "../../src/run/module_cache.ts";
-import { DEFAULT_OUTBOUND } from "../../src/outbound_http/experimental_http.ts";
+import { runSpec } from "../_spec.ts";
 
-const text = async (stream: ReadableStream<Uint8Array>) => await new Response(stream).text();
-
-function request(module: WebAssembly.Module, stdin: ReadableStream<Uint8Array> | null = null) {
-  return {
-    module,
-    entrypoint: "_start",
-    args: ["guest"],
-    env: [["GREETING", "hi"]] as [string, string][],
-    preopens: [],
+/** A run of `module` with stdin from `stdin` and one variable. */
+const request = (module: WebAssembly.Module, stdin: ReadableStream<Uint8Array> | null = null) =>
+  runSpec(module, {
+    env: [["GREETING", "hi"]],
     stdin,
-    // Generous: pool workers run at a lower priority, and a busy test machine starves them.
-    timeoutMs: 60_000,
     maxStdin: 1024 * 1024,
     maxOutput: 1024 * 1024,
-    outbound: DEFAULT_OUTBOUND,
-  };
-}
+  });
+
+const text = async (stream: ReadableStream<Uint8Array>) => await new Response(stream).text();
 
 Deno.test("the pool streams stdin to a guest and its stdout back", async () => {
   const pool = new WorkerPool({

@@ -10,7 +10,7 @@ import { ModuleCache } from "../../src/run/module_cache.ts";
 import { WorkerPool } from "../../src/pool/pool.ts";
 import { InlineFirstExecutor } from "../../src/inline/executor.ts";
 import { InlineVariants } from "../../src/inline/variants.ts";
-import { DEFAULT_OUTBOUND } from "../../src/outbound_http/experimental_http.ts";
+import { runSpec } from "../_spec.ts";
 import { fixture } from "../_fixtures.ts";
 
 const MIB = 1024 * 1024;
@@ -51,24 +51,9 @@ const SUBJECTS: Record<string, () => Subject> = {
   },
 };
 
-function spec(module: WebAssembly.Module, overrides: Partial<RunSpec> = {}): RunSpec {
-  return {
-    module,
-    entrypoint: "_start",
-    args: ["guest"],
-    env: [],
-    preopens: [],
-    stdin: null,
-    // Generous: pool workers run at a lower priority, and a busy test machine starves them.
-    timeoutMs: 60_000,
-    maxStdin: MIB,
-    maxOutput: MIB,
-    outbound: DEFAULT_OUTBOUND,
-    // A group of its own: a run sent to the pool must not send the next ones there too.
-    group: crypto.randomUUID(),
-    ...overrides,
-  };
-}
+/** A run in a group of its own: one sent to the pool must not send the next ones there too. */
+const spec = (module: WebAssembly.Module, overrides: Partial<RunSpec> = {}) =>
+  runSpec(module, { maxStdin: MIB, maxOutput: MIB, group: crypto.randomUUID(), ...overrides });
 
 /** Runs `spec` and reads all of its stdout. */
 async function runAll(executor: Executor, run: RunSpec) {
