@@ -180,7 +180,7 @@ export function filestatOf(fd: number): Filestat {
 
 /** True when the open host descriptor `fd` is a directory. */
 export function isDirectory(fd: number): boolean {
-  return host.stat(fd).type === host.S_IF.DIR;
+  return host.stat(fd).type >> 12 === host.DT.DIR;
 }
 
 /** A regular host file opened through `path_open`, held by its host descriptor. */

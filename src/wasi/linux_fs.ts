@@ -289,7 +289,7 @@ export function setAppend(fd: number, append: boolean): void {
 export interface HostStat {
   dev: bigint;
   ino: bigint;
-  /** The `S_IF*` bits of the mode. */
+  /** The `S_IF*` bits of the mode (shifted right by 12, the `DT_*` type of the entry). */
   type: number;
   nlink: bigint;
   size: bigint;
@@ -297,17 +297,6 @@ export interface HostStat {
   mtim: bigint;
   ctim: bigint;
 }
-
-/** The `S_IF*` file types. */
-export const S_IF = {
-  FIFO: 0o010000,
-  CHR: 0o020000,
-  DIR: 0o040000,
-  BLK: 0o060000,
-  REG: 0o100000,
-  LNK: 0o120000,
-  SOCK: 0o140000,
-} as const;
 
 /** glibc's makedev: how `st_dev` is put together from its major and minor numbers. */
 function makedev(major: number, minor: number): bigint {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Errno, WasiError } from "./errno.ts";
+import { Errno, type ErrnoValue, WasiError } from "./errno.ts";
 import { close, O, openBeneath } from "./linux_fs.ts";
 
 /** A guest path, checked. */
@@ -49,7 +49,7 @@ export interface Entry {
  * of `.` or `..` names no entry of its own: after checking that the path stays inside,
  * `dotErrno` is thrown (what the call answers for it).
  */
-export function entryOf(dirFd: number, path: string, dotErrno: number): Entry {
+export function entryOf(dirFd: number, path: string, dotErrno: ErrnoValue): Entry {
   const checked = checkPath(path);
   let trimmed = checked.path;
   while (trimmed.endsWith("/")) trimmed = trimmed.slice(0, -1);
@@ -58,7 +58,7 @@ export function entryOf(dirFd: number, path: string, dotErrno: number): Entry {
   const directory = slash === -1 ? "." : trimmed.slice(0, slash) || ".";
   if (name === "." || name === "..") {
     close(openBeneath(dirFd, trimmed, O.PATH | O.DIRECTORY, true));
-    throw new WasiError(dotErrno as typeof Errno[keyof typeof Errno]);
+    throw new WasiError(dotErrno);
   }
   const parent = openBeneath(dirFd, directory, O.PATH | O.DIRECTORY, true);
   return { parent, name, mustBeDirectory: checked.mustBeDirectory };
@@ -68,7 +68,7 @@ export function entryOf(dirFd: number, path: string, dotErrno: number): Entry {
 export function withEntry<T>(
   dirFd: number,
   path: string,
-  dotErrno: number,
+  dotErrno: ErrnoValue,
   body: (entry: Entry) => T,
 ): T {
   const entry = entryOf(dirFd, path, dotErrno);
