@@ -11,6 +11,7 @@ import * as host from "./linux_fs.ts";
 import {
   DIRECTORY_RIGHTS,
   FILE_RIGHTS,
+  FILE_WRITE_RIGHTS,
   FileType,
   Rights,
   STREAM_RIGHTS,
@@ -48,21 +49,42 @@ export interface InputSource {
   available(): number;
 }
 
-/** Base of every descriptor: unsupported operations fail with `BADF` or `SPIPE` as in wasmtime. */
+/**
+ * Base of every descriptor: unsupported operations fail with `BADF` or `SPIPE` as in wasmtime.
+ *
+ * Rights come in two layers. `grantable` is what the descriptor's kind and open mode allow at
+ * all (a directory is never read as bytes, a file opened read-only never written); an operation
+ * outside it fails with the operation's own errno, as in wasmtime. `rightsBase` is what the
+ * guest holds now, within that: what it asked for at `path_open`, narrowed by what the directory
+ * passes on and by `fd_fdstat_set_rights`; an operation outside it is `NOTCAPABLE`.
+ */
 export abstract class Descriptor {
   abstract readonly filetype: number;
-  rightsBase: bigint;
-  rightsInheriting: bigint;
+  /** The rights this kind of descriptor, opened this way, can ever hold. */
+  readonly grantable: number;
+  rightsBase: number;
+  rightsInheriting: number;
   fdflags = 0;
 
-  constructor(rightsBase: bigint, rightsInheriting = 0n) {
-    this.rightsBase = rightsBase;
+  constructor(grantable: number, rightsBase = grantable, rightsInheriting = 0) {
+    this.grantable = grantable;
+    this.rightsBase = rightsBase & grantable;
     this.rightsInheriting = rightsInheriting;
   }
 
-  /** Fails with `NOTCAPABLE` unless the descriptor holds every right in `rights`. */
-  require(rights: bigint): void {
-    if ((this.rightsBase & rights) !== rights) throw new WasiError(Errno.NOTCAPABLE);
+  /**
+   * Fails with `NOTCAPABLE` when the descriptor could hold every right in `rights` but does not
+   * (dropped, not asked for, not inherited). Rights its kind or mode never allow are left to
+   * the operation, which answers with its own errno (`BADF`, `SPIPE`, `ISDIR`).
+   */
+  require(rights: number): void {
+    if ((this.rightsBase & rights) === rights) return;
+    if ((this.grantable & rights) === rights) throw new WasiError(Errno.NOTCAPABLE);
+  }
+
+  /** True when the descriptor holds every right in `rights` now. */
+  holds(rights: number): boolean {
+    return (this.rightsBase & rights) === rights;
   }
 
   /** Reads up to `length` bytes into `memory` at `at`; returns the count, 0 at the end. */
@@ -99,7 +121,18 @@ export abstract class Descriptor {
   setSize(_size: bigint): void {
     throw new WasiError(Errno.BADF);
   }
-  sync(): void {}
+  /** Takes advice on how the guest will use the data (`fd_advise`): ignored where it applies. */
+  advise(): void {
+    throw new WasiError(Errno.BADF);
+  }
+  /** Makes sure the file has room up to `end` bytes (`fd_allocate`). */
+  allocate(_end: bigint): void {
+    throw new WasiError(Errno.BADF);
+  }
+  /** Flushes what was written through this descriptor to storage. */
+  sync(): void {
+    throw new WasiError(Errno.BADF);
+  }
   close(): void {}
 }
 
@@ -111,7 +144,7 @@ function streamType(terminal: boolean | undefined): number {
   return terminal ? FileType.CHARACTER_DEVICE : FileType.UNKNOWN;
 }
 
-/** Rights of stdin and of stdout/stderr, computed once (bigint arithmetic allocates). */
+/** Rights of stdin and of stdout/stderr. */
 const INPUT_RIGHTS = STREAM_RIGHTS & ~Rights.FD_WRITE;
 const OUTPUT_RIGHTS = STREAM_RIGHTS & ~Rights.FD_READ;
 
@@ -189,18 +222,19 @@ export class FileDescriptor extends Descriptor {
   constructor(
     /** The host descriptor, opened with the access this file was granted. */
     readonly fd: number,
+    /** Opened for reading on the host. */
     readonly readable: boolean,
+    /** Opened for writing on the host. */
     readonly writable: boolean,
     fdflags: number,
-    /** What the directory it was opened from lets its files inherit. */
-    inheritable: bigint = FILE_RIGHTS,
+    /** The rights the guest holds (what it asked for, within what the directory passes on). */
+    rightsBase: number = FILE_RIGHTS,
+    rightsInheriting = 0,
   ) {
-    let rights = FILE_RIGHTS & inheritable;
-    if (!readable) rights &= ~Rights.FD_READ;
-    if (!writable) {
-      rights &= ~(Rights.FD_WRITE | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE);
-    }
-    super(rights, rights);
+    let grantable = FILE_RIGHTS;
+    if (!readable) grantable &= ~Rights.FD_READ;
+    if (!writable) grantable &= ~FILE_WRITE_RIGHTS;
+    super(grantable, rightsBase, rightsInheriting);
     this.fdflags = fdflags;
   }
   override read(memory: Uint8Array, at: number, length: number): number {
@@ -237,7 +271,13 @@ export class FileDescriptor extends Descriptor {
   override stat(): Filestat {
     return filestatOf(this.fd);
   }
+  override advise(): void {}
+  override allocate(end: bigint): void {
+    if (!this.writable) throw new WasiError(Errno.BADF);
+    if (this.stat().size < end) this.setSize(end);
+  }
   override setSize(size: bigint): void {
+    if (!this.writable) throw new WasiError(Errno.BADF);
     host.truncate(this.fd, size);
   }
   override sync(): void {
@@ -274,10 +314,12 @@ export class DirectoryDescriptor extends Descriptor {
     readonly preopenName?: string,
     /** Beneath a read-only volume: nothing may be created, changed or removed. */
     readonly readOnly = false,
-    /** What the directory it was opened from lets it inherit (everything for a preopen). */
-    inheritable: bigint = DIRECTORY_RIGHTS | FILE_RIGHTS,
+    /** The rights the guest holds on it (every directory right for a preopen). */
+    rightsBase: number = DIRECTORY_RIGHTS,
+    /** What it passes on to what is opened beneath it (everything for a preopen). */
+    rightsInheriting: number = DIRECTORY_RIGHTS | FILE_RIGHTS,
   ) {
-    super(DIRECTORY_RIGHTS & inheritable, inheritable);
+    super(DIRECTORY_RIGHTS, rightsBase, rightsInheriting);
     if (typeof from === "number") this.#fd = from;
     else this.#hostPath = from;
   }
@@ -289,6 +331,9 @@ export class DirectoryDescriptor extends Descriptor {
   override stat(): Filestat {
     return filestatOf(this.fd);
   }
+  /** Nothing to flush: a guest changes a directory only through path calls, which are done. */
+  override sync(): void {}
+  override advise(): void {}
   /** Fails with `PERM` when this directory is beneath a read-only volume. */
   requireWritable(): void {
     if (this.readOnly) throw new WasiError(Errno.PERM);

@@ -31,8 +31,8 @@ export function writeFdstat(memory: GuestMemory, ptr: number, descriptor: Descri
   memory.setU8(ptr + 1, 0);
   memory.setU16(ptr + 2, descriptor.fdflags);
   memory.setU32(ptr + 4, 0);
-  memory.setU64(ptr + 8, descriptor.rightsBase);
-  memory.setU64(ptr + 16, descriptor.rightsInheriting);
+  memory.setU64(ptr + 8, BigInt(descriptor.rightsBase));
+  memory.setU64(ptr + 16, BigInt(descriptor.rightsInheriting));
 }
 
 /** The preview1 layouts. */

@@ -24,7 +24,7 @@ async function setup(snapshot: Snapshot) {
   const view = new DataView(memory.buffer);
   new Uint8Array(memory.buffer).set(new TextEncoder().encode("f"), 100);
   const rights = Rights.FD_READ | Rights.FD_SEEK | Rights.FD_TELL | Rights.FD_FILESTAT_GET;
-  assertEquals(calls.path_open(3, 0, 100, 1, 0, rights, 0n, 0, 200), 0);
+  assertEquals(calls.path_open(3, 0, 100, 1, 0, BigInt(rights), 0n, 0, 200), 0);
   return { calls, view, fd: view.getUint32(200, true) };
 }
 

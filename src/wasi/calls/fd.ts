@@ -4,7 +4,7 @@
  */
 
 import { Errno, errnoOf, WasiError } from "../errno.ts";
-import { FdFlags, FstFlags, PREOPENTYPE_DIR, Rights, Whence } from "../constants.ts";
+import { FdFlags, FstFlags, PREOPENTYPE_DIR, Rights, rightsOf, Whence } from "../constants.ts";
 import {
   type Descriptor,
   DirectoryDescriptor,
@@ -26,6 +26,24 @@ const enum Transfer {
   WRITE,
   PREAD,
   PWRITE,
+}
+
+/** The rights each kind of transfer needs, indexed by {@link Transfer}. */
+const TRANSFER_RIGHTS = [
+  Rights.FD_READ,
+  Rights.FD_WRITE,
+  Rights.FD_READ | Rights.FD_SEEK,
+  Rights.FD_WRITE | Rights.FD_SEEK,
+];
+
+/**
+ * Requires the right to seek, or only to tell when the offset stays where it is (`CUR` by 0);
+ * the right to seek includes the right to tell.
+ */
+function requireSeek(d: Descriptor, offset: bigint, whence: number): void {
+  if (offset === 0n && whence === Whence.CUR && !d.holds(Rights.FD_SEEK)) {
+    d.require(Rights.FD_TELL);
+  } else d.require(Rights.FD_SEEK);
 }
 
 /** The new access and modification times a `*_set_times` call asks for; `INVAL` if contradictory. */
@@ -120,7 +138,9 @@ export function fdCalls(host: WasiState, layout: SnapshotLayout) {
     offset: bigint,
   ) => {
     try {
-      memory.setU32(resultPtr, transfer(host.descriptor(fd), iovs, count, mode, offset));
+      const d = host.descriptor(fd);
+      d.require(TRANSFER_RIGHTS[mode]);
+      memory.setU32(resultPtr, transfer(d, iovs, count, mode, offset));
       return Errno.SUCCESS;
     } catch (error) {
       if (error instanceof Unwind) throw error;
@@ -130,14 +150,15 @@ export function fdCalls(host: WasiState, layout: SnapshotLayout) {
 
   return {
     fd_advise: syscall((fd: number, _offset: bigint, _len: bigint, advice: number) => {
-      host.descriptor(fd).require(Rights.FD_ADVISE);
+      const d = host.descriptor(fd);
+      d.require(Rights.FD_ADVISE);
       if (advice > 5) throw new WasiError(Errno.INVAL);
+      d.advise();
     }),
     fd_allocate: syscall((fd: number, offset: bigint, len: bigint) => {
       const d = host.descriptor(fd);
       d.require(Rights.FD_ALLOCATE);
-      const end = BigInt.asUintN(64, offset) + BigInt.asUintN(64, len);
-      if (d.stat().size < end) d.setSize(end);
+      d.allocate(BigInt.asUintN(64, offset) + BigInt.asUintN(64, len));
     }),
     fd_close: syscall((fd: number) => {
       host.descriptor(fd).close();
@@ -169,9 +190,14 @@ export function fdCalls(host: WasiState, layout: SnapshotLayout) {
     }),
     fd_fdstat_set_rights: syscall((fd: number, base: bigint, inheriting: bigint) => {
       const d = host.descriptor(fd);
-      const newBase = BigInt.asUintN(64, base);
-      const newInheriting = BigInt.asUintN(64, inheriting);
-      if ((newBase & ~d.rightsBase) !== 0n || (newInheriting & ~d.rightsInheriting) !== 0n) {
+      // A bit beyond the defined ones is a right nobody holds: asking for it adds a right.
+      const undefinedBits = (BigInt.asUintN(64, base) | BigInt.asUintN(64, inheriting)) >> 30n;
+      const newBase = rightsOf(base);
+      const newInheriting = rightsOf(inheriting);
+      if (
+        undefinedBits !== 0n || (newBase & ~d.rightsBase) !== 0 ||
+        (newInheriting & ~d.rightsInheriting) !== 0
+      ) {
         throw new WasiError(Errno.NOTCAPABLE);
       }
       d.rightsBase = newBase;
@@ -179,6 +205,7 @@ export function fdCalls(host: WasiState, layout: SnapshotLayout) {
     }),
     fd_filestat_get: syscall((fd: number, ptr: number) => {
       const d = host.descriptor(fd);
+      d.require(Rights.FD_FILESTAT_GET);
       layout.writeFilestat(memory, ptr, d.stat());
     }),
     fd_filestat_set_size: syscall((fd: number, size: bigint) => {
@@ -190,6 +217,7 @@ export function fdCalls(host: WasiState, layout: SnapshotLayout) {
       // Contradictory flags are refused before anything else.
       const [a, m] = newTimes(atim, mtim, flags);
       const d = host.descriptor(fd);
+      d.require(Rights.FD_FILESTAT_SET_TIMES);
       if (d instanceof DirectoryDescriptor) d.requireWritable();
       else if (!(d instanceof FileDescriptor) || !d.writable) throw new WasiError(Errno.BADF);
       hostFs.setTimes(d.fd, a, m);
@@ -252,10 +280,13 @@ export function fdCalls(host: WasiState, layout: SnapshotLayout) {
       const d = host.descriptor(fd);
       const mode = layout.whence(whence);
       if (mode === undefined) throw new WasiError(Errno.INVAL);
+      requireSeek(d, offset, mode);
       memory.setU64(resultPtr, d.seek(offset, mode));
     }),
     fd_tell: syscall((fd: number, resultPtr: number) => {
-      memory.setU64(resultPtr, host.descriptor(fd).seek(0n, Whence.CUR));
+      const d = host.descriptor(fd);
+      requireSeek(d, 0n, Whence.CUR);
+      memory.setU64(resultPtr, d.seek(0n, Whence.CUR));
     }),
   };
 }

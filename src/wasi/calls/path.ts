@@ -5,7 +5,7 @@
  */
 
 import { Errno, WasiError } from "../errno.ts";
-import { FdFlags, LookupFlags, OFlags, Rights } from "../constants.ts";
+import { FdFlags, FILE_WRITE_RIGHTS, LookupFlags, OFlags, Rights, rightsOf } from "../constants.ts";
 import { DirectoryDescriptor, FileDescriptor, filestatOf, isDirectory } from "../descriptors.ts";
 import { syscall } from "../syscall.ts";
 import type { WasiState } from "../state.ts";
@@ -15,12 +15,9 @@ import { checkPath, withEntry, withNamed } from "../sandbox.ts";
 import * as host from "../linux_fs.ts";
 import { newTimes } from "./fd.ts";
 
-/** Rights that need the file opened for writing. */
-const WRITE_RIGHTS = Rights.FD_WRITE | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE;
-
 /** Whether `path_open` with these arguments opens the host file for writing. */
-function opensForWriting(oflags: number, rights: bigint, fdflags: number): boolean {
-  return (BigInt.asUintN(64, rights) & WRITE_RIGHTS) !== 0n || (fdflags & FdFlags.APPEND) !== 0 ||
+function opensForWriting(oflags: number, rights: number, fdflags: number): boolean {
+  return (rights & FILE_WRITE_RIGHTS) !== 0 || (fdflags & FdFlags.APPEND) !== 0 ||
     (oflags & OFlags.TRUNC) !== 0;
 }
 
@@ -37,7 +34,10 @@ export const PATH_EFFECTS: EffectTable = {
     rights: bigint,
     _inheriting: bigint,
     fdflags: number,
-  ) => opensForWriting(oflags, rights, fdflags) || oflags & OFlags.CREAT ? "lasting" : "run-local",
+  ) =>
+    opensForWriting(oflags, rightsOf(rights), fdflags) || oflags & OFlags.CREAT
+      ? "lasting"
+      : "run-local",
   path_filestat_get: "pure",
   path_filestat_set_times: "lasting",
   path_create_directory: "lasting",
@@ -80,14 +80,14 @@ function openFlags(oflags: number, hostRead: boolean, writable: boolean, fdflags
 export function pathCalls(state: WasiState, layout: SnapshotLayout) {
   const memory = state.memory;
 
-  /** The directory `fd`, holding `right`, and the guest path at `ptr`. */
-  const lookup = (fd: number, right: bigint, ptr: number, len: number) => {
+  /** The directory `fd`, holding `rights`, and the guest path at `ptr`. */
+  const lookup = (fd: number, rights: number, ptr: number, len: number) => {
     const dir = state.directory(fd);
-    dir.require(right);
+    dir.require(rights);
     return { dir, path: memory.string(ptr, len) };
   };
   /** Like `lookup`, for a call that changes the file system: refused on read-only volumes. */
-  const lookupToChange = (fd: number, right: bigint, ptr: number, len: number) => {
+  const lookupToChange = (fd: number, right: number, ptr: number, len: number) => {
     state.directory(fd).requireWritable();
     return lookup(fd, right, ptr, len);
   };
@@ -100,35 +100,37 @@ export function pathCalls(state: WasiState, layout: SnapshotLayout) {
       pathLen: number,
       oflags: number,
       rightsBase: bigint,
-      _rightsInheriting: bigint,
+      rightsInheriting: bigint,
       fdflags: number,
       resultPtr: number,
     ) => {
       const follow = (lookupFlags & LookupFlags.SYMLINK_FOLLOW) !== 0;
-      const { dir, path } = lookup(dirFd, Rights.PATH_OPEN, pathPtr, pathLen);
-      const { mustBeDirectory } = checkPath(path);
-      const rights = BigInt.asUintN(64, rightsBase);
+      const rights = rightsOf(rightsBase);
       const writable = opensForWriting(oflags, rights, fdflags);
-      if (writable || oflags & OFlags.CREAT) dir.requireWritable();
-      // Truncating through a path needs the directory's right to set sizes by path.
-      if (oflags & OFlags.TRUNC && !(dir.rightsBase & Rights.PATH_FILESTAT_SET_SIZE)) {
-        throw new WasiError(Errno.PERM);
-      }
+      if (writable || oflags & OFlags.CREAT) state.directory(dirFd).requireWritable();
+      // Creating needs the directory's right to create files; truncating, to set sizes by path.
+      const needed = Rights.PATH_OPEN | (oflags & OFlags.CREAT ? Rights.PATH_CREATE_FILE : 0) |
+        (oflags & OFlags.TRUNC ? Rights.PATH_FILESTAT_SET_SIZE : 0);
+      const { dir, path } = lookup(dirFd, needed, pathPtr, pathLen);
+      const { mustBeDirectory } = checkPath(path);
       const wantsDirectory = (oflags & OFlags.DIRECTORY) !== 0 || mustBeDirectory;
-      // The host file is opened for reading unless the guest asked to write only; the guest may
-      // read only when the directory passes FD_READ on to what it opens.
-      const hostRead = (rights & Rights.FD_READ) !== 0n || !writable;
-      const readable = hostRead && (dir.rightsInheriting & Rights.FD_READ) !== 0n;
+      // The host file is opened for reading unless the guest asked to write only.
+      const readable = (rights & Rights.FD_READ) !== 0 || !writable;
+      // The new descriptor holds what was asked for, within what the directory passes on;
+      // rights asked for beyond that are left out, not refused (spec: an implementation may
+      // grant fewer), and the calls needing them answer NOTCAPABLE.
+      const base = rights & dir.rightsInheriting;
+      const inheriting = rightsOf(rightsInheriting) & dir.rightsInheriting;
       const fd = host.openBeneath(
         dir.fd,
         path,
-        openFlags(oflags, hostRead, writable, fdflags),
+        openFlags(oflags, readable, writable, fdflags),
         follow || mustBeDirectory,
       );
       try {
         if (isDirectory(fd)) {
           // Opened for reading: the kernel refuses a directory for writing (ISDIR) itself.
-          const opened = new DirectoryDescriptor(fd, undefined, dir.readOnly, dir.rightsInheriting);
+          const opened = new DirectoryDescriptor(fd, undefined, dir.readOnly, base, inheriting);
           memory.setU32(resultPtr, state.allocate(opened));
           return;
         }
@@ -137,7 +139,7 @@ export function pathCalls(state: WasiState, layout: SnapshotLayout) {
         host.close(fd);
         throw error;
       }
-      const file = new FileDescriptor(fd, readable, writable, fdflags, dir.rightsInheriting);
+      const file = new FileDescriptor(fd, readable, writable, fdflags, base, inheriting);
       memory.setU32(resultPtr, state.allocate(file));
     }),
     path_filestat_get: syscall(

@@ -4,7 +4,7 @@
  */
 
 import { Errno, errnoOf, WasiError } from "../errno.ts";
-import { EventType } from "../constants.ts";
+import { EventType, Rights } from "../constants.ts";
 import { InputDescriptor } from "../descriptors.ts";
 import { syscall } from "../syscall.ts";
 import type { WasiState } from "../state.ts";
@@ -61,6 +61,10 @@ export function pollCalls(host: WasiState, layout: SnapshotLayout) {
           let nbytes = 0n;
           try {
             const d = host.descriptor(fd);
+            d.require(
+              Rights.POLL_FD_READWRITE |
+                (type === EventType.FD_READ ? Rights.FD_READ : Rights.FD_WRITE),
+            );
             if (type === EventType.FD_READ && d instanceof InputDescriptor) {
               nbytes = BigInt(d.source.available());
             }
