@@ -9,6 +9,8 @@ import { WorkerPool } from "../pool/pool.ts";
 import { InlineFirstExecutor } from "../inline/executor.ts";
 import { InlineVariants } from "../inline/variants.ts";
 import { ModuleCache } from "../run/module_cache.ts";
+import { CompileCache } from "../run/compile_cache.ts";
+import type { Executor } from "../run/contract.ts";
 import { whyNoSandbox } from "../wasi/linux_fs.ts";
 import { raiseOpenFileLimit } from "./open_file_limit.ts";
 import { RoutingTable } from "../routing/table.ts";
@@ -53,8 +55,11 @@ async function readPem(flag: string, file: string): Promise<string> {
   }
 }
 
-/** How long after start the modules' inline variants are prepared, in the background. */
-const PREPARE_INLINE_AFTER_MS = 1000;
+/**
+ * How long after start the pool's warm workers are started: the first requests run on the
+ * server's thread, and starting a worker would hold that thread.
+ */
+const WARM_WORKERS_AFTER_MS = 1000;
 
 /** Runs the server with `options` until it is stopped. Throws on a startup error. */
 export async function serve(options: ServeOptions, logger: Logger): Promise<void> {
@@ -76,29 +81,35 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
         noSandbox,
     );
   }
-  // Modules are ready to run on the server's thread shortly after start; the pool runs them
-  // until then, so that preparing them does not delay the first request.
-  const variants = new InlineVariants(PREPARE_INLINE_AFTER_MS);
+  // What loading derives from a module is kept across starts: a restart only reads it back.
+  const derived = new CompileCache(options.moduleCache, (message) => logger.warn(message));
+  // Each module is prepared to run on the server's thread as soon as it is loaded; a request
+  // that arrives before its module is prepared waits for it.
+  const variants = new InlineVariants(derived);
   // Every module is compiled preemptible: a guest is stopped at its deadline by itself.
   const cache = new ModuleCache({
     preemptible: true,
-    onCompiled: (compiled) => variants.add(compiled),
+    onCompiled: (compiled) => options.poolOnly || variants.add(compiled),
+    compileCache: derived,
   });
   const pool = new WorkerPool({
     warm: options.workers,
+    warmAfterMs: options.poolOnly ? 0 : WARM_WORKERS_AFTER_MS,
     max: options.maxConcurrency,
     onWorkerLost: (message) => logger.warn(message),
   });
   // Said once per route: why its runs moved from the server's thread to the pool.
   const movedRoutes = new Set<string | undefined>();
-  const executor = new InlineFirstExecutor(pool, (m) => variants.variantOf(m), (route, why) => {
-    if (movedRoutes.has(route)) return;
-    movedRoutes.add(route);
-    logger.info(
-      `${route ?? "a run"}: moved from the server's thread to the worker pool (${why}); ` +
-        "its next runs start in the pool for a while",
-    );
-  });
+  const executor: Executor = options.poolOnly
+    ? pool
+    : new InlineFirstExecutor(pool, variants, (route, why) => {
+      if (movedRoutes.has(route)) return;
+      movedRoutes.add(route);
+      logger.info(
+        `${route ?? "a run"}: moved from the server's thread to the worker pool (${why}); ` +
+          "its next runs start in the pool for a while",
+      );
+    });
   let handlers;
   try {
     handlers = await buildHandlers(config, options.limits, cache, executor);
@@ -114,8 +125,16 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
       return why === undefined ? [] : [`${path} (${why})`];
     });
     logger.info(
-      `modules ready to run on the server's thread: ${modules.size - poolOnly.length} of ` +
-        `${modules.size}` + (poolOnly.length ? `; in the pool only: ${poolOnly.join(", ")}` : ""),
+      options.poolOnly
+        ? `every request runs in the worker pool (--pool-only): ${modules.size} modules`
+        : `modules ready to run on the server's thread: ${modules.size - poolOnly.length} of ` +
+          `${modules.size}` +
+          (poolOnly.length ? `; in the pool only: ${poolOnly.join(", ")}` : ""),
+    );
+    const { hits, made } = derived.counts;
+    logger.info(
+      `module cache ${options.moduleCache ?? "(none)"}: ${hits} derived modules read back, ` +
+        `${made} made (text compiled, modules rewritten)`,
     );
   });
 

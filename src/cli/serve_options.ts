@@ -35,6 +35,11 @@ export interface ServeOptions {
   hostname: HostPort;
   /** Where module stderr goes; undefined → a temp dir chosen at start. */
   logDir?: string;
+  /**
+   * Where derived modules (WebAssembly text compiled, rewritten variants) are kept across
+   * starts (`--module-cache`); undefined → nowhere.
+   */
+  moduleCache?: string;
   /** Size at which a route's stderr log is rotated (`--log-max-size`). */
   logMaxBytes: number;
   /** Most descriptors one run may have open (`--max-open-files`). */
@@ -50,6 +55,8 @@ export interface ServeOptions {
   workers: number;
   /** Most guests running in the pool at once (`--max-concurrency`). */
   maxConcurrency: number;
+  /** Every run goes to the worker pool (`--pool-only`). */
+  poolOnly: boolean;
   /** How long a stop waits for in-flight requests (`--drain-timeout`). */
   drainTimeoutMs: number;
 }
@@ -73,7 +80,8 @@ export const SERVE_USAGE = `Usage: wagi-deno [serve] -c modules.toml [options]
       --tls-key FILE       ... and this key (env WAGI_TLS_KEY)
   -e, --env K=V            environment for every module (repeatable)
       --env-file FILE      dotenv file of variables for every module (repeatable)
-      --module-cache DIR   accepted for WAGI compatibility (no downloaded sources yet)
+      --module-cache DIR   where compiled and rewritten modules are kept across starts
+                           (default $XDG_CACHE_HOME/wagi-deno or ~/.cache/wagi-deno)
       --timeout SECONDS    default time a module may run before a 504 (default 30)
       --memory-limit SIZE  default largest module memory, e.g. 128MiB (default 128MiB)
       --max-body SIZE      request bodies above this get 413 (default 64MiB)
@@ -82,6 +90,8 @@ export const SERVE_USAGE = `Usage: wagi-deno [serve] -c modules.toml [options]
                            thread (default: the number of CPUs)
       --max-concurrency N  most modules running in the pool at once, one route at most
                            half of them; more wait (default 8 x workers, at least 16)
+      --pool-only          run every request in the worker pool, never on the server's
+                           thread (to compare the two, or to rule one out)
       --drain-timeout SECONDS  on SIGTERM, how long in-flight requests may finish (default 25)
       --max-open-files N   most files and directories one run may have open, stdio included
                            (default 1024)
@@ -97,6 +107,14 @@ export function parseListen(value: string): { hostname: string; port: number } {
     throw new UsageError(`--listen '${value}': expected IP:PORT, e.g. 127.0.0.1:3000`);
   }
   return { hostname: name.replace(/^\[(.*)\]$/, "$1"), port: number };
+}
+
+/** The user's cache directory for wagi-deno (XDG), or undefined when there is no home. */
+function defaultModuleCache(getEnv: (name: string) => string | undefined): string | undefined {
+  const xdg = getEnv("XDG_CACHE_HOME");
+  if (xdg) return `${xdg}/wagi-deno`;
+  const home = getEnv("HOME");
+  return home ? `${home}/.cache/wagi-deno` : undefined;
 }
 
 const FLAGS_WITH_VALUE = new Map<string, string>([
@@ -135,8 +153,13 @@ export function parseServeArgs(
   cwd: string,
 ): ServeOptions {
   const values = new Map<string, string[]>();
+  let poolOnly = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
+    if (arg === "--pool-only") {
+      poolOnly = true;
+      continue;
+    }
     if (arg === "-b" || arg.startsWith("--bindle")) {
       throw new UsageError(`${arg}: bindle is not supported (bindle is dead upstream)`);
     }
@@ -193,6 +216,7 @@ export function parseServeArgs(
   for (const assignment of values.get("env") ?? []) env.push(parseEnvAssignment(assignment));
 
   const logDir = last("log-dir") ?? getEnv("WAGI_LOG_DIR");
+  const moduleCache = last("module-cache") ?? defaultModuleCache(getEnv);
   const option = <T>(
     name: string,
     parse: (v: string) => T | undefined,
@@ -228,6 +252,7 @@ export function parseServeArgs(
       maxResponseBytes: option("max-response", parseSize, DEFAULT_CAPS.maxResponseBytes, size),
     },
     workers,
+    poolOnly,
     drainTimeoutMs: option(
       "drain-timeout",
       parseSeconds,
@@ -245,6 +270,7 @@ export function parseServeArgs(
     listen,
     hostname: parseHostPort(last("hostname") ?? "localhost:3000"),
     logDir: logDir === undefined ? undefined : resolve(logDir),
+    moduleCache: moduleCache === undefined ? undefined : resolve(moduleCache),
     logMaxBytes: option("log-max-size", parseSize, DEFAULT_LOG_MAX_BYTES, size),
     maxOpenFiles: option("max-open-files", count, 1024, "a positive integer"),
     tls: certFile && keyFile

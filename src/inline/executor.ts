@@ -45,6 +45,14 @@ interface RouteState {
 /** What the executor reports about runs that moved to the pool (for the log and tests). */
 export type MoveListener = (group: string | undefined, reason: string) => void;
 
+/** Where the executor finds a module's variant for the server's thread (see variants.ts). */
+export interface VariantSource {
+  /** The ready variant of `module`; undefined when it has none (yet). */
+  variantOf(module: WebAssembly.Module): InlineModule | undefined;
+  /** Settles when the variant of `module`, now being prepared, is ready or known impossible. */
+  preparing?(module: WebAssembly.Module): Promise<unknown> | undefined;
+}
+
 /** Tries each run on the calling thread first, then in `pool`. */
 export class InlineFirstExecutor implements Executor {
   #runners = new WeakMap<WebAssembly.Module, InlineRunner>();
@@ -53,7 +61,7 @@ export class InlineFirstExecutor implements Executor {
 
   constructor(
     readonly pool: Executor,
-    readonly variantOf: (module: WebAssembly.Module) => InlineModule | undefined,
+    readonly variants: VariantSource,
     readonly onMove: MoveListener = () => {},
     /** Runs here longer than this send their route to the pool for a while. */
     readonly slowMs = INLINE_SLOW_MS,
@@ -62,7 +70,7 @@ export class InlineFirstExecutor implements Executor {
   #runner(module: WebAssembly.Module): InlineRunner | undefined {
     let runner = this.#runners.get(module);
     if (!runner) {
-      const variant = this.variantOf(module);
+      const variant = this.variants.variantOf(module);
       if (!variant) return undefined;
       runner = new InlineRunner(variant);
       this.#runners.set(module, runner);
@@ -88,7 +96,22 @@ export class InlineFirstExecutor implements Executor {
       return this.pool.run(spec);
     }
     const runner = this.#runner(spec.module);
-    if (!runner) return this.pool.run(spec);
+    if (!runner) {
+      // Its variant is moments away (they are prepared as modules load, from the module cache
+      // on a restart): waiting beats starting the run over in a pool that may not be up yet.
+      const preparing = this.variants.preparing?.(spec.module);
+      if (preparing) {
+        return new DeferredExecution(preparing.then(() => {
+          const execution = this.run(spec);
+          const finished = execution.finished;
+          // Its stdout is valid only until the next run here, which may come before it is read.
+          return finished
+            ? new FinishedExecution(finished.stdout.slice(), finished.outcome)
+            : execution;
+        }));
+      }
+      return this.pool.run(spec);
+    }
     const result = runner.run({
       entrypoint: spec.entrypoint,
       args: spec.args,
@@ -159,4 +182,36 @@ class FinishedExecution implements Execution {
   }
 
   cancel(): void {}
+}
+
+/** An execution that starts once `started` gives it (a run that waited for its variant). */
+class DeferredExecution implements Execution {
+  readonly stdout: ReadableStream<Uint8Array>;
+  readonly done: Promise<RunOutcome>;
+  readonly stdinDone: Promise<void>;
+
+  constructor(readonly started: Promise<Execution>) {
+    this.done = started.then((inner) => inner.done);
+    this.stdinDone = started.then((inner) => inner.stdinDone);
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    this.stdout = new ReadableStream({
+      type: "bytes",
+      async pull(controller) {
+        reader ??= (await started).stdout.getReader();
+        const { value, done } = await reader.read();
+        if (done) {
+          controller.close();
+          // A read into the reader's own buffer is still waiting: closing alone leaves it so.
+          controller.byobRequest?.respond(0);
+        } else controller.enqueue(value as Uint8Array<ArrayBuffer>);
+      },
+      async cancel(reason) {
+        await (reader ?? (await started).stdout).cancel(reason);
+      },
+    });
+  }
+
+  cancel(): void {
+    this.started.then((inner) => inner.cancel(), () => {});
+  }
 }

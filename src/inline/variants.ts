@@ -1,6 +1,7 @@
 /**
  * Preparing modules to run on the server's thread: each is rewritten (memory capped, fuel
- * metered, writes tracked) and compiled again, once, in the background after start. A module
+ * metered, writes tracked; kept across starts by digest) and compiled again, once, as soon as
+ * the module cache has it. A module
  * that cannot be prepared, or that imports calls that wait for the network, runs in the pool
  * only; the reason is kept for the log.
  * @module
@@ -11,6 +12,7 @@ import { meter } from "../wasm/metering.ts";
 import { trackWrites } from "../wasm/write_tracking.ts";
 import { HTTP_MODULE } from "../outbound_http/experimental_http.ts";
 import type { CompiledModule } from "../run/module_cache.ts";
+import { CompileCache, type Derived } from "../run/compile_cache.ts";
 
 /**
  * Fuel a run may use on the server's thread, in instructions (roughly: each function call and
@@ -48,30 +50,58 @@ export interface InlineModule {
   tracksWrites: boolean;
 }
 
-/** The inline variant of a module's bytes, or why it has none. */
-export async function prepareInline(
-  bytes: Uint8Array,
-  memoryLimitBytes: number | undefined,
-): Promise<InlineModule | string> {
+/** What the rewrite for the server's thread learnt, kept with its bytes (JSON). */
+type RewriteMeta =
+  | { stateGlobals: number[]; notReusable?: string; tracksWrites: boolean }
+  | { why: string };
+
+/** The rewrite of a module's bytes for the server's thread, or why it has none. */
+function rewriteInline(bytes: Uint8Array, capBytes: number): Derived {
   try {
-    const capBytes = Math.min(memoryLimitBytes ?? Infinity, INLINE_MEMORY_CAP_BYTES);
     const metered = meter(limitMemory(bytes, capBytes), INLINE_FUEL);
     // Without a chunk map, all of its memory is put back between runs.
     const tracked = trackWrites(metered.bytes);
-    const module = await WebAssembly.compile(
-      new Uint8Array(typeof tracked === "string" ? metered.bytes : tracked),
-    );
+    const meta: RewriteMeta = {
+      stateGlobals: [...metered.stateGlobals],
+      notReusable: metered.notReusable,
+      tracksWrites: typeof tracked !== "string",
+    };
+    return { bytes: typeof tracked === "string" ? metered.bytes : tracked, meta };
+  } catch (error) {
+    return { bytes: new Uint8Array(), meta: { why: (error as Error).message } };
+  }
+}
+
+/**
+ * The inline variant of a module's bytes, or why it has none. With `derived` and the bytes'
+ * `digest`, the rewrite is kept across starts.
+ */
+export async function prepareInline(
+  bytes: Uint8Array,
+  memoryLimitBytes: number | undefined,
+  derived: CompileCache = new CompileCache(undefined),
+  digest?: string,
+): Promise<InlineModule | string> {
+  const capBytes = Math.min(memoryLimitBytes ?? Infinity, INLINE_MEMORY_CAP_BYTES);
+  const rewrite = () => rewriteInline(bytes, capBytes);
+  const { bytes: rewritten, meta } = digest === undefined
+    ? rewrite()
+    : await derived.derive(`inline-${capBytes}`, digest, rewrite);
+  const learnt = meta as RewriteMeta;
+  if ("why" in learnt) return learnt.why;
+  try {
+    const module = await WebAssembly.compile(rewritten as Uint8Array<ArrayBuffer>);
     const poolOnly = WebAssembly.Module.imports(module).find((i) =>
       POOL_ONLY_IMPORTS.has(i.module)
     );
     if (poolOnly) return `it imports '${poolOnly.module}'`;
     return {
       module,
-      stateGlobals: metered.stateGlobals,
-      notReusable: metered.notReusable,
+      stateGlobals: learnt.stateGlobals,
+      notReusable: learnt.notReusable,
       // At the module's own limit, the cap is the real one: nothing to redo.
       capBelowLimit: capBytes < (memoryLimitBytes ?? Infinity),
-      tracksWrites: typeof tracked !== "string",
+      tracksWrites: learnt.tracksWrites,
     };
   } catch (error) {
     return (error as Error).message;
@@ -83,26 +113,44 @@ export class InlineVariants {
   #variants = new WeakMap<WebAssembly.Module, InlineModule>();
   /** Why a module has no inline variant, by module, for the log. */
   #notInline = new WeakMap<WebAssembly.Module, string>();
+  /** Variants being prepared, by module: a run may wait for its own. */
+  #pending = new WeakMap<WebAssembly.Module, Promise<unknown>>();
   /** Variants still being prepared. */
   #preparing: Promise<unknown>[] = [];
 
-  /** `delayMs` holds preparation back, so that it does not delay the server's start. */
-  constructor(readonly delayMs = 0) {}
+  constructor(
+    /** Where rewrites are kept across starts. */
+    readonly derived: CompileCache = new CompileCache(undefined),
+  ) {}
 
   /** Prepares the variant of `compiled` (hand this to the module cache's `onCompiled`). */
   add(compiled: CompiledModule): void {
     const prepared = (async () => {
-      if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
-      const variant = await prepareInline(compiled.bytes, compiled.memoryLimitBytes);
+      const variant = await prepareInline(
+        compiled.bytes,
+        compiled.memoryLimitBytes,
+        this.derived,
+        compiled.digest,
+      );
       if (typeof variant === "string") this.#notInline.set(compiled.module, variant);
       else this.#variants.set(compiled.module, variant);
+      this.#pending.delete(compiled.module);
     })();
+    this.#pending.set(compiled.module, prepared);
     this.#preparing.push(prepared);
   }
 
   /** The variant of `module` that runs on the server's thread, once it is ready. */
   variantOf(module: WebAssembly.Module): InlineModule | undefined {
     return this.#variants.get(module);
+  }
+
+  /**
+   * Settles when the variant of `module` is ready, or known not to be possible; undefined
+   * when it is not being prepared.
+   */
+  preparing(module: WebAssembly.Module): Promise<unknown> | undefined {
+    return this.#pending.get(module);
   }
 
   /** Why `module` runs only in the worker pool; undefined when it has a variant. */

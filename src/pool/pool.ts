@@ -33,6 +33,8 @@ const STOP_GRACE_MS = 2000;
 export interface PoolOptions {
   /** Workers started up front and kept idle. */
   warm: number;
+  /** Start the warm workers this long after the pool is made (see workers.ts); default 0. */
+  warmAfterMs?: number;
   /** Most guests running at once; more requests wait for a worker. */
   max: number;
   /**
@@ -65,6 +67,7 @@ export class WorkerPool implements Executor {
     this.#parts = {
       workers: new Workers({
         warm: options.warm,
+        warmAfterMs: options.warmAfterMs,
         max,
         replaceAboveBytes: options.replaceAboveBytes ?? REPLACE_WORKER_ABOVE_BYTES,
         idleWorkerMs: options.idleWorkerMs,

@@ -38,6 +38,12 @@ export interface PoolWorker {
 export interface WorkerOptions {
   /** Workers started up front and kept idle. */
   warm: number;
+  /**
+   * Start the warm workers this long after the pool is made, not at once (starting one holds
+   * the calling thread for tens of milliseconds: not what a server's first request should wait
+   * behind). A run that needs a worker sooner starts its own.
+   */
+  warmAfterMs?: number;
   /** Most workers at once; more runs wait for one. */
   max: number;
   /** A worker whose guest ended with more memory than this is replaced. */
@@ -62,7 +68,10 @@ export class Workers {
 
   constructor(readonly options: WorkerOptions) {
     this.#idleMs = options.idleWorkerMs ?? IDLE_WORKER_MS;
-    for (let i = 0; i < options.warm; i++) this.#idle.push(this.#spawn());
+    if (options.warmAfterMs) {
+      const timer = setTimeout(() => this.#warmUp(), options.warmAfterMs);
+      Deno.unrefTimer(timer);
+    } else this.#warmUp();
     // A burst may have started up to `max` workers: the extra ones go once they sit idle.
     // Deno timers are numbers (the type says Timeout when Node types are loaded).
     this.#trimTimer = setInterval(() => this.#trimIdle(), this.#idleMs / 2) as unknown as number;
@@ -82,6 +91,11 @@ export class Workers {
   /** A new run id, unique in this pool: stops name the run they are for. */
   nextRunId(): number {
     return this.#nextRunId++;
+  }
+
+  /** Starts workers until `warm` of them are alive. */
+  #warmUp(): void {
+    while (!this.#closed && this.#count < this.options.warm) this.#idle.push(this.#spawn());
   }
 
   #trimIdle(): void {

@@ -65,7 +65,8 @@ export interface Execution {
   cancel(): void;
   /**
    * Set when the run had already ended by the time `run` returned (it ran on the calling
-   * thread): all its stdout, and how it ended. `stdout` and `done` say the same.
+   * thread): all its stdout, and how it ended. `stdout` and `done` say the same. The stdout
+   * bytes may be the executor's scratch buffer: valid until its next run, so read them first.
    */
   finished?: { stdout: Uint8Array<ArrayBuffer>; outcome: RunOutcome };
 }

@@ -10,6 +10,7 @@ import { HTTP_FUNCTIONS, HTTP_MODULE } from "../outbound_http/experimental_http.
 import { limitMemory } from "../wasm/memory_limit.ts";
 import { hasWasmMagic, isWatText, watToWasm } from "../wasm/wat.ts";
 import { importsOf } from "../wasm/binary.ts";
+import { CompileCache } from "./compile_cache.ts";
 import { makePreemptible } from "../wasm/preemption.ts";
 import { WasiHost } from "../wasi/host.ts";
 import { idleOptions } from "../wasi/state.ts";
@@ -51,6 +52,8 @@ export interface CompiledModule {
   module: WebAssembly.Module;
   /** Its binary as loaded, memory cap applied (before it was made preemptible). */
   bytes: Uint8Array;
+  /** The SHA-256 of `bytes`, hex. */
+  digest: string;
   /** The cap on its memory, if any. */
   memoryLimitBytes?: number;
 }
@@ -67,14 +70,19 @@ export interface ModuleCacheOptions {
    * loading does not wait for what it does.
    */
   onCompiled?: (compiled: CompiledModule) => void;
+  /** Where text compiled to binary and rewritten modules are kept across starts. */
+  compileCache?: CompileCache;
 }
 
 /** Compiled modules by file path and by content hash, each for a memory limit. */
 export class ModuleCache {
   #byPath = new Map<string, Promise<WebAssembly.Module>>();
   #byDigest = new Map<string, Promise<WebAssembly.Module>>();
+  readonly #derived: CompileCache;
 
-  constructor(readonly options: ModuleCacheOptions = {}) {}
+  constructor(readonly options: ModuleCacheOptions = {}) {
+    this.#derived = options.compileCache ?? new CompileCache(undefined);
+  }
 
   /**
    * The compiled module of the file at `path`, compiling it on first use. With
@@ -98,8 +106,12 @@ export class ModuleCache {
       throw new ModuleLoadError(`${path}: cannot read module: ${(error as Error).message}`);
     }
     if (isWatText(path, bytes)) {
+      const text = bytes;
       try {
-        bytes = new Uint8Array(await watToWasm(path, new TextDecoder().decode(bytes)));
+        const binary = await this.#derived.derive("wat", await sha256Hex(text), async () => ({
+          bytes: await watToWasm(path, new TextDecoder().decode(text)),
+        }));
+        bytes = new Uint8Array(binary.bytes);
       } catch (error) {
         throw new ModuleLoadError(`${path}: invalid WebAssembly text: ${(error as Error).message}`);
       }
@@ -117,24 +129,31 @@ export class ModuleCache {
         throw new ModuleLoadError(`${path}: ${(error as Error).message}`);
       }
     }
-    const digest = `${memoryLimitBytes ?? "unlimited"}:${await sha256Hex(bytes)}`;
-    let compiled = this.#byDigest.get(digest);
+    const digest = await sha256Hex(bytes);
+    const key = `${memoryLimitBytes ?? "unlimited"}:${digest}`;
+    let compiled = this.#byDigest.get(key);
     if (!compiled) {
-      compiled = this.#compileBytes(path, bytes, memoryLimitBytes);
-      this.#byDigest.set(digest, compiled);
+      compiled = this.#compileBytes(path, bytes, digest, memoryLimitBytes);
+      this.#byDigest.set(key, compiled);
     }
     return await compiled;
   }
 
   async #compileBytes(
     path: string,
-    bytes: Uint8Array,
+    bytes: Uint8Array<ArrayBuffer>,
+    digest: string,
     memoryLimitBytes: number | undefined,
   ): Promise<WebAssembly.Module> {
     let runnable = bytes;
     try {
       checkImports(path, bytes);
-      if (this.options.preemptible) runnable = makePreemptible(bytes);
+      if (this.options.preemptible) {
+        const derived = await this.#derived.derive("preemptible", digest, () => ({
+          bytes: makePreemptible(bytes),
+        }));
+        runnable = derived.bytes as Uint8Array<ArrayBuffer>;
+      }
     } catch (error) {
       if (error instanceof ModuleLoadError) throw error;
       // The engine's own reason when the module is invalid; else the rewrite's.
@@ -150,7 +169,7 @@ export class ModuleCache {
       await this.#engineVerdict(path, bytes);
       throw new ModuleLoadError(`${path}: ${(error as Error).message}`);
     }
-    this.options.onCompiled?.({ module, bytes, memoryLimitBytes });
+    this.options.onCompiled?.({ module, bytes, digest, memoryLimitBytes });
     return module;
   }
 

@@ -31,11 +31,11 @@ function setUp(slowMs = Infinity) {
   const moves: string[] = [];
   const executor = new InlineFirstExecutor(
     pool,
-    (module) => variants.variantOf(module),
+    variants,
     (_group, reason) => moves.push(reason),
     slowMs,
   );
-  return { cache, executor, moves };
+  return { cache, modules, executor, moves, pool };
 }
 
 const text = async (stream: ReadableStream<Uint8Array>) => await new Response(stream).text();
@@ -222,5 +222,35 @@ Deno.test("reading a volume runs here; changing one moves to the pool before any
   } finally {
     executor.close();
     await Deno.remove(sandbox, { recursive: true });
+  }
+});
+
+Deno.test("a run that arrives while its module is being prepared waits for it and runs here", async () => {
+  const { modules, executor, moves, pool } = setUp();
+  try {
+    const poolRuns: unknown[] = [];
+    const runInPool = pool.run.bind(pool);
+    pool.run = (spec) => (poolRuns.push(spec), runInPool(spec));
+    // Straight from the module cache: its variant for this thread is still being prepared.
+    const module = await modules.load(fixture("cat.wasm"));
+    const runs = ["one", "two"].map((body) =>
+      executor.run(runSpec(module, { stdin: new TextEncoder().encode(`x\n\n${body}`) }))
+    );
+    assertEquals(runs.map((run) => run.finished), [undefined, undefined]);
+    // Read into the caller's own buffers, as the server does.
+    const texts = await Promise.all(runs.map(async (run) => {
+      const reader = run.stdout.getReader({ mode: "byob" });
+      let text = "";
+      for (;;) {
+        const { value, done } = await reader.read(new Uint8Array(4));
+        if (done) return text;
+        text += new TextDecoder().decode(value);
+      }
+    }));
+    assertEquals(texts, ["x\n\none", "x\n\ntwo"]);
+    assertEquals((await runs[0].done).exitCode, 0);
+    assertEquals([moves, poolRuns.length], [[], 0]);
+  } finally {
+    executor.close();
   }
 });

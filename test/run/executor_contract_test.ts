@@ -38,7 +38,7 @@ const SUBJECTS: Record<string, () => Subject> = {
     return {
       executor: new InlineFirstExecutor(
         new WorkerPool({ warm: 1, max: 2 }),
-        (module) => variants.variantOf(module),
+        variants,
         () => {},
         Infinity,
       ),

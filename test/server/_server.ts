@@ -4,6 +4,13 @@
  */
 
 import { ROOT } from "../_fixtures.ts";
+import { tempDirSync } from "../_temp.ts";
+
+/**
+ * The module cache of the servers a test file starts (shared by them, removed at exit), so
+ * that tests neither read nor fill the user's own.
+ */
+let moduleCache: string | undefined;
 
 /** A server child process. */
 export interface ServerProcess {
@@ -64,6 +71,9 @@ export async function spawnServer(
 ): Promise<ServerProcess | StartFailure> {
   const given = args.includes("-l") || args.includes("--listen") || options.defaultListen === false;
   const listen = given ? [] : ["-l", "127.0.0.1:0"];
+  const cache = args.includes("--module-cache")
+    ? []
+    : ["--module-cache", moduleCache ??= tempDirSync("wagi-module-cache-")];
   const command = [
     Deno.execPath(),
     "run",
@@ -72,6 +82,7 @@ export async function spawnServer(
     `${ROOT}src/main.ts`,
     ...args,
     ...listen,
+    ...cache,
   ];
   // With a descriptor limit, through a shell that sets it and then becomes the server.
   const [program, ...programArgs] = options.openFiles === undefined

@@ -6,17 +6,10 @@
 
 import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
 import { fixture, ROOT } from "../_fixtures.ts";
-import { type ServerProcess, startServer } from "./_server.ts";
+import { startServer } from "./_server.ts";
 import { tempDir, writeConfig } from "../_temp.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Waits until the server says its modules run on its own thread. */
-async function inlineReady(server: ServerProcess): Promise<void> {
-  while (!server.output().stderr.includes("modules ready to run on the server's thread")) {
-    await sleep(50);
-  }
-}
 
 /** The raw bytes of a response header value (Headers keep one character per byte). */
 const headerBytes = (value: string) => Uint8Array.from(value, (c) => c.charCodeAt(0));
@@ -31,16 +24,15 @@ module = "${fixture("header_echo.wasm")}"
 route = "/hello"
 module = "${ROOT}modules/hello.wasm"
 `);
-  const server = await startServer(["-c", config]);
-  try {
-    const attempt = async (query: string) => {
-      const response = await fetch(`${server.url}/echo?${query}`);
-      await response.body?.cancel();
-      return response;
-    };
-    // Right after start the module runs in the pool; a second later on the server's thread.
-    for (const path of ["the pool", "the server's thread"]) {
-      if (path !== "the pool") await inlineReady(server);
+  // The pool, then the server's thread (where a route runs unless told otherwise).
+  for (const [path, flags] of [["the pool", ["--pool-only"]], ["the server's thread", []]]) {
+    const server = await startServer(["-c", config, ...flags]);
+    try {
+      const attempt = async (query: string) => {
+        const response = await fetch(`${server.url}/echo?${query}`);
+        await response.body?.cancel();
+        return response;
+      };
       for (const bad of ["%01", "%0B", "%1B", "%7F"]) {
         const response = await attempt(`x${bad}y`);
         assertEquals(response.status, 500, `${bad} through ${path}`);
@@ -48,13 +40,13 @@ module = "${ROOT}modules/hello.wasm"
       const utf8 = await attempt("%C3%A9%20%C3%A0");
       assertEquals(utf8.status, 200);
       assertEquals(new TextDecoder().decode(headerBytes(utf8.headers.get("x-echo")!)), "é à");
+      const hello = await fetch(`${server.url}/hello`);
+      assertEquals(await hello.text(), "hello world\n", "the server is still serving");
+      assertIncludes(server.output().stderr, "module sent an invalid header");
+    } finally {
+      const status = await server.stop();
+      assertEquals(status.code, 0, `the server never crashed (${path})`);
     }
-    const hello = await fetch(`${server.url}/hello`);
-    assertEquals(await hello.text(), "hello world\n", "the server is still serving");
-    assertIncludes(server.output().stderr, "module sent an invalid header");
-  } finally {
-    const status = await server.stop();
-    assertEquals(status.code, 0, "the server never crashed");
   }
 });
 
@@ -142,19 +134,18 @@ module = "cl.wat"
           (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))`,
     },
   );
-  const server = await startServer(["-c", config]);
-  try {
-    // The pool first, then the server's thread; one keep-alive connection throughout.
-    for (const path of ["the pool", "the server's thread"]) {
-      if (path !== "the pool") await inlineReady(server);
+  // The pool, then the server's thread; one keep-alive connection to each.
+  for (const [path, flags] of [["the pool", ["--pool-only"]], ["the server's thread", []]]) {
+    const server = await startServer(["-c", config, ...flags]);
+    try {
       for (let i = 0; i < 3; i++) {
         const response = await fetch(`${server.url}/cl`);
         assertEquals(await response.text(), "hello", `${path}, request ${i}`);
       }
+      assertIncludes(server.output().stderr, "declared Content-Length 2 but wrote 5 body bytes");
+    } finally {
+      await server.stop();
     }
-    assertIncludes(server.output().stderr, "declared Content-Length 2 but wrote 5 body bytes");
-  } finally {
-    await server.stop();
   }
 });
 
@@ -252,7 +243,7 @@ module = "${ROOT}modules/hello.wasm"
 `);
   const server = await startServer(["-c", config]);
   try {
-    await inlineReady(server);
+    // The first request runs on the server's thread (it waits for its module to be prepared).
     const order: string[] = [];
     const random = fetch(`${server.url}/random`).then(async (r) => {
       await r.body?.cancel();

@@ -100,12 +100,13 @@ async function start(extra: string[] = []) {
     ...extra,
   ]);
   const pid = server.child.pid;
-  // Every warm worker up and idle, and the modules prepared for the server's thread.
+  // The modules prepared for the server's thread, and every warm worker up and idle (they
+  // start a second after the server, not to delay its first requests).
   await fetch(`${server.url}/hello`).then((r) => r.text());
   while (!server.output().stderr.includes("modules ready to run on the server's thread")) {
     await sleep(50);
   }
-  await sleep(500);
+  await sleep(1500);
   return { server, pid, idleThreads: await threads(pid) };
 }
 

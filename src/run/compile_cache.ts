@@ -1,0 +1,129 @@
+/**
+ * What loading a module derives from its bytes — WebAssembly text compiled to binary, the
+ * rewritten variants — kept on disk by content digest, so that a restart of the same server
+ * (the same image) does not redo it. Entries are checked against their own digest when read:
+ * a damaged one is made again, never used.
+ * @module
+ */
+
+import { sha256Hex } from "../digest.ts";
+
+/**
+ * The SHA-256 of the sources that decide what is derived (src/wasm/*.ts, src/inline/variants.ts
+ * and the wabt version in deno.json), so that a changed rewriter never reads entries its
+ * predecessor wrote. test/run/compile_cache_test.ts recomputes it and says when to update it.
+ */
+export const DERIVATION_DIGEST = "8bed2b6fd5de233c323f2417d554eb26fdd34f763b330e4df3af6af4e825a8bd";
+
+/** A derived module: its bytes and what else was learnt making them (JSON). */
+export interface Derived {
+  bytes: Uint8Array;
+  meta?: unknown;
+}
+
+/** What the cache did since it was made, for the start-up log and tests. */
+export interface CompileCacheCounts {
+  /** Entries read from disk. */
+  hits: number;
+  /** Entries made (and stored, when there is a directory). */
+  made: number;
+}
+
+/** Where a digest header ends and the metadata length ends. */
+const DIGEST_BYTES = 32;
+const HEADER_BYTES = DIGEST_BYTES + 4;
+
+/** Derived modules on disk under `dir` (none kept when `dir` is undefined). */
+export class CompileCache {
+  readonly counts: CompileCacheCounts = { hits: 0, made: 0 };
+  #warned = false;
+
+  constructor(
+    readonly dir: string | undefined,
+    /** Told once when the directory cannot be written (the server goes on without it). */
+    readonly onUnwritable: (message: string) => void = () => {},
+  ) {}
+
+  /**
+   * The `kind` derivation of the input with digest `inputDigest`: from disk when stored there,
+   * else made by `make` and stored. A failure of `make` is not stored.
+   */
+  async derive(
+    kind: string,
+    inputDigest: string,
+    make: () => Derived | Promise<Derived>,
+  ): Promise<Derived> {
+    const path = this.#pathOf(kind, inputDigest);
+    const stored = path && await this.#read(path);
+    if (stored) {
+      this.counts.hits++;
+      return stored;
+    }
+    const derived = await make();
+    this.counts.made++;
+    if (path) await this.#write(path, derived);
+    return derived;
+  }
+
+  #pathOf(kind: string, inputDigest: string): string | undefined {
+    if (this.dir === undefined) return undefined;
+    return `${this.dir}/derived-${DERIVATION_DIGEST.slice(0, 16)}/${kind}-${inputDigest}`;
+  }
+
+  async #read(path: string): Promise<Derived | undefined> {
+    let file: Uint8Array<ArrayBuffer>;
+    try {
+      file = await Deno.readFile(path);
+    } catch {
+      return undefined;
+    }
+    if (file.length < HEADER_BYTES) return undefined;
+    const body = file.subarray(DIGEST_BYTES);
+    if (hex(file.subarray(0, DIGEST_BYTES)) !== await sha256Hex(body)) return undefined;
+    const metaLength = new DataView(body.buffer, body.byteOffset).getUint32(0, true);
+    const meta = metaLength === 0
+      ? undefined
+      : JSON.parse(new TextDecoder().decode(body.subarray(4, 4 + metaLength)));
+    return { bytes: body.slice(4 + metaLength), meta };
+  }
+
+  async #write(path: string, derived: Derived): Promise<void> {
+    const meta = derived.meta === undefined
+      ? new Uint8Array()
+      : new TextEncoder().encode(JSON.stringify(derived.meta));
+    const body = new Uint8Array(4 + meta.length + derived.bytes.length);
+    new DataView(body.buffer).setUint32(0, meta.length, true);
+    body.set(meta, 4);
+    body.set(derived.bytes, 4 + meta.length);
+    const digest = await sha256Hex(body);
+    const file = new Uint8Array(DIGEST_BYTES + body.length);
+    file.set(unhex(digest));
+    file.set(body, DIGEST_BYTES);
+    // Written aside and renamed into place: a reader never sees half an entry.
+    const temp = `${path}.${Deno.pid}.${crypto.randomUUID()}.tmp`;
+    try {
+      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+      await Deno.writeFile(temp, file);
+      await Deno.rename(temp, path);
+    } catch (error) {
+      await Deno.remove(temp).catch(() => {});
+      if (!this.#warned) {
+        this.#warned = true;
+        this.onUnwritable(
+          `module cache ${this.dir} cannot be written (${(error as Error).message}); ` +
+            "modules are derived anew at every start",
+        );
+      }
+    }
+  }
+}
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function unhex(text: string): Uint8Array {
+  const bytes = new Uint8Array(text.length / 2);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
+  return bytes;
+}
