@@ -10,7 +10,8 @@ import { dirname, join, relative } from "node:path";
 
 /**
  * For each folder of `src/`, the folders of `src/` its files may import from (besides its own
- * and `digest.ts`). Anything not listed here may import nothing of `src/`.
+ * and the helpers at the top: `digest.ts`, `paths.ts`). Anything not listed here may import
+ * nothing of `src/`.
  */
 const MAY_IMPORT: Record<string, readonly string[]> = {
   // Load-time binary rewriting: nothing else.
@@ -58,7 +59,7 @@ Deno.test("each folder of src/ imports only from the folders its layer may use",
   for await (const path of sourceFiles(join(ROOT, "src"))) {
     const file = relative(join(ROOT, "src"), path);
     const folder = file.includes("/") ? file.slice(0, file.indexOf("/")) : undefined;
-    if (folder === undefined) continue; // main.ts and digest.ts: the entry point and a helper
+    if (folder === undefined) continue; // main.ts and the helpers at the top
     const allowed = MAY_IMPORT[folder];
     if (allowed === undefined) {
       broken.push(`${file}: its folder has no rule in this test`);
@@ -87,4 +88,13 @@ Deno.test("the server's files use the run contract, not how runs are carried out
     }
   }
   assertEquals(broken, []);
+});
+
+Deno.test("nothing in src/ loads Node's compatibility layer (it costs tens of ms at start)", async () => {
+  const users: string[] = [];
+  for await (const path of sourceFiles(join(ROOT, "src"))) {
+    const text = await Deno.readTextFile(path);
+    if (/(?:from|import)\s*\(?\s*"node:/.test(text)) users.push(relative(ROOT, path));
+  }
+  assertEquals(users, []);
 });

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { isAbsolute, join } from "node:path";
+import { isAbsolute, join } from "../paths.ts";
 import { ModuleCache } from "../run/module_cache.ts";
 import { runGuest } from "../run/guest.ts";
 import { DEFAULT_OUTBOUND } from "../outbound_http/experimental_http.ts";

@@ -3,7 +3,7 @@
  * @module
  */
 
-import { isAbsolute, join } from "node:path";
+import { isAbsolute, join } from "../paths.ts";
 import { type HostPort, parseHostPort } from "../cgi/request.ts";
 import { parseEnvAssignment, parseEnvFile } from "./env_file.ts";
 import { DEFAULT_LOG_MAX_BYTES } from "../server/module_log.ts";

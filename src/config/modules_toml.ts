@@ -5,9 +5,7 @@
  */
 
 import { parse, TomlError } from "smol-toml";
-import { dirname, isAbsolute, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { existsSync, statSync } from "node:fs";
+import { dirname, exists, fromFileUrl, isAbsolute, join } from "../paths.ts";
 import { parseVolume, type Volume } from "./volumes.ts";
 import {
   MEMORY_LIMIT_RANGE,
@@ -93,12 +91,12 @@ export function resolveUserPath(
   configDir: string,
 ): { path: string } | { tried: string[] } {
   if (value.startsWith("file:")) {
-    const path = fileURLToPath(value);
-    return existsSync(path) ? { path } : { tried: [path] };
+    const path = fromFileUrl(value);
+    return exists(path) ? { path } : { tried: [path] };
   }
-  if (isAbsolute(value)) return existsSync(value) ? { path: value } : { tried: [value] };
+  if (isAbsolute(value)) return exists(value) ? { path: value } : { tried: [value] };
   const tried = [join(startDir, value), join(configDir, value)];
-  const found = tried.find((candidate) => existsSync(candidate));
+  const found = tried.find((candidate) => exists(candidate));
   return found ? { path: found } : { tried: [...new Set(tried)] };
 }
 
@@ -200,7 +198,9 @@ function checkEntry(
     const dir = resolveUserPath(host, startDir, configDir);
     if ("tried" in dir) fail(`volume '${guest}': directory '${host}' not found`);
     const hostPath = (dir as { path: string }).path;
-    if (!statSync(hostPath).isDirectory()) fail(`volume '${guest}': '${host}' is not a directory`);
+    if (!Deno.statSync(hostPath).isDirectory) {
+      fail(`volume '${guest}': '${host}' is not a directory`);
+    }
     volumes.push({ guestPath: guest, hostPath, readOnly });
   }
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../paths.ts";
 
 /** Default size at which a route's log is rotated. */
 export const DEFAULT_LOG_MAX_BYTES = 16 * 1024 * 1024;
