@@ -55,12 +55,6 @@ async function readPem(flag: string, file: string): Promise<string> {
   }
 }
 
-/**
- * How long after start the pool's warm workers are started: the first requests run on the
- * server's thread, and starting a worker would hold that thread.
- */
-const WARM_WORKERS_AFTER_MS = 1000;
-
 /** Runs the server with `options` until it is stopped. Throws on a startup error. */
 export async function serve(options: ServeOptions, logger: Logger): Promise<void> {
   const openFiles = raiseOpenFileLimit();
@@ -94,7 +88,8 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   });
   const pool = new WorkerPool({
     warm: options.workers,
-    warmAfterMs: options.poolOnly ? 0 : WARM_WORKERS_AFTER_MS,
+    // Most requests run on the server's thread: the pool starts when one first needs it.
+    lazy: !options.poolOnly,
     max: options.maxConcurrency,
     onWorkerLost: (message) => logger.warn(message),
   });

@@ -33,8 +33,8 @@ const STOP_GRACE_MS = 2000;
 export interface PoolOptions {
   /** Workers started up front and kept idle. */
   warm: number;
-  /** Start the warm workers this long after the pool is made (see workers.ts); default 0. */
-  warmAfterMs?: number;
+  /** Start the warm workers when a run first needs one, not at once (see workers.ts). */
+  lazy?: boolean;
   /** Most guests running at once; more requests wait for a worker. */
   max: number;
   /**
@@ -67,7 +67,7 @@ export class WorkerPool implements Executor {
     this.#parts = {
       workers: new Workers({
         warm: options.warm,
-        warmAfterMs: options.warmAfterMs,
+        lazy: options.lazy,
         max,
         replaceAboveBytes: options.replaceAboveBytes ?? REPLACE_WORKER_ABOVE_BYTES,
         idleWorkerMs: options.idleWorkerMs,

@@ -39,11 +39,12 @@ export interface WorkerOptions {
   /** Workers started up front and kept idle. */
   warm: number;
   /**
-   * Start the warm workers this long after the pool is made, not at once (starting one holds
-   * the calling thread for tens of milliseconds: not what a server's first request should wait
-   * behind). A run that needs a worker sooner starts its own.
+   * Start the warm workers only once a run first needs one, not when the pool is made: starting
+   * a worker holds the calling thread for tens of milliseconds, and so does a process's first
+   * timer, which a server's first requests should not wait behind when they do not need the
+   * pool.
    */
-  warmAfterMs?: number;
+  lazy?: boolean;
   /** Most workers at once; more runs wait for one. */
   max: number;
   /** A worker whose guest ended with more memory than this is replaced. */
@@ -61,21 +62,15 @@ export class Workers {
   /** Runs waiting for a worker; `undefined` tells them the pool closed. */
   #waiting: ((worker: PoolWorker | undefined) => void)[] = [];
   #closed = false;
-  #trimTimer: number;
+  #trimTimer: number | undefined;
+  #warmed = false;
   #idleMs: number;
   #lost = 0;
   #nextRunId = 1;
 
   constructor(readonly options: WorkerOptions) {
     this.#idleMs = options.idleWorkerMs ?? IDLE_WORKER_MS;
-    if (options.warmAfterMs) {
-      const timer = setTimeout(() => this.#warmUp(), options.warmAfterMs);
-      Deno.unrefTimer(timer);
-    } else this.#warmUp();
-    // A burst may have started up to `max` workers: the extra ones go once they sit idle.
-    // Deno timers are numbers (the type says Timeout when Node types are loaded).
-    this.#trimTimer = setInterval(() => this.#trimIdle(), this.#idleMs / 2) as unknown as number;
-    Deno.unrefTimer(this.#trimTimer);
+    if (!options.lazy) this.#warmUp();
   }
 
   /** Workers alive now, busy or idle. */
@@ -93,9 +88,14 @@ export class Workers {
     return this.#nextRunId++;
   }
 
-  /** Starts workers until `warm` of them are alive. */
+  /** Starts workers until `warm` of them are alive, and the timer that stops surplus ones. */
   #warmUp(): void {
+    this.#warmed = true;
     while (!this.#closed && this.#count < this.options.warm) this.#idle.push(this.#spawn());
+    // A burst may have started up to `max` workers: the extra ones go once they sit idle.
+    // Deno timers are numbers (the type says Timeout when Node types are loaded).
+    this.#trimTimer ??= setInterval(() => this.#trimIdle(), this.#idleMs / 2) as unknown as number;
+    Deno.unrefTimer(this.#trimTimer);
   }
 
   #trimIdle(): void {
@@ -120,6 +120,11 @@ export class Workers {
   /** An idle worker, a new one, or (at the maximum) the next one released; none once closed. */
   async acquire(): Promise<PoolWorker | undefined> {
     if (this.#closed) return undefined;
+    if (!this.#warmed) {
+      // The first run that needs the pool: this one starts its worker, the rest follow after.
+      this.#warmed = true;
+      queueMicrotask(() => this.#warmUp());
+    }
     const idle = this.#idle.pop();
     if (idle) return idle;
     if (this.#count < this.options.max) return this.#spawn();

@@ -100,13 +100,14 @@ async function start(extra: string[] = []) {
     ...extra,
   ]);
   const pid = server.child.pid;
-  // The modules prepared for the server's thread, and every warm worker up and idle (they
-  // start a second after the server, not to delay its first requests).
+  // The modules prepared for the server's thread, and every warm worker up and idle: they
+  // start when a run first needs the pool, as one that sleeps does.
   await fetch(`${server.url}/hello`).then((r) => r.text());
+  await fetch(`${server.url}/sleepy`).then((r) => r.body?.cancel());
   while (!server.output().stderr.includes("modules ready to run on the server's thread")) {
     await sleep(50);
   }
-  await sleep(1500);
+  await sleep(500);
   return { server, pid, idleThreads: await threads(pid) };
 }
 
