@@ -1,40 +1,20 @@
 /**
- * Raising the process's limit on open descriptors to its hard limit at start (Linux, through
- * libc): every connection, pool file and volume file takes one, and the soft limit is often
- * 1,024 where the hard one is far higher.
+ * The process's limit on open descriptors: every connection, pool file and volume file takes
+ * one. Deno itself raises the soft limit to the hard one when it starts, so this only reads it
+ * (from `/proc`, which costs far less at start than loading libc through FFI).
  * @module
  */
 
-/** `RLIMIT_NOFILE` on Linux (x86_64 and aarch64). */
-const RLIMIT_NOFILE = 7;
-
-const symbols = {
-  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
-  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
-} as const;
-
-/**
- * Raises the soft limit on open descriptors to the hard one. Returns the limit now in force,
- * or undefined where it cannot be read (not Linux, no FFI permission).
- */
-export function raiseOpenFileLimit(): number | undefined {
-  if (Deno.build.os !== "linux") return undefined;
-  let libc;
+/** The limit on open descriptors now in force; undefined where it cannot be read (not Linux). */
+export function openFileLimit(): number | undefined {
+  let limits: string;
   try {
-    libc = Deno.dlopen("libc.so.6", symbols);
+    limits = Deno.readTextFileSync("/proc/self/limits");
   } catch {
     return undefined;
   }
-  try {
-    const limits = new BigUint64Array(2);
-    const bytes = new Uint8Array(limits.buffer);
-    if (libc.symbols.getrlimit(RLIMIT_NOFILE, bytes) !== 0) return undefined;
-    if (limits[0] < limits[1]) {
-      limits[0] = limits[1];
-      if (libc.symbols.setrlimit(RLIMIT_NOFILE, bytes) !== 0) return undefined;
-    }
-    return Number(limits[0]);
-  } finally {
-    libc.close();
-  }
+  // "Max open files            8192                 8192                 files"
+  const soft = limits.match(/^Max open files\s+(\d+|unlimited)/m)?.[1];
+  if (soft === undefined) return undefined;
+  return soft === "unlimited" ? Infinity : Number(soft);
 }

@@ -12,7 +12,7 @@ import { ModuleCache } from "../run/module_cache.ts";
 import { CompileCache } from "../run/compile_cache.ts";
 import type { Executor } from "../run/contract.ts";
 import { whyNoSandbox } from "../wasi/linux_fs.ts";
-import { raiseOpenFileLimit } from "./open_file_limit.ts";
+import { openFileLimit } from "./open_file_limit.ts";
 import { RoutingTable } from "../routing/table.ts";
 import { createApp } from "../server/app.ts";
 import { buildHandlers, type RouteHandler } from "../server/handlers.ts";
@@ -57,7 +57,7 @@ async function readPem(flag: string, file: string): Promise<string> {
 
 /** Runs the server with `options` until it is stopped. Throws on a startup error. */
 export async function serve(options: ServeOptions, logger: Logger): Promise<void> {
-  const openFiles = raiseOpenFileLimit();
+  const openFiles = openFileLimit();
   if (openFiles !== undefined && openFiles < 4096) {
     logger.warn(
       `this process may open ${openFiles} descriptors at most: connections, volumes and ` +
@@ -113,7 +113,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     throw error;
   }
 
-  variants.settled().then(() => {
+  const settled = variants.settled().then(() => {
     const modules = new Map(handlers.map((h) => [h.entry.modulePath, h.module]));
     const poolOnly = [...modules].flatMap(([path, module]) => {
       const why = variants.whyNot(module);
@@ -132,6 +132,14 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
         `${made} made (text compiled, modules rewritten)`,
     );
   });
+
+  if (options.loadOnly) {
+    // Everything derived is in the module cache now: what an image build wants.
+    await settled;
+    console.log(formatRoutes(handlers));
+    executor.close();
+    return;
+  }
 
   const logDir = options.logDir ?? await Deno.makeTempDir({ prefix: "wagi-logs-" });
   await Deno.mkdir(logDir, { recursive: true });

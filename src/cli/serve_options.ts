@@ -57,6 +57,8 @@ export interface ServeOptions {
   maxConcurrency: number;
   /** Every run goes to the worker pool (`--pool-only`). */
   poolOnly: boolean;
+  /** Load and prepare every module, then exit (`--load-only`). */
+  loadOnly: boolean;
   /** How long a stop waits for in-flight requests (`--drain-timeout`). */
   drainTimeoutMs: number;
 }
@@ -92,6 +94,8 @@ export const SERVE_USAGE = `Usage: wagi-deno [serve] -c modules.toml [options]
                            half of them; more wait (default 8 x workers, at least 16)
       --pool-only          run every request in the worker pool, never on the server's
                            thread (to compare the two, or to rule one out)
+      --load-only          load and prepare every module (filling --module-cache), then exit
+                           without serving (for an image build)
       --drain-timeout SECONDS  on SIGTERM, how long in-flight requests may finish (default 25)
       --max-open-files N   most files and directories one run may have open, stdio included
                            (default 1024)
@@ -154,10 +158,12 @@ export function parseServeArgs(
 ): ServeOptions {
   const values = new Map<string, string[]>();
   let poolOnly = false;
+  let loadOnly = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
-    if (arg === "--pool-only") {
-      poolOnly = true;
+    if (arg === "--pool-only" || arg === "--load-only") {
+      if (arg === "--pool-only") poolOnly = true;
+      else loadOnly = true;
       continue;
     }
     if (arg === "-b" || arg.startsWith("--bindle")) {
@@ -253,6 +259,7 @@ export function parseServeArgs(
     },
     workers,
     poolOnly,
+    loadOnly,
     drainTimeoutMs: option(
       "drain-timeout",
       parseSeconds,

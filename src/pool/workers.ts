@@ -8,8 +8,10 @@
 
 import { RunControl } from "./control.ts";
 
-/** The worker script. */
-const GUEST_WORKER_URL = new URL("./guest_worker.ts", import.meta.url).href;
+/** The worker script; a bundle of the server (dist/, see deno.json) has its own beside it. */
+const GUEST_WORKER_URL = import.meta.url.endsWith(".js")
+  ? new URL("./guest_worker.js", import.meta.url).href
+  : new URL("./guest_worker.ts", import.meta.url).href;
 
 /** Default for how long a worker beyond the warm ones may sit idle before it is stopped. */
 const IDLE_WORKER_MS = 30_000;
