@@ -11,6 +11,10 @@ import { serve, StartupError } from "./cli/serve.ts";
 import { parseRunArgs, RUN_USAGE, runCommand } from "./cli/run.ts";
 import { stderrLogger } from "./server/logger.ts";
 import denoJson from "../deno.json" with { type: "json" };
+import { startTrace } from "./cli/start_trace.ts";
+
+// Every module of the program is loaded and evaluated by now.
+startTrace.mark("module graph");
 
 /** The version printed by `--version`. */
 export const VERSION = denoJson.version;

@@ -13,6 +13,7 @@ import { CompileCache } from "../run/compile_cache.ts";
 import type { Executor } from "../run/contract.ts";
 import { whyNoSandbox } from "../wasi/linux_fs.ts";
 import { openFileLimit } from "./open_file_limit.ts";
+import { startTrace } from "./start_trace.ts";
 import { RoutingTable } from "../routing/table.ts";
 import { createApp } from "../server/app.ts";
 import { buildHandlers, type RouteHandler } from "../server/handlers.ts";
@@ -66,6 +67,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   }
   const config = await loadModulesToml(options.configFile, options.startDir);
   for (const warning of config.warnings) logger.warn(warning);
+  startTrace.mark("configuration");
   const withVolumes = config.entries.find((entry) => entry.volumes.length > 0);
   const noSandbox = withVolumes && whyNoSandbox();
   if (withVolumes && noSandbox) {
@@ -112,6 +114,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     executor.close();
     throw error;
   }
+  startTrace.mark("modules");
 
   const settled = variants.settled().then(() => {
     const modules = new Map(handlers.map((h) => [h.entry.modulePath, h.module]));
@@ -163,6 +166,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     cert: await readPem("--tls-cert", options.tls.certFile),
     key: await readPem("--tls-key", options.tls.keyFile),
   };
+  startTrace.mark("app");
   console.log(formatRoutes(handlers));
   let server;
   try {
@@ -171,7 +175,11 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
       port: options.listen.port,
       tls,
       logger,
-      onReady: (url) => console.log(`Ready: serving on ${url}${knativeNames()}`),
+      onReady: (url) => {
+        startTrace.mark("listen");
+        console.log(`Ready: serving on ${url}${knativeNames()}`);
+        if (Deno.env.get("WAGI_START_TRACE")) logger.info(startTrace.summary());
+      },
       drainTimeoutMs: options.drainTimeoutMs,
       onDrainTimeout: () => executor.close(),
     });

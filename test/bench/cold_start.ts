@@ -13,17 +13,29 @@ import { freePort } from "../_net.ts";
 const ROOT = fromFileUrl(new URL("../..", import.meta.url));
 const RUNS = Number(Deno.args[0] ?? 7);
 
-/** Milliseconds from spawn to the first 200 on `/`, started in `cwd`. */
-async function coldStart(args: string[], cwd = ROOT): Promise<number> {
+/** The start's phases as wagi-deno reported them (WAGI_START_TRACE), by name, per run. */
+const phases = new Map<string, Map<string, number[]>>();
+
+/** Milliseconds from spawn to the first 200 on `/`, started in `cwd`; `name` keeps its phases. */
+async function coldStart(args: string[], cwd = ROOT, name = ""): Promise<number> {
   const port = freePort();
   const started = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
     args,
     cwd,
-    env: { PORT: String(port), DENO_NO_UPDATE_CHECK: "1" },
+    env: { PORT: String(port), DENO_NO_UPDATE_CHECK: "1", WAGI_START_TRACE: "1" },
     stdout: "null",
-    stderr: "null",
+    stderr: "piped",
   }).spawn();
+  const stderr = new Response(child.stderr).text().then((text) => {
+    const trace = text.match(/start: (.+); total/)?.[1];
+    if (!trace || !name) return;
+    const byPhase = phases.get(name) ?? new Map<string, number[]>();
+    phases.set(name, byPhase);
+    for (const [, phase, ms] of trace.matchAll(/([a-z ]+) ([\d.]+) ms/g)) {
+      byPhase.set(phase.trim(), [...(byPhase.get(phase.trim()) ?? []), Number(ms)]);
+    }
+  });
   try {
     for (;;) {
       const response = await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined);
@@ -37,6 +49,7 @@ async function coldStart(args: string[], cwd = ROOT): Promise<number> {
   } finally {
     child.kill("SIGTERM");
     await child.status;
+    await stderr;
   }
 }
 
@@ -94,7 +107,9 @@ try {
   for (const [, args, cwd] of cases) await coldStart(args, cwd);
   const results = new Map<string, number[]>(cases.map(([name]) => [name, []]));
   for (let run = 0; run < RUNS; run++) {
-    for (const [name, args, cwd] of cases) results.get(name)!.push(await coldStart(args, cwd));
+    for (const [name, args, cwd] of cases) {
+      results.get(name)!.push(await coldStart(args, cwd, name));
+    }
   }
   const medians = new Map([...results].map(([name, times]) => [name, median(times)]));
   console.log(`Cold start to the first 200 on /, median of ${RUNS} runs (ms):\n`);
@@ -114,6 +129,20 @@ try {
     const a = medians.get(ours)!;
     const b = medians.get(bare)!;
     console.log(`| ${label} | ${a.toFixed(0)} | ${b.toFixed(0)} | ${(a / b).toFixed(2)}x |`);
+  }
+  console.log(
+    "\nWhere wagi-deno's start goes after the runtime's own (WAGI_START_TRACE), medians (ms):\n",
+  );
+  const names = [...phases.keys()];
+  const phaseNames = [...new Set(names.flatMap((name) => [...phases.get(name)!.keys()]))];
+  console.log(`| phase | ${names.join(" | ")} |`);
+  console.log(`|---|${names.map(() => "---").join("|")}|`);
+  for (const phase of phaseNames) {
+    const cells = names.map((name) => {
+      const times = phases.get(name)!.get(phase);
+      return times ? median(times).toFixed(1) : "";
+    });
+    console.log(`| ${phase} | ${cells.join(" | ")} |`);
   }
 } finally {
   await Deno.remove(app, { recursive: true });
