@@ -2,7 +2,9 @@
  * The throughput benchmark: a bare `Deno.serve` hello and wagi-deno (one worker, and the
  * default worker count), driven in the same run with the same load — ApacheBench
  * (`ab -k -n 10000 -c 100`, the seed article's) and wrk at concurrency 10 and 100 — on `/`
- * (WAT hello), `/hello` (C hello), `/env` (larger output) and a POST echo. Prints requests/s,
+ * (WAT hello), `/hello` (C hello), `/env` (larger output), a POST echo, a query page from Rust
+ * and from AssemblyScript, and a C table with ~3 ms of work; the pool alone (`--pool-only`) on
+ * `/hello`. Prints requests/s,
  * latency percentiles, failures and peak RSS, then each figure as a ratio to bare Deno.serve,
  * and writes test/bench/RESULTS.md and test/bench/chart.svg (medians of the runs). With
  * lighttpd and a C compiler, the same C hello also runs as a classic CGI program (the
@@ -213,7 +215,13 @@ await Deno.writeTextFile(
   (await Deno.readTextFile(`${ROOT}modules/modules.toml`)).replaceAll(
     /module = "([^"]+)"/g,
     (_, file) => `module = "${ROOT}modules/${file}"`,
-  ) + `\n[[module]]\nroute = "/echo"\nmodule = "${ROOT}test/fixtures/cat.wasm"\n`,
+  ) + `\n[[module]]\nroute = "/echo"\nmodule = "${ROOT}test/fixtures/cat.wasm"\n` +
+    // Real modules in other languages, and one with ~3 ms of work per request.
+    [["/rust/...", "query_rust.wasm"], ["/as/...", "query_as.wasm"], ["/table", "table.wasm"]]
+      .map(([route, file]) =>
+        `\n[[module]]\nroute = "${route}"\nmodule = "${ROOT}modules/${file}"\n`
+      )
+      .join(""),
 );
 const body = "Content-Type: text/plain\n\n" + "x".repeat(1024);
 await Deno.writeTextFile(`${dir}/body.txt`, body);
@@ -242,6 +250,11 @@ const servers: ServerSpec[] = [
   denoServer("bare Deno.serve", ["run", "--allow-all", "test/bench/bare_hello.ts"]),
   denoServer(ONE_WORKER, [...serve, "--workers", "1", "--max-concurrency", "1"]),
   denoServer("wagi-deno, default workers", serve),
+  // The worker pool alone: every request handed over to a worker.
+  {
+    ...denoServer("wagi-deno, --pool-only", [...serve, "--pool-only"]),
+    routes: new Set(["/hello (C hello)"]),
+  },
 ];
 const cgi = await cgiServer(dir);
 if (typeof cgi === "string") console.log(cgi);
@@ -251,6 +264,9 @@ const routes: [string, string, string | undefined][] = [
   ["/hello (C hello)", "/hello", undefined],
   ["/env (larger output)", "/env/bench?a=1&b=2", undefined],
   ["POST echo (1 KiB)", "/echo", "post"],
+  ["/rust (Rust query page)", "/rust/bench?a=1&b=x%20y+z&c=%3Cb%3E", undefined],
+  ["/as (AssemblyScript query page)", "/as/bench?a=1&b=x%20y+z&c=%3Cb%3E", undefined],
+  ["/table (~3 ms of work)", "/table?seed=7", undefined],
 ];
 const loads = (["ab", "wrk10", "wrk100"] as const).filter((t) =>
   t === "ab" ? available.ab : available.wrk
