@@ -4,7 +4,8 @@
  * @module
  */
 
-import { loadModulesToml } from "../config/modules_toml.ts";
+import { loadModulesToml, type ModuleEntry } from "../config/modules_toml.ts";
+import { exists } from "../paths.ts";
 import { WorkerPool } from "../pool/pool.ts";
 import { InlineFirstExecutor } from "../inline/executor.ts";
 import { InlineVariants } from "../inline/variants.ts";
@@ -43,6 +44,41 @@ export function formatRoutes(handlers: readonly RouteHandler[]): string {
   );
 }
 
+/**
+ * The route whose writable volume holds `dir` (or a directory above it), said for the log;
+ * undefined when no module can write there. Paths are compared as the kernel resolves them.
+ */
+export function writableVolumeOver(
+  entries: readonly ModuleEntry[],
+  dir: string,
+): string | undefined {
+  const real = (path: string) => {
+    try {
+      return Deno.realPathSync(path);
+    } catch {
+      return path;
+    }
+  };
+  // The cache may not exist yet: resolve its nearest existing ancestor.
+  let target = dir;
+  let missing = "";
+  while (!exists(target) && target !== "/") {
+    missing = `/${target.slice(target.lastIndexOf("/") + 1)}${missing}`;
+    target = target.slice(0, target.lastIndexOf("/")) || "/";
+  }
+  const resolved = `${real(target)}${missing}/`.replace(/\/+/g, "/");
+  for (const entry of entries) {
+    for (const volume of entry.volumes) {
+      if (volume.readOnly) continue;
+      const host = `${real(volume.hostPath)}/`.replace(/\/+/g, "/");
+      if (resolved.startsWith(host)) {
+        return `route '${entry.route}' (volume '${volume.guestPath}' = '${volume.hostPath}')`;
+      }
+    }
+  }
+  return undefined;
+}
+
 /** A problem that stops the server from starting: unreadable TLS files, a busy port. */
 export class StartupError extends Error {
   override name = "StartupError";
@@ -78,14 +114,27 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     );
   }
   // What loading derives from a module is kept across starts: a restart only reads it back.
-  const derived = new CompileCache(options.moduleCache, (message) => logger.warn(message));
+  // Its entries run as they are, so no module may be able to write them.
+  const exposedBy = options.moduleCache && writableVolumeOver(config.entries, options.moduleCache);
+  if (exposedBy) {
+    logger.warn(
+      `module cache ${options.moduleCache} is not used: ${exposedBy} could write into it ` +
+        "(choose another --module-cache)",
+    );
+  }
+  const derived = new CompileCache(
+    exposedBy ? undefined : options.moduleCache,
+    (message) => logger.warn(message),
+  );
   // Each module is prepared to run on the server's thread as soon as it is loaded; a request
   // that arrives before its module is prepared waits for it.
   const variants = new InlineVariants(derived);
   // Every module is compiled preemptible: a guest is stopped at its deadline by itself.
   const cache = new ModuleCache({
     preemptible: true,
-    onCompiled: (compiled) => options.poolOnly || variants.add(compiled),
+    onCompiled: (compiled) => {
+      if (!options.poolOnly) variants.add(compiled);
+    },
     compileCache: derived,
   });
   const pool = new WorkerPool({

@@ -33,3 +33,46 @@ Deno.test("a second start on a warm module cache compiles no WebAssembly text an
   const second = await startOn(cache);
   assertEquals(second, { read: first.made, made: 0, hello: "Oh hi world\n" });
 });
+
+Deno.test("a module cache that a module's writable volume covers is not used, and the log says why", async () => {
+  const home = await tempDir("wagi-exposed-");
+  await Deno.mkdir(`${home}/data`);
+  const config = `${home}/modules.toml`;
+  await Deno.writeTextFile(
+    config,
+    `[[module]]\nroute = "/"\nmodule = "${ROOT}modules/hello.wasm"\n` +
+      `volumes = { "/home" = "${home}" }\n` +
+      `\n[[module]]\nroute = "/ro"\nmodule = "${ROOT}modules/hello.wasm"\n` +
+      `volumes = { "/data" = "${home}/data:ro" }\n`,
+  );
+  // The cache does not exist yet: what matters is where it would be.
+  const server = await startServer(["-c", config, "--module-cache", `${home}/cache/wagi`]);
+  try {
+    assertEquals(await (await fetch(`${server.url}/`)).text(), "hello world\n");
+    const { stderr } = server.output();
+    assertOk(
+      stderr.includes(`module cache ${home}/cache/wagi is not used: route '/' (volume '/home'`),
+      stderr,
+    );
+  } finally {
+    await server.stop();
+  }
+  assertEquals(await Deno.stat(`${home}/cache`).then(() => "there", () => "absent"), "absent");
+});
+
+Deno.test("a read-only volume over the module cache leaves it in use", async () => {
+  const home = await tempDir("wagi-covered-");
+  const config = `${home}/modules.toml`;
+  await Deno.writeTextFile(
+    config,
+    `[[module]]\nroute = "/"\nmodule = "${ROOT}modules/hello.wasm"\n` +
+      `volumes = { "/home" = "${home}:ro" }\n`,
+  );
+  const server = await startServer(["-c", config, "--module-cache", `${home}/cache`]);
+  try {
+    assertEquals(await (await fetch(`${server.url}/`)).text(), "hello world\n");
+    assertEquals(server.output().stderr.includes("is not used"), false);
+  } finally {
+    await server.stop();
+  }
+});
