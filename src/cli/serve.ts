@@ -16,9 +16,10 @@ import { whyNoSandbox } from "../wasi/linux_fs.ts";
 import { openFileLimit } from "./open_file_limit.ts";
 import { startTrace } from "./start_trace.ts";
 import { RoutingTable } from "../routing/table.ts";
-import { createApp } from "../server/app.ts";
+import { createApp, metricsHandler } from "../server/app.ts";
 import { buildHandlers, type RouteHandler } from "../server/handlers.ts";
-import { listen } from "../server/lifecycle.ts";
+import { listen, type RunningServer } from "../server/lifecycle.ts";
+import { Metrics } from "../server/metrics.ts";
 import type { Logger } from "../server/logger.ts";
 import { ModuleLog } from "../server/module_log.ts";
 import { Spooler, spoolLimitsFor } from "../server/spool.ts";
@@ -77,6 +78,18 @@ export function writableVolumeOver(
     }
   }
   return undefined;
+}
+
+/** Serves `/metrics` alone on its own address (`--metrics IP:PORT`). */
+function serveMetrics(
+  metrics: Metrics,
+  address: { hostname: string; port: number },
+  logger: Logger,
+): Deno.HttpServer {
+  return Deno.serve({
+    ...address,
+    onListen: ({ port }) => logger.info(`metrics on http://${address.hostname}:${port}/metrics`),
+  }, metricsHandler(metrics));
 }
 
 /** A problem that stops the server from starting: unreadable TLS files, a busy port. */
@@ -146,9 +159,11 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   });
   // Said once per route: why its runs moved from the server's thread to the pool.
   const movedRoutes = new Set<string | undefined>();
+  let countMove = () => {};
   const executor: Executor = options.poolOnly
     ? pool
     : new InlineFirstExecutor(pool, variants, (route, why) => {
+      countMove();
       if (movedRoutes.has(route)) return;
       movedRoutes.add(route);
       logger.info(
@@ -198,9 +213,54 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   if (options.logDir === undefined) logger.info(`module stderr goes to ${logDir}`);
 
   const spooler = new Spooler(spoolLimitsFor(options.caps.maxBodyBytes));
+  let server: RunningServer | undefined;
+  const metrics = options.metrics === "off" ? undefined : new Metrics(
+    handlers.map((h) => [h, h.matchedRoute] as const),
+  );
+  if (metrics) {
+    countMove = metrics.counter(
+      "wagi_moves_to_pool_total",
+      "Runs that left the server's thread for the worker pool, and were redone there.",
+    );
+    metrics.gauge(
+      {
+        name: "wagi_requests_in_flight",
+        help: "Requests being answered now, responses still being sent included.",
+        value: () => server?.inFlight ?? 0,
+      },
+      {
+        name: "wagi_pool_workers",
+        help: "Worker threads of the pool, busy or idle.",
+        value: () => pool.workers,
+      },
+      {
+        name: "wagi_module_cache_read_total",
+        help: "Derived modules read back from --module-cache since start.",
+        value: () => derived.counts.hits,
+      },
+      {
+        name: "wagi_module_cache_made_total",
+        help: "Derived modules made (text compiled, modules rewritten) since start.",
+        value: () => derived.counts.made,
+      },
+      {
+        name: "process_resident_memory_bytes",
+        help: "Resident memory of the server's process.",
+        value: () => Deno.memoryUsage().rss,
+      },
+    );
+  }
+  const table = new RoutingTable(handlers);
+  const shadowed = options.metrics === "on" && table.lookup("/metrics");
+  if (shadowed) {
+    logger.warn(
+      `route '${shadowed.handler.matchedRoute}' matches /metrics, where the server's metrics are ` +
+        "answered (GET and HEAD) instead: move them with --metrics IP:PORT or turn them off",
+    );
+  }
   const app = createApp({
     spooler,
-    table: new RoutingTable(handlers),
+    table,
     executor,
     moduleLog: new ModuleLog(logDir, options.logMaxBytes),
     logger,
@@ -209,6 +269,9 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     scheme: options.tls ? "https" : "http",
     caps: options.caps,
     maxOpenFiles: options.maxOpenFiles,
+    metrics,
+    // On the main port unless it has its own listener.
+    serveMetrics: options.metrics === "on",
   });
 
   const tls = options.tls && {
@@ -217,7 +280,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   };
   startTrace.mark("app");
   console.log(formatRoutes(handlers));
-  let server;
+  let metricsServer: Deno.HttpServer | undefined;
   try {
     server = listen(app, {
       hostname: options.listen.hostname,
@@ -226,6 +289,9 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
       logger,
       onReady: (url) => {
         startTrace.mark("listen");
+        if (metrics && typeof options.metrics === "object") {
+          metricsServer = serveMetrics(metrics, options.metrics, logger);
+        }
         console.log(`Ready: serving on ${url}${knativeNames()}`);
         if (Deno.env.get("WAGI_START_TRACE")) logger.info(startTrace.summary());
       },
@@ -238,6 +304,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     throw new StartupError(`cannot listen on ${hostname}:${port}: ${(error as Error).message}`);
   }
   await server.finished;
+  await metricsServer?.shutdown();
   executor.close();
   // Responses cut off by the drain deadline may have left their spool files.
   await spooler.close();

@@ -55,6 +55,8 @@ export interface ServeOptions {
   workers: number;
   /** Most guests running in the pool at once (`--max-concurrency`). */
   maxConcurrency: number;
+  /** `/metrics`: on the main port, off, or on an address of its own (`--metrics`). */
+  metrics: "on" | "off" | { hostname: string; port: number };
   /** Every run goes to the worker pool (`--pool-only`). */
   poolOnly: boolean;
   /** Load and prepare every module, then exit (`--load-only`). */
@@ -99,9 +101,21 @@ export const SERVE_USAGE = `Usage: wagi-deno [serve] -c modules.toml [options]
       --drain-timeout SECONDS  on SIGTERM, how long in-flight requests may finish (default 25)
       --max-open-files N   most files and directories one run may have open, stdio included
                            (default 1024)
+      --metrics WHERE      Prometheus metrics at /metrics: on (the main port, the default),
+                           off, or IP:PORT (a listener of their own)
   -h, --help               this text
   -V, --version            the version
 `;
+
+/** Parses `--metrics`: `on`, `off` or an address of its own. */
+function parseMetrics(value: string): ServeOptions["metrics"] {
+  if (value === "on" || value === "off") return value;
+  try {
+    return parseListen(value);
+  } catch {
+    throw new UsageError(`--metrics '${value}': expected on, off or IP:PORT, e.g. 0.0.0.0:9090`);
+  }
+}
 
 /** Parses `IP:PORT`, `[v6]:PORT` or `HOST:PORT` into a bind address. */
 export function parseListen(value: string): { hostname: string; port: number } {
@@ -144,6 +158,7 @@ const FLAGS_WITH_VALUE = new Map<string, string>([
   ["--max-concurrency", "max-concurrency"],
   ["--drain-timeout", "drain-timeout"],
   ["--max-open-files", "max-open-files"],
+  ["--metrics", "metrics"],
 ]);
 
 /**
@@ -260,6 +275,7 @@ export function parseServeArgs(
     workers,
     poolOnly,
     loadOnly,
+    metrics: parseMetrics(last("metrics") ?? "on"),
     drainTimeoutMs: option(
       "drain-timeout",
       parseSeconds,

@@ -26,6 +26,7 @@ import type { ClientInfo, FetchHandler } from "./lifecycle.ts";
 import { failureReason, respond, respondFinished, text } from "./respond.ts";
 import { BodyBudget, type GuestBody, withKnownLength } from "./request_body.ts";
 import { Spooler } from "./spool.ts";
+import type { Metrics } from "./metrics.ts";
 
 /** What the platform shell passes along with each request. */
 export type AppBindings = { Bindings: ClientInfo };
@@ -48,6 +49,10 @@ export interface AppOptions {
   spooler?: Spooler;
   /** Most descriptors a run may have open (`--max-open-files`). */
   maxOpenFiles?: number;
+  /** Where requests are counted; none when metrics are off. */
+  metrics?: Metrics;
+  /** Answer `/metrics` on this app (else they have their own listener, or are off). */
+  serveMetrics?: boolean;
 }
 
 /** A request without a body, as the guest gets it. */
@@ -164,19 +169,41 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
     // response body's own cancellation does (and Deno aborts the signal on success too).
     const cancel = () => execution.cancel();
     request.signal.addEventListener("abort", cancel, { once: true });
-    execution.done.then((outcome) => logStderr(handler, where, outcome));
+    execution.done.then((outcome) => {
+      if (outcome.stop === "timeout") countTimeout();
+      logStderr(handler, where, outcome);
+    });
     return respond(execution, where, streaming).finally(() =>
       request.signal.removeEventListener("abort", cancel)
     );
   };
 
-  return (request, client, target) => {
-    const found = table.lookup(target.path);
-    if (!found) return text("Not Found\n", 404);
+  const metrics = options.metrics;
+  const nothing = () => {};
+  const countTimeout = metrics?.counter(
+    "wagi_timeouts_total",
+    "Runs stopped at their route's timeout (answered 504, or cut off).",
+  ) ?? nothing;
+  const countTooLarge = metrics?.counter(
+    "wagi_body_too_large_total",
+    "Requests refused with 413: a body over --max-body.",
+  ) ?? nothing;
+  const countTooSlow = metrics?.counter(
+    "wagi_body_too_slow_total",
+    "Requests answered 408: a body that did not arrive within the route's timeout.",
+  ) ?? nothing;
+
+  const answer = (
+    request: Request,
+    client: ClientInfo,
+    target: RawTarget,
+    found: { handler: RouteHandler; match: RouteMatch },
+  ): Response | Promise<Response> => {
     // No body: nothing to wait for.
     if (request.body === null) return runRoute(request, client, target, found, NO_BODY);
     const declared = request.headers.get("content-length");
     if (declared !== null && Number(declared) > caps.maxBodyBytes) {
+      countTooLarge();
       return text("Payload Too Large\n", 413);
     }
     return withKnownLength(request, {
@@ -184,13 +211,38 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
       readWholeUpTo: executor.wholeStdinBytes,
       timeoutMs: found.handler.timeoutMs,
       budget,
-    }).then((body) =>
-      body === "too large"
-        ? text("Payload Too Large\n", 413)
-        : body === "too slow"
-        ? text("Request Timeout: the body did not arrive in time\n", 408)
-        : runRoute(request, client, target, found, body)
-    );
+    }).then((body) => {
+      if (body === "too large") {
+        countTooLarge();
+        return text("Payload Too Large\n", 413);
+      }
+      if (body === "too slow") {
+        countTooSlow();
+        return text("Request Timeout: the body did not arrive in time\n", 408);
+      }
+      return runRoute(request, client, target, found, body);
+    });
+  };
+
+  if (!metrics) {
+    return (request, client, target) => {
+      const found = table.lookup(target.path);
+      return found ? answer(request, client, target, found) : text("Not Found\n", 404);
+    };
+  }
+  return (request, client, target) => {
+    const started = performance.now();
+    const found = table.lookup(target.path);
+    const route = found?.handler;
+    const response = found ? answer(request, client, target, found) : text("Not Found\n", 404);
+    if (response instanceof Response) {
+      metrics.record(route, response.status, (performance.now() - started) / 1000);
+      return response;
+    }
+    return response.then((answered) => {
+      metrics.record(route, answered.status, (performance.now() - started) / 1000);
+      return answered;
+    });
   };
 }
 
@@ -211,12 +263,15 @@ export function createApp(options: AppOptions): FetchHandler {
   // The built-in health check wins over any user route (docs/wagi.md, "Routes"). While the server drains,
   // the lifecycle answers every request, this one included, with 503.
   builtIn.get("/healthz", () => text("OK", 200));
+  const metrics = options.serveMetrics ? options.metrics : undefined;
+  if (metrics) builtIn.get("/metrics", () => metricsResponse(metrics));
   builtIn.onError(failed);
 
   return (request, info) => {
     const target = rawTarget(request.url);
     if (
-      BUILT_IN_PATHS.has(target.path) && (request.method === "GET" || request.method === "HEAD")
+      (target.path === "/healthz" || (metrics && target.path === "/metrics")) &&
+      (request.method === "GET" || request.method === "HEAD")
     ) {
       return builtIn.fetch(request, info);
     }
@@ -239,5 +294,18 @@ const CLIENT_GONE = [
   Deno.errors.Interrupted,
 ];
 
-/** Paths the server answers itself (GET and HEAD), before any module route. */
-const BUILT_IN_PATHS = new Set(["/healthz"]);
+/** The scrape: every metric in the Prometheus text format. */
+function metricsResponse(metrics: Metrics): Response {
+  return new Response(metrics.render(), {
+    headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+  });
+}
+
+/** A handler that serves `/metrics` alone, for a listener of its own. */
+export function metricsHandler(
+  metrics: Metrics,
+): (request: Request) => Response | Promise<Response> {
+  const app = new Hono();
+  app.get("/metrics", () => metricsResponse(metrics));
+  return (request) => app.fetch(request);
+}

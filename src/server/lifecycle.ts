@@ -46,6 +46,8 @@ export interface ListenOptions {
 export interface RunningServer {
   /** Resolves when the server has stopped and every in-flight request has finished. */
   readonly finished: Promise<void>;
+  /** Requests in flight now, responses still being sent included. */
+  readonly inFlight: number;
 }
 
 /** The 503 every request gets while the server stops. */
@@ -177,5 +179,10 @@ export function listen(handler: FetchHandler, options: ListenOptions): RunningSe
     clearTimeout(drainDeadline);
     options.logger.info("stopped");
   });
-  return { finished };
+  return {
+    finished,
+    get inFlight() {
+      return drain.inFlight;
+    },
+  };
 }

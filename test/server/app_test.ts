@@ -5,6 +5,7 @@
 
 import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
 import { createApp } from "../../src/server/app.ts";
+import { Metrics } from "../../src/server/metrics.ts";
 import type { RouteHandler } from "../../src/server/handlers.ts";
 import { RoutingTable } from "../../src/routing/table.ts";
 import { parseRoute } from "../../src/routing/route.ts";
@@ -55,12 +56,22 @@ function keptLogger(): Logger & { lines: string[] } {
 
 const CLIENT = { remoteAddr: { transport: "tcp", hostname: "192.0.2.7" } };
 
-async function setUp(script: (spec: RunSpec) => Script, maxBodyBytes = 1024 * 1024) {
+async function setUp(
+  script: (spec: RunSpec) => Script,
+  maxBodyBytes = 1024 * 1024,
+  withMetrics = false,
+) {
   const executor = new FakeExecutor(script);
   const logger = keptLogger();
   const logDir = await tempDir("wagi-app-");
+  const handlers = [handler("/echo/..."), handler("/slow")];
+  const metrics = withMetrics
+    ? new Metrics(handlers.map((h) => [h, h.matchedRoute] as const))
+    : undefined;
   const app = createApp({
-    table: new RoutingTable([handler("/echo/..."), handler("/slow")]),
+    metrics,
+    serveMetrics: withMetrics,
+    table: new RoutingTable(handlers),
     executor,
     moduleLog: new ModuleLog(logDir),
     logger,
@@ -71,7 +82,7 @@ async function setUp(script: (spec: RunSpec) => Script, maxBodyBytes = 1024 * 10
   });
   const request = (path: string, init?: RequestInit) =>
     Promise.resolve(app(new Request(`http://localhost:3000${path}`, init), CLIENT));
-  return { app, request, executor, logger, logDir };
+  return { app, request, executor, logger, logDir, metrics };
 }
 
 const ok = (body: string): Script => ({ finished: `Content-Type: text/plain\n\n${body}` });
@@ -187,4 +198,29 @@ Deno.test("app: a handler that throws is a 500, logged, and the app keeps servin
   assertIncludes(logger.lines.join("\n"), "executor exploded");
   const next = await request("/slow");
   assertEquals([next.status, await next.text()], [200, "fine"]);
+});
+
+Deno.test("app: /metrics counts each route's answers by class, 413s, and unmatched paths", async () => {
+  const { request } = await setUp(() => ok("hi"), 10, true);
+  for (let i = 0; i < 3; i++) await (await request("/echo/x")).text();
+  await (await request("/echo/", { method: "POST", body: "more than ten bytes" })).text();
+  await (await request("/nowhere")).text();
+  const scrape = await request("/metrics");
+  assertEquals(scrape.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+  const text = await scrape.text();
+  assertIncludes(text, 'wagi_requests_total{route="/echo/...",code="2xx"} 3\n');
+  assertIncludes(text, 'wagi_requests_total{route="/echo/...",code="4xx"} 1\n');
+  assertIncludes(text, 'wagi_requests_total{route="(none)",code="4xx"} 1\n');
+  assertIncludes(text, 'wagi_request_duration_seconds_count{route="/echo/..."} 4\n');
+  assertIncludes(text, 'wagi_request_duration_seconds_bucket{route="/echo/...",le="+Inf"} 4\n');
+  assertIncludes(text, "wagi_body_too_large_total 1\n");
+  // The scrape itself is the server's own endpoint, not a route.
+  assertEquals(text.includes("/metrics"), false);
+});
+
+Deno.test("app: without metrics, /metrics is an ordinary path", async () => {
+  const { request } = await setUp(() => ok("hi"));
+  const response = await request("/metrics");
+  assertEquals(response.status, 404);
+  await response.body?.cancel();
 });

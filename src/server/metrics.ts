@@ -1,0 +1,129 @@
+/**
+ * The server's metrics in the Prometheus text format: per-route request counts by status class
+ * and a latency histogram, answers the server gave itself (413, 408, 504), and gauges read at
+ * scrape time. Recording a request costs a few array increments: every series is allocated
+ * when the app is made, none per request.
+ * @module
+ */
+
+/** Upper bounds of the latency histogram's buckets, in seconds (Prometheus' unit). */
+export const LATENCY_BUCKETS_S = [
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
+];
+
+/** A gauge read when scraped: its name, help text and current value. */
+export interface Gauge {
+  name: string;
+  help: string;
+  value(): number;
+}
+
+/** Counters of what the server did, per route; rendered on demand. */
+export class Metrics {
+  readonly #routes: readonly string[];
+  readonly #index = new Map<unknown, number>();
+  /** Requests by route and status class (1xx … 5xx): five per route. */
+  readonly #byClass: Float64Array;
+  /** Histogram counts by route: one per bucket plus +Inf. */
+  readonly #buckets: Float64Array;
+  readonly #sums: Float64Array;
+  readonly #counters = new Map<string, { help: string; value: number }>();
+  readonly #gauges: Gauge[] = [];
+
+  /**
+   * `routes` pairs each route's key (what {@link record} is given) with its label; requests
+   * no route matched are counted under the label `(none)`.
+   */
+  constructor(routes: readonly (readonly [unknown, string])[]) {
+    const labels = routes.map(([, label]) => label);
+    labels.push("(none)");
+    this.#routes = labels;
+    routes.forEach(([key], i) => this.#index.set(key, i));
+    this.#byClass = new Float64Array(labels.length * 5);
+    this.#buckets = new Float64Array(labels.length * (LATENCY_BUCKETS_S.length + 1));
+    this.#sums = new Float64Array(labels.length);
+  }
+
+  /** Counts a response of `status` to a request for `route` that took `seconds`. */
+  record(route: unknown, status: number, seconds: number): void {
+    const i = this.#index.get(route) ?? this.#routes.length - 1;
+    const statusClass = Math.min(Math.max(Math.floor(status / 100), 1), 5) - 1;
+    this.#byClass[i * 5 + statusClass]++;
+    let bucket = 0;
+    while (bucket < LATENCY_BUCKETS_S.length && seconds > LATENCY_BUCKETS_S[bucket]) bucket++;
+    this.#buckets[i * (LATENCY_BUCKETS_S.length + 1) + bucket]++;
+    this.#sums[i] += seconds;
+  }
+
+  /** A counter the server increments itself (`count`); declared once, by name. */
+  counter(name: string, help: string): () => void {
+    const entry = { help, value: 0 };
+    this.#counters.set(name, entry);
+    return () => void entry.value++;
+  }
+
+  /** Adds gauges read at every scrape. */
+  gauge(...gauges: Gauge[]): void {
+    this.#gauges.push(...gauges);
+  }
+
+  /** Everything, in the Prometheus text exposition format (version 0.0.4). */
+  render(): string {
+    const lines: string[] = [];
+    const label = (value: string) =>
+      value.replace(/[\\"\n]/g, (c) => c === "\n" ? "\\n" : `\\${c}`);
+    lines.push(
+      "# HELP wagi_requests_total Requests answered, by route and status class.",
+      "# TYPE wagi_requests_total counter",
+    );
+    this.#routes.forEach((route, i) => {
+      for (let c = 0; c < 5; c++) {
+        const count = this.#byClass[i * 5 + c];
+        if (count > 0) {
+          lines.push(`wagi_requests_total{route="${label(route)}",code="${c + 1}xx"} ${count}`);
+        }
+      }
+    });
+    lines.push(
+      "# HELP wagi_request_duration_seconds Time to the response's headers, by route.",
+      "# TYPE wagi_request_duration_seconds histogram",
+    );
+    const width = LATENCY_BUCKETS_S.length + 1;
+    this.#routes.forEach((route, i) => {
+      let cumulative = 0;
+      for (let b = 0; b < width; b++) cumulative += this.#buckets[i * width + b];
+      if (cumulative === 0) return;
+      const name = label(route);
+      let running = 0;
+      for (let b = 0; b < width; b++) {
+        running += this.#buckets[i * width + b];
+        const le = b < LATENCY_BUCKETS_S.length ? String(LATENCY_BUCKETS_S[b]) : "+Inf";
+        lines.push(`wagi_request_duration_seconds_bucket{route="${name}",le="${le}"} ${running}`);
+      }
+      lines.push(`wagi_request_duration_seconds_sum{route="${name}"} ${this.#sums[i]}`);
+      lines.push(`wagi_request_duration_seconds_count{route="${name}"} ${cumulative}`);
+    });
+    for (const [name, { help, value }] of this.#counters) {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${value}`);
+    }
+    for (const gauge of this.#gauges) {
+      lines.push(`# HELP ${gauge.name} ${gauge.help}`, `# TYPE ${gauge.name} gauge`);
+      lines.push(`${gauge.name} ${gauge.value()}`);
+    }
+    return lines.join("\n") + "\n";
+  }
+}

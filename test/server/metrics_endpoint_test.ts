@@ -1,0 +1,80 @@
+import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
+import { ROOT } from "../_fixtures.ts";
+import { writeConfig } from "../_temp.ts";
+import { startServer } from "./_server.ts";
+
+const config = await writeConfig(`
+[[module]]
+route = "/hello"
+module = "${ROOT}modules/hello.wasm"
+
+[[module]]
+route = "/sleepy"
+module = "${ROOT}test/fixtures/sleepy.wasm"
+timeout = 0.3
+`);
+
+/** The value of the series `name` (with its labels as written) in a scrape. */
+const valueOf = (scrape: string, series: string) =>
+  Number(scrape.split("\n").find((line) => line.startsWith(`${series} `))?.split(" ")[1]);
+
+Deno.test("/metrics on the main port counts requests, timeouts and moves, and reads gauges", async () => {
+  const server = await startServer(["-c", config]);
+  try {
+    for (let i = 0; i < 5; i++) await (await fetch(`${server.url}/hello`)).text();
+    // Sleeps: moved to the pool, then stopped at its timeout (its body read to the cut).
+    await fetch(`${server.url}/sleepy`).then((r) => r.text()).catch(() => {});
+    await (await fetch(`${server.url}/nowhere`)).text();
+    const response = await fetch(`${server.url}/metrics`);
+    assertEquals(response.status, 200);
+    const scrape = await response.text();
+    assertEquals(valueOf(scrape, 'wagi_requests_total{route="/hello",code="2xx"}'), 5);
+    assertEquals(valueOf(scrape, 'wagi_requests_total{route="(none)",code="4xx"}'), 1);
+    assertEquals(valueOf(scrape, 'wagi_request_duration_seconds_count{route="/hello"}'), 5);
+    assertEquals(valueOf(scrape, "wagi_moves_to_pool_total"), 1);
+    assertOk(valueOf(scrape, "wagi_pool_workers") >= 1, scrape);
+    assertOk(valueOf(scrape, "process_resident_memory_bytes") > 1024 * 1024, scrape);
+    assertIncludes(scrape, "wagi_module_cache_made_total ");
+    // The timeout is counted once the stopped run has ended.
+    let timeouts = 0;
+    for (let i = 0; i < 50 && timeouts === 0; i++) {
+      timeouts = valueOf(
+        await (await fetch(`${server.url}/metrics`)).text(),
+        "wagi_timeouts_total",
+      );
+      if (timeouts === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assertEquals(timeouts, 1);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("--metrics off leaves /metrics to the routes; IP:PORT serves it there alone", async () => {
+  const off = await startServer(["-c", config, "--metrics", "off"]);
+  try {
+    const response = await fetch(`${off.url}/metrics`);
+    assertEquals(response.status, 404);
+    await response.body?.cancel();
+  } finally {
+    await off.stop();
+  }
+  const apart = await startServer(["-c", config, "--metrics", "127.0.0.1:0"]);
+  try {
+    await (await fetch(`${apart.url}/hello`)).text();
+    let url: string | undefined;
+    for (let i = 0; i < 100 && !url; i++) {
+      url = apart.output().stderr.match(/metrics on (http:\/\/\S+\/metrics)/)?.[1];
+      if (!url) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assertOk(url, apart.output().stderr);
+    const scrape = await (await fetch(url)).text();
+    assertEquals(valueOf(scrape, 'wagi_requests_total{route="/hello",code="2xx"}'), 1);
+    const main = await fetch(`${apart.url}/metrics`);
+    assertEquals(main.status, 404, "not on the main port");
+    await main.body?.cancel();
+  } finally {
+    const status = await apart.stop();
+    assertEquals(status.code, 0, "both listeners closed at the stop");
+  }
+});

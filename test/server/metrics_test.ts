@@ -1,0 +1,36 @@
+import { assertEquals, assertIncludes } from "../_assert.ts";
+import { LATENCY_BUCKETS_S, Metrics } from "../../src/server/metrics.ts";
+
+Deno.test("metrics: the histogram is cumulative, with +Inf, sum and count per route", () => {
+  const route = {};
+  const metrics = new Metrics([[route, "/a"]]);
+  metrics.record(route, 200, 0.0004);
+  metrics.record(route, 200, 0.003);
+  metrics.record(route, 503, 100);
+  const text = metrics.render();
+  assertIncludes(text, 'wagi_request_duration_seconds_bucket{route="/a",le="0.0005"} 1\n');
+  assertIncludes(text, 'wagi_request_duration_seconds_bucket{route="/a",le="0.005"} 2\n');
+  assertIncludes(
+    text,
+    `wagi_request_duration_seconds_bucket{route="/a",le="${LATENCY_BUCKETS_S.at(-1)}"} 2\n`,
+  );
+  assertIncludes(text, 'wagi_request_duration_seconds_bucket{route="/a",le="+Inf"} 3\n');
+  assertIncludes(text, 'wagi_request_duration_seconds_count{route="/a"} 3\n');
+  assertIncludes(text, 'wagi_requests_total{route="/a",code="5xx"} 1\n');
+});
+
+Deno.test("metrics: labels are escaped, counters and gauges are rendered with help and type", () => {
+  const route = {};
+  const metrics = new Metrics([[route, '/q"uote\\d']]);
+  metrics.record(route, 204, 0.001);
+  const count = metrics.counter("wagi_things_total", "Things.");
+  count();
+  count();
+  metrics.gauge({ name: "wagi_level", help: "A level.", value: () => 7 });
+  const text = metrics.render();
+  assertIncludes(text, 'wagi_requests_total{route="/q\\"uote\\\\d",code="2xx"} 1\n');
+  assertIncludes(text, "# TYPE wagi_things_total counter\nwagi_things_total 2\n");
+  assertIncludes(text, "# HELP wagi_level A level.\n# TYPE wagi_level gauge\nwagi_level 7\n");
+  // Routes without requests have no series.
+  assertEquals(new Metrics([[{}, "/idle"]]).render().includes("/idle"), false);
+});
