@@ -20,6 +20,7 @@ import { createApp, metricsHandler } from "../server/app.ts";
 import { buildHandlers, type RouteHandler } from "../server/handlers.ts";
 import { listen, type RunningServer } from "../server/lifecycle.ts";
 import { Metrics } from "../server/metrics.ts";
+import { AccessLog } from "../server/access_log.ts";
 import type { Logger } from "../server/logger.ts";
 import { ModuleLog } from "../server/module_log.ts";
 import { Spooler, spoolLimitsFor } from "../server/spool.ts";
@@ -250,6 +251,22 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
       },
     );
   }
+  let accessLogFile: Deno.FsFile | undefined;
+  if (options.accessLog?.file) {
+    try {
+      accessLogFile = await Deno.open(options.accessLog.file, {
+        append: true,
+        create: true,
+      });
+    } catch (error) {
+      executor.close();
+      throw new StartupError(
+        `--access-log-file '${options.accessLog.file}': ${(error as Error).message}`,
+      );
+    }
+  }
+  const accessLog = options.accessLog &&
+    new AccessLog(options.accessLog.format, accessLogFile ?? Deno.stdout);
   const table = new RoutingTable(handlers);
   const shadowed = options.metrics === "on" && table.lookup("/metrics");
   if (shadowed) {
@@ -272,6 +289,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     metrics,
     // On the main port unless it has its own listener.
     serveMetrics: options.metrics === "on",
+    accessLog,
   });
 
   const tls = options.tls && {
@@ -305,6 +323,8 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   }
   await server.finished;
   await metricsServer?.shutdown();
+  await accessLog?.flush();
+  accessLogFile?.close();
   executor.close();
   // Responses cut off by the drain deadline may have left their spool files.
   await spooler.close();

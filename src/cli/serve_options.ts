@@ -57,6 +57,8 @@ export interface ServeOptions {
   maxConcurrency: number;
   /** `/metrics`: on the main port, off, or on an address of its own (`--metrics`). */
   metrics: "on" | "off" | { hostname: string; port: number };
+  /** A line per request, and where (`--access-log`, `--access-log-file`; stdout if no file). */
+  accessLog?: { format: "common" | "json"; file?: string };
   /** Every run goes to the worker pool (`--pool-only`). */
   poolOnly: boolean;
   /** Load and prepare every module, then exit (`--load-only`). */
@@ -103,9 +105,28 @@ export const SERVE_USAGE = `Usage: wagi-deno [serve] -c modules.toml [options]
                            (default 1024)
       --metrics WHERE      Prometheus metrics at /metrics: on (the main port, the default),
                            off, or IP:PORT (a listener of their own)
+      --access-log FORMAT  a line per request: common (Common Log Format) or json
+                           (default: none)
+      --access-log-file FILE  where those lines go (appended; default stdout)
   -h, --help               this text
   -V, --version            the version
 `;
+
+/** Parses `--access-log` and `--access-log-file`. */
+function parseAccessLog(
+  format: string | undefined,
+  file: string | undefined,
+  resolve: (path: string) => string,
+): ServeOptions["accessLog"] {
+  if (format === undefined) {
+    if (file !== undefined) throw new UsageError("--access-log-file needs --access-log FORMAT");
+    return undefined;
+  }
+  if (format !== "common" && format !== "json") {
+    throw new UsageError(`--access-log '${format}': expected common or json`);
+  }
+  return { format, file: file === undefined ? undefined : resolve(file) };
+}
 
 /** Parses `--metrics`: `on`, `off` or an address of its own. */
 function parseMetrics(value: string): ServeOptions["metrics"] {
@@ -159,6 +180,8 @@ const FLAGS_WITH_VALUE = new Map<string, string>([
   ["--drain-timeout", "drain-timeout"],
   ["--max-open-files", "max-open-files"],
   ["--metrics", "metrics"],
+  ["--access-log", "access-log"],
+  ["--access-log-file", "access-log-file"],
 ]);
 
 /**
@@ -276,6 +299,7 @@ export function parseServeArgs(
     poolOnly,
     loadOnly,
     metrics: parseMetrics(last("metrics") ?? "on"),
+    accessLog: parseAccessLog(last("access-log"), last("access-log-file"), resolve),
     drainTimeoutMs: option(
       "drain-timeout",
       parseSeconds,

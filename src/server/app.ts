@@ -27,6 +27,7 @@ import { failureReason, respond, respondFinished, text } from "./respond.ts";
 import { BodyBudget, type GuestBody, withKnownLength } from "./request_body.ts";
 import { Spooler } from "./spool.ts";
 import type { Metrics } from "./metrics.ts";
+import type { AccessLog } from "./access_log.ts";
 
 /** What the platform shell passes along with each request. */
 export type AppBindings = { Bindings: ClientInfo };
@@ -53,6 +54,8 @@ export interface AppOptions {
   metrics?: Metrics;
   /** Answer `/metrics` on this app (else they have their own listener, or are off). */
   serveMetrics?: boolean;
+  /** Where a line per request goes; none when off. */
+  accessLog?: AccessLog;
 }
 
 /** A request without a body, as the guest gets it. */
@@ -224,24 +227,61 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
     });
   };
 
-  if (!metrics) {
+  const accessLog = options.accessLog;
+  if (!metrics && !accessLog) {
     return (request, client, target) => {
       const found = table.lookup(target.path);
       return found ? answer(request, client, target, found) : text("Not Found\n", 404);
     };
   }
+  const observe = observer(options);
   return (request, client, target) => {
     const started = performance.now();
     const found = table.lookup(target.path);
     const route = found?.handler;
     const response = found ? answer(request, client, target, found) : text("Not Found\n", 404);
     if (response instanceof Response) {
-      metrics.record(route, response.status, (performance.now() - started) / 1000);
+      observe(request, client, route, response, started);
       return response;
     }
     return response.then((answered) => {
-      metrics.record(route, answered.status, (performance.now() - started) / 1000);
+      observe(request, client, route, answered, started);
       return answered;
+    });
+  };
+}
+
+/**
+ * Counts an answered request (metrics) and logs it (access log), given when its handling
+ * `started` (performance.now()).
+ */
+function observer(options: AppOptions) {
+  const { metrics, accessLog } = options;
+  const protocol = options.scheme === "http" ? "HTTP/1.1" : "HTTP";
+  return (
+    request: Request,
+    client: ClientInfo,
+    route: RouteHandler | undefined,
+    response: Response,
+    started: number,
+  ) => {
+    const ms = performance.now() - started;
+    metrics?.record(route, response.status, ms / 1000);
+    if (!accessLog) return;
+    const length = response.headers.get("content-length");
+    const url = request.url;
+    // The target as sent: from the first "/" after the authority.
+    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+    accessLog.add({
+      remote: client.remoteAddr.hostname ?? "",
+      method: request.method,
+      target: pathStart === -1 ? "/" : url.slice(pathStart),
+      protocol,
+      status: response.status,
+      bytes: length === null ? undefined : Number(length),
+      time: Date.now() - ms,
+      durationMs: ms,
+      route: route?.matchedRoute,
     });
   };
 }
@@ -267,13 +307,19 @@ export function createApp(options: AppOptions): FetchHandler {
   if (metrics) builtIn.get("/metrics", () => metricsResponse(metrics));
   builtIn.onError(failed);
 
+  const observe = options.accessLog ? observer({ ...options, metrics: undefined }) : undefined;
   return (request, info) => {
     const target = rawTarget(request.url);
     if (
       (target.path === "/healthz" || (metrics && target.path === "/metrics")) &&
       (request.method === "GET" || request.method === "HEAD")
     ) {
-      return builtIn.fetch(request, info);
+      if (!observe) return builtIn.fetch(request, info);
+      const started = performance.now();
+      return Promise.resolve(builtIn.fetch(request, info)).then((response) => {
+        observe(request, info, undefined, response, started);
+        return response;
+      });
     }
     try {
       const response = wagi(request, info, target);

@@ -179,3 +179,34 @@ Deno.test("limit flags: sizes, seconds and counts, with defaults and clear error
     "--workers '0'",
   );
 });
+
+Deno.test("--metrics is on by default, off, or an address; --access-log takes a format and a file", () => {
+  const start = setup();
+  const parse = (...args: string[]) =>
+    parseServeArgs(["-c", "modules.toml", ...args], noEnv, start, start);
+  assertEquals(parse().metrics, "on");
+  assertEquals(parse("--metrics", "off").metrics, "off");
+  assertEquals(parse("--metrics", "0.0.0.0:9090").metrics, { hostname: "0.0.0.0", port: 9090 });
+  assertThrows(() => parse("--metrics", "maybe"), UsageError, "expected on, off or IP:PORT");
+  assertEquals(parse().accessLog, undefined);
+  assertEquals(parse("--access-log", "json", "--access-log-file", "a.log").accessLog, {
+    format: "json",
+    file: `${start}/a.log`,
+  });
+  assertEquals(parse("--access-log", "common").accessLog, { format: "common", file: undefined });
+  assertThrows(() => parse("--access-log", "combined"), UsageError, "expected common or json");
+  assertThrows(() => parse("--access-log-file", "a.log"), UsageError, "needs --access-log");
+});
+
+Deno.test("--module-cache defaults under XDG_CACHE_HOME, else HOME; --pool-only and --load-only", () => {
+  const start = setup();
+  const parse = (env: Record<string, string>, ...args: string[]) =>
+    parseServeArgs(["-c", "modules.toml", ...args], (n) => env[n], start, start);
+  assertEquals(parse({ XDG_CACHE_HOME: "/c", HOME: "/h" }).moduleCache, "/c/wagi-deno");
+  assertEquals(parse({ HOME: "/h" }).moduleCache, "/h/.cache/wagi-deno");
+  assertEquals(parse({}).moduleCache, undefined);
+  assertEquals(parse({}, "--module-cache", "mc").moduleCache, `${start}/mc`);
+  assertEquals([parse({}).poolOnly, parse({}).loadOnly], [false, false]);
+  const both = parse({}, "--pool-only", "--load-only");
+  assertEquals([both.poolOnly, both.loadOnly], [true, true]);
+});

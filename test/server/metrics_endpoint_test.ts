@@ -78,3 +78,50 @@ Deno.test("--metrics off leaves /metrics to the routes; IP:PORT serves it there 
     assertEquals(status.code, 0, "both listeners closed at the stop");
   }
 });
+
+Deno.test("--access-log writes a line per request, built-in endpoints included, to its file or stdout", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "wagi-access-" });
+  try {
+    const file = `${dir}/access.log`;
+    const json = await startServer([
+      "-c",
+      config,
+      "--access-log",
+      "json",
+      "--access-log-file",
+      file,
+    ]);
+    try {
+      await (await fetch(`${json.url}/hello?x=1`)).text();
+      await (await fetch(`${json.url}/nowhere`)).text();
+      await (await fetch(`${json.url}/healthz`)).text();
+    } finally {
+      await json.stop();
+    }
+    const lines = (await Deno.readTextFile(file)).trim().split("\n").map((l) => JSON.parse(l));
+    assertEquals(
+      lines.map((l) => [l.method, l.target, l.status, l.route]),
+      [["GET", "/hello?x=1", 200, "/hello"], ["GET", "/nowhere", 404, null], [
+        "GET",
+        "/healthz",
+        200,
+        null,
+      ]],
+    );
+    assertEquals(lines[0].remote, "127.0.0.1");
+
+    const common = await startServer(["-c", config, "--access-log", "common"]);
+    try {
+      await (await fetch(`${common.url}/hello`)).text();
+    } finally {
+      await common.stop();
+    }
+    assertOk(
+      /^127\.0\.0\.1 - - \[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/hello HTTP\/1\.1" 200 /m
+        .test(common.output().stdout),
+      common.output().stdout,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
