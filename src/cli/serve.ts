@@ -290,6 +290,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     // On the main port unless it has its own listener.
     serveMetrics: options.metrics === "on",
     accessLog,
+    exposeRoutes: options.exposeRoutes,
   });
 
   const tls = options.tls && {

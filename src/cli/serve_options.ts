@@ -59,6 +59,8 @@ export interface ServeOptions {
   metrics: "on" | "off" | { hostname: string; port: number };
   /** A line per request, and where (`--access-log`, `--access-log-file`; stdout if no file). */
   accessLog?: { format: "common" | "json"; file?: string };
+  /** `/_wagi/routes` lists the routing table (`--expose-routes`). */
+  exposeRoutes: boolean;
   /** Every run goes to the worker pool (`--pool-only`). */
   poolOnly: boolean;
   /** Load and prepare every module, then exit (`--load-only`). */
@@ -108,6 +110,7 @@ export const SERVE_USAGE = `Usage: wagi-deno [serve] -c modules.toml [options]
       --access-log FORMAT  a line per request: common (Common Log Format) or json
                            (default: none)
       --access-log-file FILE  where those lines go (appended; default stdout)
+      --expose-routes      answer GET /_wagi/routes with the routing table as JSON
   -h, --help               this text
   -V, --version            the version
 `;
@@ -197,11 +200,13 @@ export function parseServeArgs(
   const values = new Map<string, string[]>();
   let poolOnly = false;
   let loadOnly = false;
+  let exposeRoutes = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
-    if (arg === "--pool-only" || arg === "--load-only") {
+    if (arg === "--pool-only" || arg === "--load-only" || arg === "--expose-routes") {
       if (arg === "--pool-only") poolOnly = true;
-      else loadOnly = true;
+      else if (arg === "--load-only") loadOnly = true;
+      else exposeRoutes = true;
       continue;
     }
     if (arg === "-b" || arg.startsWith("--bindle")) {
@@ -298,6 +303,7 @@ export function parseServeArgs(
     workers,
     poolOnly,
     loadOnly,
+    exposeRoutes,
     metrics: parseMetrics(last("metrics") ?? "on"),
     accessLog: parseAccessLog(last("access-log"), last("access-log-file"), resolve),
     drainTimeoutMs: option(

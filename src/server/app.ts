@@ -6,6 +6,7 @@
  */
 
 import { Hono } from "hono";
+import { timing } from "hono/timing";
 import {
   authorityOf,
   cgiArgv,
@@ -56,6 +57,8 @@ export interface AppOptions {
   serveMetrics?: boolean;
   /** Where a line per request goes; none when off. */
   accessLog?: AccessLog;
+  /** Answer `/_wagi/routes` with the routing table as JSON (off unless asked for). */
+  exposeRoutes?: boolean;
 }
 
 /** A request without a body, as the guest gets it. */
@@ -302,17 +305,29 @@ export function createApp(options: AppOptions): FetchHandler {
   };
   // The built-in health check wins over any user route (docs/wagi.md, "Routes"). While the server drains,
   // the lifecycle answers every request, this one included, with 503.
+  // How long the server's own endpoints take, for whoever calls them (Server-Timing).
+  builtIn.use(timing({ autoEnd: true, total: true, enabled: true }));
   builtIn.get("/healthz", () => text("OK", 200));
   const metrics = options.serveMetrics ? options.metrics : undefined;
   if (metrics) builtIn.get("/metrics", () => metricsResponse(metrics));
+  const builtInPaths = new Set(["/healthz"]);
+  if (metrics) builtInPaths.add("/metrics");
+  if (options.exposeRoutes) {
+    // Built once: the table does not change while the app serves.
+    const listing = JSON.stringify(routeListing(options.table.handlers), null, 2) + "\n";
+    builtIn.get(
+      "/_wagi/routes",
+      (c) => c.body(listing, 200, { "content-type": "application/json" }),
+    );
+    builtInPaths.add("/_wagi/routes");
+  }
   builtIn.onError(failed);
 
   const observe = options.accessLog ? observer({ ...options, metrics: undefined }) : undefined;
   return (request, info) => {
     const target = rawTarget(request.url);
     if (
-      (target.path === "/healthz" || (metrics && target.path === "/metrics")) &&
-      (request.method === "GET" || request.method === "HEAD")
+      builtInPaths.has(target.path) && (request.method === "GET" || request.method === "HEAD")
     ) {
       if (!observe) return builtIn.fetch(request, info);
       const started = performance.now();
@@ -354,4 +369,16 @@ export function metricsHandler(
   const app = new Hono();
   app.get("/metrics", () => metricsResponse(metrics));
   return (request) => app.fetch(request);
+}
+
+/** The routing table as `/_wagi/routes` lists it: no host paths, only what a caller may see. */
+export function routeListing(handlers: readonly RouteHandler[]) {
+  return handlers.map((h) => ({
+    route: h.pattern.text,
+    matchedRoute: h.matchedRoute,
+    module: h.entry.module,
+    entrypoint: h.entrypoint,
+    timeoutMs: h.timeoutMs,
+    volumes: h.entry.volumes.map((v) => v.guestPath),
+  }));
 }

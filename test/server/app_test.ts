@@ -60,6 +60,7 @@ async function setUp(
   script: (spec: RunSpec) => Script,
   maxBodyBytes = 1024 * 1024,
   withMetrics = false,
+  exposeRoutes = false,
 ) {
   const executor = new FakeExecutor(script);
   const logger = keptLogger();
@@ -71,6 +72,7 @@ async function setUp(
   const app = createApp({
     metrics,
     serveMetrics: withMetrics,
+    exposeRoutes,
     table: new RoutingTable(handlers),
     executor,
     moduleLog: new ModuleLog(logDir),
@@ -223,4 +225,18 @@ Deno.test("app: without metrics, /metrics is an ordinary path", async () => {
   const response = await request("/metrics");
   assertEquals(response.status, 404);
   await response.body?.cancel();
+});
+
+Deno.test("app: /_wagi/routes lists the table without host paths, only when asked for", async () => {
+  const { request } = await setUp(() => ok("hi"), 1024, false, true);
+  const response = await request("/_wagi/routes");
+  assertEquals(response.headers.get("content-type"), "application/json");
+  assertOk(response.headers.get("server-timing")?.includes("total"), "Hono's timing middleware");
+  const listing = await response.json();
+  assertEquals(listing.map((r: { route: string }) => r.route), ["/echo/...", "/slow"]);
+  assertEquals(listing[0].module, "cat.wasm");
+  assertEquals(JSON.stringify(listing).includes("/nowhere"), false, "no host path");
+  const hidden = await (await setUp(() => ok("hi"))).request("/_wagi/routes");
+  assertEquals(hidden.status, 404);
+  await hidden.body?.cancel();
 });
