@@ -300,6 +300,17 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   startTrace.mark("app");
   console.log(formatRoutes(handlers));
   let metricsServer: Deno.HttpServer | undefined;
+  if (metrics && typeof options.metrics === "object") {
+    const { hostname, port } = options.metrics;
+    try {
+      metricsServer = serveMetrics(metrics, options.metrics, logger);
+    } catch (error) {
+      executor.close();
+      throw new StartupError(
+        `--metrics: cannot listen on ${hostname}:${port}: ${(error as Error).message}`,
+      );
+    }
+  }
   try {
     server = listen(app, {
       hostname: options.listen.hostname,
@@ -308,9 +319,6 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
       logger,
       onReady: (url) => {
         startTrace.mark("listen");
-        if (metrics && typeof options.metrics === "object") {
-          metricsServer = serveMetrics(metrics, options.metrics, logger);
-        }
         console.log(`Ready: serving on ${url}${knativeNames()}`);
         if (Deno.env.get("WAGI_START_TRACE")) logger.info(startTrace.summary());
       },
@@ -319,6 +327,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     });
   } catch (error) {
     executor.close();
+    await metricsServer?.shutdown();
     const { hostname, port } = options.listen;
     throw new StartupError(`cannot listen on ${hostname}:${port}: ${(error as Error).message}`);
   }

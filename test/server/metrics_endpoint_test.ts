@@ -1,7 +1,7 @@
 import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
 import { ROOT } from "../_fixtures.ts";
 import { writeConfig } from "../_temp.ts";
-import { startServer } from "./_server.ts";
+import { spawnServer, startServer } from "./_server.ts";
 
 const config = await writeConfig(`
 [[module]]
@@ -123,5 +123,18 @@ Deno.test("--access-log writes a line per request, built-in endpoints included, 
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--metrics on a busy address is a clear startup error, exit 1", async () => {
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const { port } = busy.addr as Deno.NetAddr;
+    const result = await spawnServer(["-c", config, "--metrics", `127.0.0.1:${port}`]);
+    assertOk("code" in result, "the server started anyway");
+    assertEquals(result.code, 1);
+    assertIncludes(result.stderr, `error: --metrics: cannot listen on 127.0.0.1:${port}`);
+  } finally {
+    busy.close();
   }
 });
