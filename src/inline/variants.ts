@@ -1,9 +1,8 @@
 /**
  * Preparing modules to run on the server's thread: each is rewritten (memory capped, fuel
  * metered, writes tracked; kept across starts by digest) and compiled again, once, as soon as
- * the module cache has it. A module
- * that cannot be prepared, or that imports calls that wait for the network, runs in the pool
- * only; the reason is kept for the log.
+ * the module cache has it. A module that cannot be prepared, or that imports calls that wait
+ * for the network, runs in the pool only; the reason is kept for the log.
  * @module
  */
 
