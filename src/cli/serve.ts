@@ -235,6 +235,11 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
         value: () => pool.workers,
       },
       {
+        name: "wagi_pool_queued",
+        help: "Runs waiting in the pool: for their route's share of it, or for a worker.",
+        value: () => pool.queued,
+      },
+      {
         name: "wagi_module_cache_read_total",
         help: "Derived modules read back from --module-cache since start.",
         value: () => derived.counts.hits,

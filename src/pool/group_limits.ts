@@ -25,6 +25,13 @@ export class GroupLimits {
     group.running++;
   }
 
+  /** Runs waiting for a slot of their group now. */
+  get waiting(): number {
+    let count = 0;
+    for (const group of this.#groups.values()) count += group.waiting.length;
+    return count;
+  }
+
   /** Gives back the slot `enter` took, letting the group's next waiting run in. */
   leave(name: string | undefined): void {
     const group = name === undefined ? undefined : this.#groups.get(name);

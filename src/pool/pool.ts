@@ -85,6 +85,11 @@ export class WorkerPool implements Executor {
     return this.#parts.workers.count;
   }
 
+  /** Runs waiting in the pool now: for their route's share of it, or for a worker. */
+  get queued(): number {
+    return this.#parts.groups.waiting + this.#parts.workers.waiting;
+  }
+
   /** Workers given up so far because a stopped guest would not unwind. */
   get lostWorkers(): number {
     return this.#parts.workers.lost;

@@ -80,6 +80,11 @@ export class Workers {
     return this.#count;
   }
 
+  /** Runs waiting for a worker now (all `max` are busy). */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
   /** Workers given up so far, because their stopped guest would not unwind. */
   get lost(): number {
     return this.#lost;

@@ -113,3 +113,26 @@ Deno.test("workers started by a burst are stopped once idle; the warm ones stay"
     pool.close();
   }
 });
+
+Deno.test("runs beyond the pool's workers, or their route's share, are counted as queued", async () => {
+  const pool = new WorkerPool({ warm: 1, max: 1, maxPerGroup: 1 });
+  try {
+    const cat = await loadFixture("cat.wasm");
+    // Bodies that never end keep their guests reading until they are cancelled.
+    const open = () => new ReadableStream<Uint8Array>({ start() {} });
+    const first = pool.run({ ...request(cat, open()), group: "/a" });
+    const sameRoute = pool.run({ ...request(cat, open()), group: "/a" });
+    const otherRoute = pool.run({ ...request(cat, open()), group: "/b" });
+    let queued = 0;
+    for (let i = 0; i < 100 && queued !== 2; i++) {
+      queued = pool.queued;
+      if (queued !== 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assertEquals(queued, 2, "one waiting for its route's share, one for the only worker");
+    for (const run of [first, sameRoute, otherRoute]) run.cancel();
+    await Promise.all([first.done, sameRoute.done, otherRoute.done]);
+    assertEquals(pool.queued, 0);
+  } finally {
+    pool.close();
+  }
+});
