@@ -35,6 +35,7 @@ Deno.test("/metrics on the main port counts requests, timeouts and moves, and re
     assertOk(valueOf(scrape, "wagi_pool_workers") >= 1, scrape);
     assertOk(valueOf(scrape, "process_resident_memory_bytes") > 1024 * 1024, scrape);
     assertIncludes(scrape, "wagi_module_cache_made_total ");
+    assertEquals(valueOf(scrape, "wagi_pool_queued"), 0);
     // The timeout is counted once the stopped run has ended.
     let timeouts = 0;
     for (let i = 0; i < 50 && timeouts === 0; i++) {
