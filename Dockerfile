@@ -11,7 +11,11 @@
 #   image compiles no text and rewrites nothing;
 # - the final stage runs the bundle with --cached-only: nothing is downloaded at start.
 
-FROM denoland/deno:2.9.6 AS build
+# The base images (a test builds on one it assembles from the machine, which cannot pull these).
+ARG BUILD_IMAGE=denoland/deno:2.9.6
+ARG RUN_IMAGE=denoland/deno:distroless-2.9.6
+
+FROM ${BUILD_IMAGE} AS build
 WORKDIR /app
 ENV DENO_DIR=/deno-dir
 COPY deno.json deno.lock ./
@@ -21,7 +25,7 @@ COPY modules/ modules/
 RUN deno install --frozen --entrypoint src/main.ts src/pool/guest_worker.ts && deno task bundle && deno run --cached-only --allow-all dist/main.js serve -c modules/modules.toml --module-cache .module-cache --load-only
 
 # Distroless: glibc and the deno binary, no shell, no package manager, no compilers.
-FROM denoland/deno:distroless-2.9.6
+FROM ${RUN_IMAGE}
 WORKDIR /app
 ENV DENO_DIR=/deno-dir \
     DENO_NO_UPDATE_CHECK=1 \
