@@ -8,7 +8,11 @@
 #   start), keeping the WebAssembly-text compiler (wabt, an Emscripten build that expects
 #   CommonJS globals) outside the bundle, in the DENO_DIR; and loads every bundled module once
 #   with --load-only, so that .module-cache holds them compiled and rewritten: a start of the
-#   image compiles no text and rewrites nothing;
+#   image compiles no text and rewrites nothing; and caches, apart, the little the bundle loads
+#   at run time (wabt, pinned in deno.json; --no-lock because installing by the lockfile brings
+#   every npm package it names, ~140 MB), so that the final stage carries no other; it runs
+#   with --no-lock too, or Deno would want every package the lockfile names in its cache before
+#   it loads wabt (what is cached was checked against the registry's integrity when installed);
 # - the final stage runs the bundle with --cached-only: nothing is downloaded at start.
 
 # The base images (a test builds on one it assembles from the machine, which cannot pull these).
@@ -22,7 +26,7 @@ COPY deno.json deno.lock ./
 COPY src/ src/
 COPY modules/ modules/
 # The same command as the `prepare-image` task, which the test suite replays outside Docker.
-RUN deno install --frozen --entrypoint src/main.ts src/pool/guest_worker.ts && deno task bundle && deno run --cached-only --allow-all dist/main.js serve -c modules/modules.toml --module-cache .module-cache --load-only
+RUN deno install --frozen --entrypoint src/main.ts src/pool/guest_worker.ts && deno task bundle && deno run --cached-only --allow-all dist/main.js serve -c modules/modules.toml --module-cache .module-cache --load-only && DENO_DIR=.deno-run deno install --no-lock --entrypoint src/wasm/wat.ts
 
 # Distroless: glibc and the deno binary, no shell, no package manager, no compilers.
 FROM ${RUN_IMAGE}
@@ -30,12 +34,18 @@ WORKDIR /app
 ENV DENO_DIR=/deno-dir \
     DENO_NO_UPDATE_CHECK=1 \
     PORT=8080
-COPY --from=build --chown=nonroot:nonroot /deno-dir /deno-dir
-COPY --from=build /app /app
+# What runs: the bundle and its pool worker, the modules, the config the bundle reads its import
+# map from, and a DENO_DIR with only what the bundle loads at run time (the WebAssembly-text
+# compiler, for a text module not in the module cache); not the sources, nor the npm packages
+# the bundle already holds.
+COPY --from=build --chown=nonroot:nonroot /app/.deno-run /deno-dir
+COPY --from=build /app/deno.json /app/deno.lock /app/
+COPY --from=build /app/dist /app/dist
+COPY --from=build /app/modules /app/modules
 # The server may add to the module cache (modules of a derived image not loaded at its build).
 COPY --from=build --chown=nonroot:nonroot /app/.module-cache /app/.module-cache
 USER nonroot
 EXPOSE 8080
 # Listens on 0.0.0.0:$PORT; SIGTERM drains in-flight requests, then exits 0.
 ENTRYPOINT []
-CMD ["deno", "run", "--cached-only", "--allow-all", "--v8-flags=--max-semi-space-size=2,--no-allocation-site-pretenuring", "dist/main.js", "serve", "-c", "modules/modules.toml", "--module-cache", ".module-cache", "--drain-timeout", "25"]
+CMD ["deno", "run", "--cached-only", "--no-lock", "--allow-all", "--v8-flags=--max-semi-space-size=2,--no-allocation-site-pretenuring", "dist/main.js", "serve", "-c", "modules/modules.toml", "--module-cache", ".module-cache", "--drain-timeout", "25"]

@@ -162,6 +162,33 @@ Deno.test({
         assertEquals(await (await fetch(`${url}/`)).text(), "Oh hi world\n");
         assertEquals(await (await fetch(`${url}/hello`)).text(), "hello world\n");
 
+        // The final stage can still compile WebAssembly text: load every module on an empty
+        // module cache (the image's own is filled at build, so nothing else needs wabt).
+        const fresh = await new Deno.Command("podman", {
+          args: [
+            ...PODMAN,
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            ...["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"],
+            image,
+            ...[
+              "deno",
+              "run",
+              "--cached-only",
+              "--no-lock",
+              "--allow-all",
+              "dist/main.js",
+              "serve",
+            ],
+            ...["-c", "modules/modules.toml", "--module-cache", "/tmp/fresh", "--load-only"],
+          ],
+        }).output();
+        const freshLog = new TextDecoder().decode(fresh.stderr);
+        assertEquals(fresh.code, 0, freshLog);
+        assertOk(/0 derived modules read back, [1-9]\d* made/.test(freshLog), freshLog);
+
         // Not root: the server's process, seen from the host.
         const pid = (await run("podman", ["inspect", "-f", "{{.State.Pid}}", container])).trim();
         const uid = (await Deno.readTextFile(`/proc/${pid}/status`)).match(/^Uid:\s+(\d+)/m)?.[1];
