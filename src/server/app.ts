@@ -147,6 +147,7 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
         moduleEnv: handler.entry.environment,
       },
     );
+    const runStarted = metrics ? performance.now() : 0;
     const execution = executor.run({
       module: handler.module,
       entrypoint: handler.entrypoint,
@@ -164,6 +165,14 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
     const where = new LogPlace(request.method, target.path, handler);
     // The body read ahead is the run's until it ends.
     if (body.held > 0) execution.done.finally(() => budget.give(body.held));
+    if (metrics) {
+      if (execution.finished) metrics.guestTime(handler, (performance.now() - runStarted) / 1000);
+      else {
+        execution.done.then(() =>
+          metrics.guestTime(handler, (performance.now() - runStarted) / 1000)
+        );
+      }
+    }
     if (execution.finished) {
       // It ran on this thread and has ended: no stream, no cancellation to wire up. Its
       // stdout is only valid until the next run, so the response is built right away.

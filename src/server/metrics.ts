@@ -41,6 +41,8 @@ export class Metrics {
   /** Histogram counts by route: one per bucket plus +Inf. */
   readonly #buckets: Float64Array;
   readonly #sums: Float64Array;
+  /** Seconds guests ran, by route (from the run's start to its end, waits included). */
+  readonly #guestSeconds: Float64Array;
   readonly #counters = new Map<string, { help: string; value: number }>();
   readonly #gauges: Gauge[] = [];
 
@@ -56,6 +58,12 @@ export class Metrics {
     this.#byClass = new Float64Array(labels.length * 5);
     this.#buckets = new Float64Array(labels.length * (LATENCY_BUCKETS_S.length + 1));
     this.#sums = new Float64Array(labels.length);
+    this.#guestSeconds = new Float64Array(labels.length);
+  }
+
+  /** Adds the time a run of `route`'s module took, in seconds. */
+  guestTime(route: unknown, seconds: number): void {
+    this.#guestSeconds[this.#index.get(route) ?? this.#routes.length - 1] += seconds;
   }
 
   /** Counts a response of `status` to a request for `route` that took `seconds`. */
@@ -116,6 +124,15 @@ export class Metrics {
       }
       lines.push(`wagi_request_duration_seconds_sum{route="${name}"} ${this.#sums[i]}`);
       lines.push(`wagi_request_duration_seconds_count{route="${name}"} ${cumulative}`);
+    });
+    lines.push(
+      "# HELP wagi_guest_seconds_total Time guests ran, by route (waits included).",
+      "# TYPE wagi_guest_seconds_total counter",
+    );
+    this.#routes.forEach((route, i) => {
+      if (this.#guestSeconds[i] > 0) {
+        lines.push(`wagi_guest_seconds_total{route="${label(route)}"} ${this.#guestSeconds[i]}`);
+      }
     });
     for (const [name, { help, value }] of this.#counters) {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${value}`);

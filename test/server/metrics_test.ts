@@ -34,3 +34,16 @@ Deno.test("metrics: labels are escaped, counters and gauges are rendered with he
   // Routes without requests have no series.
   assertEquals(new Metrics([[{}, "/idle"]]).render().includes("/idle"), false);
 });
+
+Deno.test("metrics: guest time adds up per route, and a route that ran no guest has no series", () => {
+  const a = {};
+  const metrics = new Metrics([[a, "/a"], [{}, "/b"]]);
+  metrics.guestTime(a, 0.25);
+  metrics.guestTime(a, 0.5);
+  const text = metrics.render();
+  assertIncludes(
+    text,
+    '# TYPE wagi_guest_seconds_total counter\nwagi_guest_seconds_total{route="/a"} 0.75\n',
+  );
+  assertEquals(text.includes('wagi_guest_seconds_total{route="/b"}'), false);
+});
