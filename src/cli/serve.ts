@@ -223,6 +223,9 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
       "wagi_moves_to_pool_total",
       "Runs that left the server's thread for the worker pool, and were redone there.",
     );
+    // The configuration is loaded once, at start, so far: the count stays 0 until a reload
+    // exists to count.
+    metrics.counter("wagi_reloads_total", "Configuration reloads since start.");
     metrics.gauge(
       {
         name: "wagi_requests_in_flight",

@@ -36,6 +36,7 @@ Deno.test("/metrics on the main port counts requests, timeouts and moves, and re
     assertOk(valueOf(scrape, "process_resident_memory_bytes") > 1024 * 1024, scrape);
     assertIncludes(scrape, "wagi_module_cache_made_total ");
     assertEquals(valueOf(scrape, "wagi_pool_queued"), 0);
+    assertEquals(valueOf(scrape, "wagi_reloads_total"), 0);
     assertOk(valueOf(scrape, 'wagi_guest_seconds_total{route="/hello"}') > 0, scrape);
     // The timeout is counted once the stopped run has ended.
     let timeouts = 0;
