@@ -29,8 +29,8 @@ export interface CompileCacheCounts {
   made: number;
 }
 
-/** Where a digest header ends and the metadata length ends. */
-const DIGEST_BYTES = 32;
+/** An entry starts with the SHA-256 of the rest as 64 hex digits, then the metadata length. */
+const DIGEST_BYTES = 64;
 const HEADER_BYTES = DIGEST_BYTES + 4;
 
 /** Derived modules on disk under `dir` (none kept when `dir` is undefined). */
@@ -79,7 +79,8 @@ export class CompileCache {
     }
     if (file.length < HEADER_BYTES) return undefined;
     const body = file.subarray(DIGEST_BYTES);
-    if (hex(file.subarray(0, DIGEST_BYTES)) !== await sha256Hex(body)) return undefined;
+    const stored = new TextDecoder().decode(file.subarray(0, DIGEST_BYTES));
+    if (stored !== await sha256Hex(body)) return undefined;
     const metaLength = new DataView(body.buffer, body.byteOffset).getUint32(0, true);
     const meta = metaLength === 0
       ? undefined
@@ -97,7 +98,7 @@ export class CompileCache {
     body.set(derived.bytes, 4 + meta.length);
     const digest = await sha256Hex(body);
     const file = new Uint8Array(DIGEST_BYTES + body.length);
-    file.set(unhex(digest));
+    file.set(new TextEncoder().encode(digest));
     file.set(body, DIGEST_BYTES);
     // Written aside and renamed into place: a reader never sees half an entry.
     const temp = `${path}.${Deno.pid}.${crypto.randomUUID()}.tmp`;
@@ -116,14 +117,4 @@ export class CompileCache {
       }
     }
   }
-}
-
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function unhex(text: string): Uint8Array {
-  const bytes = new Uint8Array(text.length / 2);
-  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
-  return bytes;
 }

@@ -315,7 +315,7 @@ export function createApp(options: AppOptions): FetchHandler {
   // The built-in health check wins over any user route (docs/wagi.md, "Routes"). While the server drains,
   // the lifecycle answers every request, this one included, with 503.
   // How long the server's own endpoints take, for whoever calls them (Server-Timing).
-  builtIn.use(timing({ autoEnd: true, total: true, enabled: true }));
+  builtIn.use(timing());
   builtIn.get("/healthz", () => text("OK", 200));
   const metrics = options.serveMetrics ? options.metrics : undefined;
   if (metrics) builtIn.get("/metrics", () => metricsResponse(metrics));

@@ -23,24 +23,13 @@ if (missing.length > 0) {
 }
 
 /** Runs a command; returns its stdout, throwing with its stderr when it fails. */
-async function run(program: string, args: string[], stdin?: Uint8Array): Promise<string> {
-  const child = new Deno.Command(program, {
-    args,
-    stdin: stdin ? "piped" : "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin) {
-    const writer = child.stdin.getWriter();
-    await writer.write(stdin);
-    await writer.close();
-  }
-  const { code, stdout, stderr } = await child.output();
-  const text = new TextDecoder().decode(stdout);
+async function run(program: string, args: string[]): Promise<string> {
+  const { code, stdout, stderr } = await new Deno.Command(program, { args, stdin: "null" })
+    .output();
   if (code !== 0) {
     throw new Error(`${program} ${args.join(" ")}: ${new TextDecoder().decode(stderr)}`);
   }
-  return text;
+  return new TextDecoder().decode(stdout);
 }
 
 /**
