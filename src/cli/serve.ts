@@ -4,7 +4,8 @@
  * @module
  */
 
-import { loadModulesToml, type ModuleEntry } from "../config/modules_toml.ts";
+import { ConfigError, type ModuleEntry } from "../config/modules_toml.ts";
+import { whyNoSandbox } from "../wasi/linux_fs.ts";
 import { exists } from "../paths.ts";
 import { WorkerPool } from "../pool/pool.ts";
 import { InlineFirstExecutor } from "../inline/executor.ts";
@@ -12,12 +13,16 @@ import { InlineVariants } from "../inline/variants.ts";
 import { ModuleCache } from "../run/module_cache.ts";
 import { CompileCache } from "../run/compile_cache.ts";
 import type { Executor } from "../run/contract.ts";
-import { whyNoSandbox } from "../wasi/linux_fs.ts";
 import { openFileLimit } from "./open_file_limit.ts";
 import { startTrace } from "./start_trace.ts";
 import { RoutingTable } from "../routing/table.ts";
 import { createApp, metricsHandler } from "../server/app.ts";
-import { buildHandlers, type RouteHandler } from "../server/handlers.ts";
+import type { RouteHandler } from "../server/handlers.ts";
+import {
+  type ConfigurationSource,
+  loadConfiguration,
+  type LoadedConfiguration,
+} from "../server/configuration.ts";
 import { listen, type RunningServer } from "../server/lifecycle.ts";
 import { Metrics } from "../server/metrics.ts";
 import { AccessLog } from "../server/access_log.ts";
@@ -115,31 +120,9 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
         "the pool share them (raise the hard limit, e.g. ulimit -Hn)",
     );
   }
-  const config = await loadModulesToml(options.configFile, options.startDir);
-  for (const warning of config.warnings) logger.warn(warning);
-  startTrace.mark("configuration");
-  const withVolumes = config.entries.find((entry) => entry.volumes.length > 0);
-  const noSandbox = withVolumes && whyNoSandbox();
-  if (withVolumes && noSandbox) {
-    throw new StartupError(
-      `${config.file}:${withVolumes.line}: [[module]] #${withVolumes.index} (route ` +
-        `'${withVolumes.route}') has volumes, which are refused rather than served unsafely: ` +
-        noSandbox,
-    );
-  }
   // What loading derives from a module is kept across starts: a restart only reads it back.
   // Its entries run as they are, so no module may be able to write them.
-  const exposedBy = options.moduleCache && writableVolumeOver(config.entries, options.moduleCache);
-  if (exposedBy) {
-    logger.warn(
-      `module cache ${options.moduleCache} is not used: ${exposedBy} could write into it ` +
-        "(choose another --module-cache)",
-    );
-  }
-  const derived = new CompileCache(
-    exposedBy ? undefined : options.moduleCache,
-    (message) => logger.warn(message),
-  );
+  const derived = new CompileCache(options.moduleCache, (message) => logger.warn(message));
   // Each module is prepared to run on the server's thread as soon as it is loaded; a request
   // that arrives before its module is prepared waits for it.
   const variants = new InlineVariants(derived);
@@ -172,13 +155,42 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
           "its next runs start in the pool for a while",
       );
     });
-  let handlers;
+  const source: ConfigurationSource = {
+    configFile: options.configFile,
+    startDir: options.startDir,
+    limits: options.limits,
+    cache,
+    executor,
+    check: (config) => {
+      for (const warning of config.warnings) logger.warn(warning);
+      startTrace.mark("configuration");
+      const withVolumes = config.entries.find((entry) => entry.volumes.length > 0);
+      const noSandbox = withVolumes && whyNoSandbox();
+      if (withVolumes && noSandbox) {
+        throw new ConfigError(
+          `${config.file}:${withVolumes.line}: [[module]] #${withVolumes.index} (route ` +
+            `'${withVolumes.route}') has volumes, which are refused rather than served ` +
+            `unsafely: ${noSandbox}`,
+        );
+      }
+      const exposedBy = derived.dir && writableVolumeOver(config.entries, derived.dir);
+      if (exposedBy) {
+        logger.warn(
+          `module cache ${derived.dir} is not used: ${exposedBy} could write into it ` +
+            "(choose another --module-cache)",
+        );
+        derived.forgetDir();
+      }
+    },
+  };
+  let loaded: LoadedConfiguration;
   try {
-    handlers = await buildHandlers(config, options.limits, cache, executor);
+    loaded = await loadConfiguration(source);
   } catch (error) {
     executor.close();
     throw error;
   }
+  const handlers = loaded.handlers;
   startTrace.mark("modules");
 
   const settled = variants.settled().then(() => {

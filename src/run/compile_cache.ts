@@ -38,11 +38,25 @@ export class CompileCache {
   readonly counts: CompileCacheCounts = { hits: 0, made: 0 };
   #warned = false;
 
+  #dir: string | undefined;
+
   constructor(
-    readonly dir: string | undefined,
+    dir: string | undefined,
     /** Told once when the directory cannot be written (the server goes on without it). */
     readonly onUnwritable: (message: string) => void = () => {},
-  ) {}
+  ) {
+    this.#dir = dir;
+  }
+
+  /** The directory entries are kept in; undefined when none is used. */
+  get dir(): string | undefined {
+    return this.#dir;
+  }
+
+  /** Neither reads nor writes the directory from now on (it is not safe to use). */
+  forgetDir(): void {
+    this.#dir = undefined;
+  }
 
   /**
    * The `kind` derivation of the input with digest `inputDigest`: from disk when stored there,

@@ -78,6 +78,8 @@ export interface ModuleCacheOptions {
 export class ModuleCache {
   #byPath = new Map<string, Promise<WebAssembly.Module>>();
   #byDigest = new Map<string, Promise<WebAssembly.Module>>();
+  /** The modules of `#byDigest` that compiled, by the same keys. */
+  #compiled = new Map<string, WebAssembly.Module>();
   readonly #derived: CompileCache;
 
   constructor(readonly options: ModuleCacheOptions = {}) {
@@ -96,6 +98,33 @@ export class ModuleCache {
       this.#byPath.set(key, found);
     }
     return found;
+  }
+
+  /**
+   * Forgets which file holds which module, so that the next {@link load} of a path reads the
+   * file again (a reload); modules are still found by their bytes, not compiled again.
+   */
+  forgetPaths(): void {
+    this.#byPath.clear();
+  }
+
+  /**
+   * Drops every compiled module but those in `inUse` (after a reload: the modules of the
+   * configuration before are no longer needed once its requests end, which hold their own).
+   */
+  keepOnly(inUse: ReadonlySet<WebAssembly.Module>): void {
+    for (const [key, module] of this.#compiled) {
+      if (inUse.has(module)) continue;
+      this.#compiled.delete(key);
+      this.#byDigest.delete(key);
+    }
+    for (const [key, module] of this.#byPath) {
+      module.then((m) => {
+        if (!inUse.has(m) && this.#byPath.get(key) === module) this.#byPath.delete(key);
+      }, () => {
+        if (this.#byPath.get(key) === module) this.#byPath.delete(key);
+      });
+    }
   }
 
   async #compile(path: string, memoryLimitBytes?: number): Promise<WebAssembly.Module> {
@@ -135,6 +164,10 @@ export class ModuleCache {
     if (!compiled) {
       compiled = this.#compileBytes(path, bytes, digest, memoryLimitBytes);
       this.#byDigest.set(key, compiled);
+      // A failure is not kept: the same bytes are tried again at the next load.
+      compiled.then((module) => this.#compiled.set(key, module), () => {
+        if (this.#byDigest.get(key) === compiled) this.#byDigest.delete(key);
+      });
     }
     return await compiled;
   }

@@ -322,12 +322,16 @@ export function createApp(options: AppOptions): FetchHandler {
   const builtInPaths = new Set(["/healthz"]);
   if (metrics) builtInPaths.add("/metrics");
   if (options.exposeRoutes) {
-    // Built once: the table does not change while the app serves.
-    const listing = JSON.stringify(routeListing(options.table.handlers), null, 2) + "\n";
-    builtIn.get(
-      "/_wagi/routes",
-      (c) => c.body(listing, 200, { "content-type": "application/json" }),
-    );
+    // Built once per configuration: a reload replaces the table's handlers.
+    let listed: readonly RouteHandler[] | undefined;
+    let listing = "";
+    builtIn.get("/_wagi/routes", (c) => {
+      if (listed !== options.table.handlers) {
+        listed = options.table.handlers;
+        listing = JSON.stringify(routeListing(listed), null, 2) + "\n";
+      }
+      return c.body(listing, 200, { "content-type": "application/json" });
+    });
     builtInPaths.add("/_wagi/routes");
   }
   builtIn.onError(failed);

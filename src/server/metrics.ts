@@ -32,17 +32,24 @@ export interface Gauge {
   value(): number;
 }
 
+/** Where requests no route matched are counted. */
+const NO_ROUTE = 0;
+
 /** Counters of what the server did, per route; rendered on demand. */
 export class Metrics {
-  readonly #routes: readonly string[];
-  readonly #index = new Map<unknown, number>();
+  /** Labels by series index; index 0 is `(none)`. A route's series outlive reloads. */
+  readonly #routes: string[] = ["(none)"];
+  readonly #seriesOf = new Map<string, number>();
+  /** Series index by route key, for the routes served now and those served before. */
+  #index = new Map<unknown, number>();
+  #previous = new Map<unknown, number>();
   /** Requests by route and status class (1xx … 5xx): five per route. */
-  readonly #byClass: Float64Array;
+  #byClass = new Float64Array(0);
   /** Histogram counts by route: one per bucket plus +Inf. */
-  readonly #buckets: Float64Array;
-  readonly #sums: Float64Array;
+  #buckets = new Float64Array(0);
+  #sums = new Float64Array(0);
   /** Seconds guests ran, by route (from the run's start to its end, waits included). */
-  readonly #guestSeconds: Float64Array;
+  #guestSeconds = new Float64Array(0);
   readonly #counters = new Map<string, { help: string; value: number }>();
   readonly #gauges: Gauge[] = [];
 
@@ -51,24 +58,51 @@ export class Metrics {
    * no route matched are counted under the label `(none)`.
    */
   constructor(routes: readonly (readonly [unknown, string])[]) {
-    const labels = routes.map(([, label]) => label);
-    labels.push("(none)");
-    this.#routes = labels;
-    routes.forEach(([key], i) => this.#index.set(key, i));
-    this.#byClass = new Float64Array(labels.length * 5);
-    this.#buckets = new Float64Array(labels.length * (LATENCY_BUCKETS_S.length + 1));
-    this.#sums = new Float64Array(labels.length);
-    this.#guestSeconds = new Float64Array(labels.length);
+    this.useRoutes(routes);
+  }
+
+  /**
+   * Counts the routes of a new configuration from now on. A label seen before keeps its
+   * series (counters never go back); the keys of the configuration before are still counted,
+   * for the requests that started on it.
+   */
+  useRoutes(routes: readonly (readonly [unknown, string])[]): void {
+    const index = new Map<unknown, number>();
+    for (const [key, label] of routes) {
+      let series = this.#seriesOf.get(label);
+      if (series === undefined) {
+        series = this.#routes.length;
+        this.#routes.push(label);
+        this.#seriesOf.set(label, series);
+      }
+      index.set(key, series);
+    }
+    this.#previous = this.#index;
+    this.#index = index;
+    const grow = (array: Float64Array<ArrayBuffer>, width: number) => {
+      if (array.length >= this.#routes.length * width) return array;
+      const grown = new Float64Array(this.#routes.length * width);
+      grown.set(array);
+      return grown;
+    };
+    this.#byClass = grow(this.#byClass, 5);
+    this.#buckets = grow(this.#buckets, LATENCY_BUCKETS_S.length + 1);
+    this.#sums = grow(this.#sums, 1);
+    this.#guestSeconds = grow(this.#guestSeconds, 1);
+  }
+
+  #seriesFor(route: unknown): number {
+    return this.#index.get(route) ?? this.#previous.get(route) ?? NO_ROUTE;
   }
 
   /** Adds the time a run of `route`'s module took, in seconds. */
   guestTime(route: unknown, seconds: number): void {
-    this.#guestSeconds[this.#index.get(route) ?? this.#routes.length - 1] += seconds;
+    this.#guestSeconds[this.#seriesFor(route)] += seconds;
   }
 
   /** Counts a response of `status` to a request for `route` that took `seconds`. */
   record(route: unknown, status: number, seconds: number): void {
-    const i = this.#index.get(route) ?? this.#routes.length - 1;
+    const i = this.#seriesFor(route);
     const statusClass = Math.min(Math.max(Math.floor(status / 100), 1), 5) - 1;
     this.#byClass[i * 5 + statusClass]++;
     let bucket = 0;
@@ -92,13 +126,17 @@ export class Metrics {
   /** Everything, in the Prometheus text exposition format (version 0.0.4). */
   render(): string {
     const lines: string[] = [];
+    // Routes in the order they were first served, then the requests no route matched.
+    const order = [...this.#routes.keys()].slice(1);
+    order.push(NO_ROUTE);
     const label = (value: string) =>
       value.replace(/[\\"\n]/g, (c) => c === "\n" ? "\\n" : `\\${c}`);
     lines.push(
       "# HELP wagi_requests_total Requests answered, by route and status class.",
       "# TYPE wagi_requests_total counter",
     );
-    this.#routes.forEach((route, i) => {
+    order.forEach((i) => {
+      const route = this.#routes[i];
       for (let c = 0; c < 5; c++) {
         const count = this.#byClass[i * 5 + c];
         if (count > 0) {
@@ -111,7 +149,8 @@ export class Metrics {
       "# TYPE wagi_request_duration_seconds histogram",
     );
     const width = LATENCY_BUCKETS_S.length + 1;
-    this.#routes.forEach((route, i) => {
+    order.forEach((i) => {
+      const route = this.#routes[i];
       let cumulative = 0;
       for (let b = 0; b < width; b++) cumulative += this.#buckets[i * width + b];
       if (cumulative === 0) return;
@@ -129,7 +168,8 @@ export class Metrics {
       "# HELP wagi_guest_seconds_total Time guests ran, by route (waits included).",
       "# TYPE wagi_guest_seconds_total counter",
     );
-    this.#routes.forEach((route, i) => {
+    order.forEach((i) => {
+      const route = this.#routes[i];
       if (this.#guestSeconds[i] > 0) {
         lines.push(`wagi_guest_seconds_total{route="${label(route)}"} ${this.#guestSeconds[i]}`);
       }

@@ -1,4 +1,4 @@
-import { assertEquals, assertIncludes } from "../_assert.ts";
+import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
 import { LATENCY_BUCKETS_S, Metrics } from "../../src/server/metrics.ts";
 
 Deno.test("metrics: the histogram is cumulative, with +Inf, sum and count per route", () => {
@@ -46,4 +46,25 @@ Deno.test("metrics: guest time adds up per route, and a route that ran no guest 
     '# TYPE wagi_guest_seconds_total counter\nwagi_guest_seconds_total{route="/a"} 0.75\n',
   );
   assertEquals(text.includes('wagi_guest_seconds_total{route="/b"}'), false);
+});
+
+Deno.test("metrics: after a reload a route keeps its counts, new routes get series, old keys still count", () => {
+  const before = {};
+  const metrics = new Metrics([[before, "/a"]]);
+  metrics.record(before, 200, 0.001);
+  const after = {};
+  const added = {};
+  metrics.useRoutes([[after, "/a"], [added, "/b"]]);
+  metrics.record(after, 200, 0.001);
+  // A request that started on the configuration before ends after the reload.
+  metrics.record(before, 500, 0.001);
+  metrics.record(added, 404, 0.001);
+  metrics.record(undefined, 404, 0.001);
+  const text = metrics.render();
+  assertIncludes(text, 'wagi_requests_total{route="/a",code="2xx"} 2\n');
+  assertIncludes(text, 'wagi_requests_total{route="/a",code="5xx"} 1\n');
+  assertIncludes(text, 'wagi_requests_total{route="/b",code="4xx"} 1\n');
+  assertIncludes(text, 'wagi_requests_total{route="(none)",code="4xx"} 1\n');
+  // Routes first, in the order they were first served; the unmatched last.
+  assertOk(text.indexOf('route="/b"') < text.indexOf('route="(none)"'));
 });
