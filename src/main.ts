@@ -1,5 +1,6 @@
 /**
- * wagi-deno's command line: `serve` (the default, WAGI's flags) and `run` (one WASI command).
+ * wagi-deno's command line: `serve` (the default, WAGI's flags), `run` (one WASI command) and
+ * `push` (a module to an OCI registry).
  * @module
  */
 
@@ -21,7 +22,9 @@ export const VERSION = denoJson.version;
 
 /** Runs the command line; returns the process exit code. */
 export async function main(args: string[]): Promise<number> {
-  const command = args[0] === "run" || args[0] === "serve" ? args[0] : "serve";
+  const command = args[0] === "run" || args[0] === "serve" || args[0] === "push"
+    ? args[0]
+    : "serve";
   const rest = args[0] === command ? args.slice(1) : args;
   // The guest's own arguments (after `--`) are never ours to interpret.
   const own = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
@@ -30,7 +33,8 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (own.includes("--help") || own.includes("-h")) {
-    console.log(command === "run" ? RUN_USAGE : SERVE_USAGE);
+    const usage = command === "push" ? (await import("./cli/push.ts")).PUSH_USAGE : undefined;
+    console.log(command === "run" ? RUN_USAGE : usage ?? SERVE_USAGE);
     return 0;
   }
   // Under `deno task`, the user's directory is INIT_CWD; relative paths resolve against it.
@@ -38,6 +42,11 @@ export async function main(args: string[]): Promise<number> {
   const getEnv = (name: string) => Deno.env.get(name);
   try {
     if (command === "run") return await runCommand(parseRunArgs(rest, startDir, getEnv));
+    if (command === "push") {
+      // Loaded only to push: serving does not need it.
+      const { parsePushArgs, pushCommand } = await import("./cli/push.ts");
+      return await pushCommand(parsePushArgs(rest, startDir));
+    }
     await serve(parseServeArgs(rest, getEnv, startDir, Deno.cwd()), stderrLogger);
     return 0;
   } catch (error) {

@@ -18,7 +18,9 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   wasm: [],
   // The WASI host: nothing about pages, workers, routes or HTTP.
   wasi: [],
-  config: [],
+  // Pulling modules from registries: nothing else.
+  oci: [],
+  config: ["oci"],
   routing: [],
   cgi: [],
   outbound_http: ["wasi"],
@@ -30,7 +32,19 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   // The HTTP side knows guests through the run contract only.
   server: ["run", "cgi", "routing", "config", "outbound_http"],
   // The composition root.
-  cli: ["server", "run", "inline", "pool", "config", "routing", "cgi", "wasi", "outbound_http"],
+  cli: [
+    "server",
+    "run",
+    "inline",
+    "pool",
+    "config",
+    "routing",
+    "cgi",
+    "wasi",
+    "outbound_http",
+    "oci",
+    "wasm",
+  ],
 };
 
 /** The files of `src/` each file imports, relative to `src/`. */

@@ -15,6 +15,7 @@ import { CompileCache } from "../run/compile_cache.ts";
 import type { Executor } from "../run/contract.ts";
 import { openFileLimit } from "./open_file_limit.ts";
 import { startTrace } from "./start_trace.ts";
+import { OciSources } from "./oci_sources.ts";
 import { RoutingTable } from "../routing/table.ts";
 import { createApp, metricsHandler } from "../server/app.ts";
 import type { RouteHandler } from "../server/handlers.ts";
@@ -183,11 +184,21 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
       }
     },
   };
+  // Pulled into the module cache in use (a temp dir when there is none).
+  const ociSources = new OciSources({
+    dir: () => derived.dir,
+    offline: options.offline,
+    insecure: options.insecureRegistries,
+    env: (name) => Deno.env.get(name),
+    logger,
+  });
+  source.fetchRemote = (config) => ociSources.fetch(config);
   let loaded: LoadedConfiguration;
   try {
     loaded = await loadConfiguration(source);
   } catch (error) {
     executor.close();
+    await ociSources.close();
     throw error;
   }
   const handlers = loaded.handlers;
@@ -218,6 +229,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     await settled;
     console.log(formatRoutes(handlers));
     executor.close();
+    await ociSources.close();
     return;
   }
 
@@ -280,6 +292,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
       });
     } catch (error) {
       executor.close();
+      await ociSources.close();
       throw new StartupError(
         `--access-log-file '${options.accessLog.file}': ${(error as Error).message}`,
       );
@@ -326,6 +339,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
       metricsServer = serveMetrics(metrics, options.metrics, logger);
     } catch (error) {
       executor.close();
+      await ociSources.close();
       throw new StartupError(
         `--metrics: cannot listen on ${hostname}:${port}: ${(error as Error).message}`,
       );
@@ -347,6 +361,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     });
   } catch (error) {
     executor.close();
+    await ociSources.close();
     await metricsServer?.shutdown();
     const { hostname, port } = options.listen;
     throw new StartupError(`cannot listen on ${hostname}:${port}: ${(error as Error).message}`);
@@ -358,6 +373,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   executor.close();
   // Responses cut off by the drain deadline may have left their spool files.
   await spooler.close();
+  await ociSources.close();
   if (options.logDir === undefined) {
     // The temp dir chosen at start goes with the server, unless a module wrote to it.
     await Deno.remove(logDir).then(

@@ -67,6 +67,10 @@ export interface ServeOptions {
   loadOnly: boolean;
   /** How long a stop waits for in-flight requests (`--drain-timeout`). */
   drainTimeoutMs: number;
+  /** `oci:` modules only from the module cache, never pulled (`--offline`). */
+  offline: boolean;
+  /** Registries spoken to in plain HTTP besides loopback ones (`--insecure-registry`). */
+  insecureRegistries: string[];
 }
 
 /**
@@ -88,8 +92,12 @@ export const SERVE_USAGE = `Usage: wagi-deno [serve] -c modules.toml [options]
       --tls-key FILE       ... and this key (env WAGI_TLS_KEY)
   -e, --env K=V            environment for every module (repeatable)
       --env-file FILE      dotenv file of variables for every module (repeatable)
-      --module-cache DIR   where compiled and rewritten modules are kept across starts
-                           (default $XDG_CACHE_HOME/wagi-deno or ~/.cache/wagi-deno)
+      --module-cache DIR   where pulled (oci:), compiled and rewritten modules are kept
+                           across starts (default $XDG_CACHE_HOME/wagi-deno or
+                           ~/.cache/wagi-deno)
+      --offline            oci: modules from the module cache only, never pulled
+      --insecure-registry HOST[:PORT]  pull from this registry in plain HTTP (repeatable;
+                           loopback registries always are)
       --timeout SECONDS    default time a module may run before a 504 (default 30)
       --memory-limit SIZE  default largest module memory, e.g. 128MiB (default 128MiB)
       --max-body SIZE      request bodies above this get 413 (default 64MiB)
@@ -173,6 +181,7 @@ const FLAGS_WITH_VALUE = new Map<string, string>([
   ["--env", "env"],
   ["--env-file", "env-file"],
   ["--module-cache", "module-cache"],
+  ["--insecure-registry", "insecure-registry"],
   ["--default-config", "default-config"],
   ["--timeout", "timeout"],
   ["--memory-limit", "memory-limit"],
@@ -201,11 +210,16 @@ export function parseServeArgs(
   let poolOnly = false;
   let loadOnly = false;
   let exposeRoutes = false;
+  let offline = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
-    if (arg === "--pool-only" || arg === "--load-only" || arg === "--expose-routes") {
+    if (
+      arg === "--pool-only" || arg === "--load-only" || arg === "--expose-routes" ||
+      arg === "--offline"
+    ) {
       if (arg === "--pool-only") poolOnly = true;
       else if (arg === "--load-only") loadOnly = true;
+      else if (arg === "--offline") offline = true;
       else exposeRoutes = true;
       continue;
     }
@@ -301,6 +315,13 @@ export function parseServeArgs(
       maxResponseBytes: option("max-response", parseSize, DEFAULT_CAPS.maxResponseBytes, size),
     },
     workers,
+    offline,
+    insecureRegistries: (values.get("insecure-registry") ?? []).map((registry) => {
+      if (!/^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9a-fA-F:]+\](:[0-9]{1,5})?$/.test(registry)) {
+        throw new UsageError(`--insecure-registry '${registry}': expected HOST or HOST:PORT`);
+      }
+      return registry;
+    }),
     poolOnly,
     loadOnly,
     exposeRoutes,

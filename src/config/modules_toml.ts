@@ -7,6 +7,7 @@
 import { parse, TomlError } from "smol-toml";
 import { dirname, exists, fromFileUrl, isAbsolute, join } from "../paths.ts";
 import { parseVolume, type Volume } from "./volumes.ts";
+import { isOciSource, type OciReference, parseOciReference } from "../oci/reference.ts";
 import {
   MEMORY_LIMIT_RANGE,
   parseMemoryLimit,
@@ -24,8 +25,10 @@ export interface ModuleEntry {
   route: string;
   /** The `module` value as written. */
   module: string;
-  /** The module's file on the host. */
+  /** The module's file on the host (for an `oci:` module: once pulled; "" before). */
   modulePath: string;
+  /** The reference of an `oci:` module, pulled before its module loads. */
+  oci?: OciReference;
   entrypoint: string;
   /** Host directories preopened for the module, at their guest paths. */
   volumes: Volume[];
@@ -186,11 +189,25 @@ function checkEntry(
   const argv = string("argv", false);
   const environment = stringTable("environment");
 
-  if (module.startsWith("oci:")) fail(`module '${module}': oci: sources are not supported yet`);
   if (module.startsWith("bindle:")) fail(`module '${module}': bindle is not supported`);
-  const found = resolveUserPath(module, startDir, configDir);
-  if ("tried" in found) fail(`module file '${module}' not found (tried ${found.tried.join(", ")})`);
-  const modulePath = (found as { path: string }).path;
+  let oci: OciReference | undefined;
+  let modulePath = "";
+  if (isOciSource(module)) {
+    try {
+      oci = parseOciReference(module);
+    } catch (error) {
+      fail(`module '${module}': ${(error as Error).message}`);
+    }
+  } else {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(module) && !module.startsWith("file:")) {
+      fail(`module '${module}': only file paths, file: URLs and oci: references are supported`);
+    }
+    const found = resolveUserPath(module, startDir, configDir);
+    if ("tried" in found) {
+      fail(`module file '${module}' not found (tried ${found.tried.join(", ")})`);
+    }
+    modulePath = (found as { path: string }).path;
+  }
 
   const volumes: Volume[] = [];
   for (const [guest, value] of Object.entries(stringTable("volumes"))) {
@@ -252,6 +269,7 @@ function checkEntry(
     route,
     module,
     modulePath,
+    oci,
     entrypoint,
     volumes,
     environment,

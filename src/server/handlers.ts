@@ -39,9 +39,12 @@ export interface RouteHandler {
 
 /** Prefixes a load error with the file, line, index and route of the entry it belongs to. */
 function entryError(config: ModulesConfig, entry: ModuleEntry, error: unknown): ModuleLoadError {
+  let message = (error as Error).message;
+  // A pulled module is named by its reference, not by the file it was pulled to.
+  if (entry.oci) message = message.replaceAll(entry.modulePath, entry.module);
   return new ModuleLoadError(
     `${config.file}:${entry.line}: [[module]] #${entry.index} (route '${entry.route}'): ` +
-      (error as Error).message,
+      message,
   );
 }
 

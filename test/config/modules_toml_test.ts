@@ -131,14 +131,21 @@ Deno.test("a missing or non-directory volume is an error naming the volume", () 
   );
 });
 
-Deno.test("oci: and bindle: sources are clear errors", () => {
+Deno.test("oci: references are parsed at load (pulled later); bindle: and other URLs are errors", () => {
+  const entry = parse(`[[module]]\nroute = "/"\nmodule = "oci:ghcr.io/x/y:1"\n`).config.entries[0];
+  assertEquals(entry.oci?.canonical, "ghcr.io/x/y:1");
+  assertEquals(entry.modulePath, "");
   assertIncludes(
-    failure(`[[module]]\nroute = "/"\nmodule = "oci:ghcr.io/x/y:1"\n`).message,
-    "oci: sources are not supported yet",
+    failure(`[[module]]\nroute = "/"\nmodule = "oci:ghcr.io/X/y:1"\n`).message,
+    ":1: [[module]] #1 (route '/'): module 'oci:ghcr.io/X/y:1': repository 'X/y'",
   );
   assertIncludes(
     failure(`[[module]]\nroute = "/"\nmodule = "bindle:x/1"\n`).message,
     "bindle is not supported",
+  );
+  assertIncludes(
+    failure(`[[module]]\nroute = "/"\nmodule = "https://example.com/m.wasm"\n`).message,
+    "only file paths, file: URLs and oci: references are supported",
   );
 });
 
