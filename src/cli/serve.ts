@@ -16,6 +16,7 @@ import type { Executor } from "../run/contract.ts";
 import { openFileLimit } from "./open_file_limit.ts";
 import { startTrace } from "./start_trace.ts";
 import { OciSources } from "./oci_sources.ts";
+import { startReloading } from "./reloading.ts";
 import { RoutingTable } from "../routing/table.ts";
 import { createApp, metricsHandler } from "../server/app.ts";
 import type { RouteHandler } from "../server/handlers.ts";
@@ -156,6 +157,9 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
           "its next runs start in the pool for a while",
       );
     });
+  // At start an unsafe module cache is given up; once serving, a reload that would make it
+  // unsafe is refused.
+  let serving = false;
   const source: ConfigurationSource = {
     configFile: options.configFile,
     startDir: options.startDir,
@@ -164,7 +168,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     executor,
     check: (config) => {
       for (const warning of config.warnings) logger.warn(warning);
-      startTrace.mark("configuration");
+      if (!serving) startTrace.mark("configuration");
       const withVolumes = config.entries.find((entry) => entry.volumes.length > 0);
       const noSandbox = withVolumes && whyNoSandbox();
       if (withVolumes && noSandbox) {
@@ -175,6 +179,13 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
         );
       }
       const exposedBy = derived.dir && writableVolumeOver(config.entries, derived.dir);
+      if (exposedBy && serving) {
+        // Its entries are read back as they are: no module may be able to write them.
+        throw new ConfigError(
+          `${config.file}: ${exposedBy} could write into the module cache ${derived.dir}, ` +
+            "which this server reads modules from (choose another --module-cache and restart)",
+        );
+      }
       if (exposedBy) {
         logger.warn(
           `module cache ${derived.dir} is not used: ${exposedBy} could write into it ` +
@@ -247,9 +258,6 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
       "wagi_moves_to_pool_total",
       "Runs that left the server's thread for the worker pool, and were redone there.",
     );
-    // The configuration is loaded once, at start, so far: the count stays 0 until a reload
-    // exists to count.
-    metrics.counter("wagi_reloads_total", "Configuration reloads since start.");
     metrics.gauge(
       {
         name: "wagi_requests_in_flight",
@@ -345,6 +353,20 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
       );
     }
   }
+  // Watching starts before Ready is said: a change made once the server is ready is seen.
+  serving = true;
+  const reloading = startReloading({
+    source,
+    loaded,
+    table,
+    cache,
+    variants,
+    executor,
+    metrics,
+    watch: options.watch,
+    logger,
+    printRoutes: (handlers) => console.log(formatRoutes(handlers)),
+  });
   try {
     server = listen(app, {
       hostname: options.listen.hostname,
@@ -360,6 +382,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
       onDrainTimeout: () => executor.close(),
     });
   } catch (error) {
+    reloading.stop();
     executor.close();
     await ociSources.close();
     await metricsServer?.shutdown();
@@ -367,6 +390,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     throw new StartupError(`cannot listen on ${hostname}:${port}: ${(error as Error).message}`);
   }
   await server.finished;
+  reloading.stop();
   await metricsServer?.shutdown();
   await accessLog?.flush();
   accessLogFile?.close();

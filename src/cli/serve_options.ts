@@ -67,6 +67,8 @@ export interface ServeOptions {
   loadOnly: boolean;
   /** How long a stop waits for in-flight requests (`--drain-timeout`). */
   drainTimeoutMs: number;
+  /** Reload when the configuration or a module file changes (`--watch`). */
+  watch: boolean;
   /** `oci:` modules only from the module cache, never pulled (`--offline`). */
   offline: boolean;
   /** Registries spoken to in plain HTTP besides loopback ones (`--insecure-registry`). */
@@ -95,6 +97,8 @@ export const SERVE_USAGE = `Usage: wagi-deno [serve] -c modules.toml [options]
       --module-cache DIR   where pulled (oci:), compiled and rewritten modules are kept
                            across starts (default $XDG_CACHE_HOME/wagi-deno or
                            ~/.cache/wagi-deno)
+      --watch              reload when the configuration or a module file changes (SIGHUP
+                           always reloads)
       --offline            oci: modules from the module cache only, never pulled
       --insecure-registry HOST[:PORT]  pull from this registry in plain HTTP (repeatable;
                            loopback registries always are)
@@ -211,15 +215,17 @@ export function parseServeArgs(
   let loadOnly = false;
   let exposeRoutes = false;
   let offline = false;
+  let watch = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (
       arg === "--pool-only" || arg === "--load-only" || arg === "--expose-routes" ||
-      arg === "--offline"
+      arg === "--offline" || arg === "--watch"
     ) {
       if (arg === "--pool-only") poolOnly = true;
       else if (arg === "--load-only") loadOnly = true;
       else if (arg === "--offline") offline = true;
+      else if (arg === "--watch") watch = true;
       else exposeRoutes = true;
       continue;
     }
@@ -316,6 +322,7 @@ export function parseServeArgs(
     },
     workers,
     offline,
+    watch,
     insecureRegistries: (values.get("insecure-registry") ?? []).map((registry) => {
       if (!/^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9a-fA-F:]+\](:[0-9]{1,5})?$/.test(registry)) {
         throw new UsageError(`--insecure-registry '${registry}': expected HOST or HOST:PORT`);

@@ -144,6 +144,11 @@ export class InlineFirstExecutor implements Executor {
     this.onMove(group || undefined, reason);
   }
 
+  forget(modules: Iterable<WebAssembly.Module>): void {
+    // What runs here is kept by module in weak maps: only the pool holds modules itself.
+    this.pool.forget(modules);
+  }
+
   close(): void {
     this.#closed = true;
     this.pool.close();

@@ -114,8 +114,8 @@ export class InlineVariants {
   #notInline = new WeakMap<WebAssembly.Module, string>();
   /** Variants being prepared, by module: a run may wait for its own. */
   #pending = new WeakMap<WebAssembly.Module, Promise<unknown>>();
-  /** Variants still being prepared. */
-  #preparing: Promise<unknown>[] = [];
+  /** Variants still being prepared (each leaves once ready: reloads add more). */
+  #preparing = new Set<Promise<unknown>>();
 
   constructor(
     /** Where rewrites are kept across starts. */
@@ -136,7 +136,8 @@ export class InlineVariants {
       this.#pending.delete(compiled.module);
     })();
     this.#pending.set(compiled.module, prepared);
-    this.#preparing.push(prepared);
+    this.#preparing.add(prepared);
+    prepared.finally(() => this.#preparing.delete(prepared)).catch(() => {});
   }
 
   /** The variant of `module` that runs on the server's thread, once it is ready. */
@@ -159,6 +160,6 @@ export class InlineVariants {
 
   /** Settles once every module added so far has its variant, or a reason it has none. */
   async settled(): Promise<void> {
-    await Promise.all(this.#preparing);
+    await Promise.all([...this.#preparing]);
   }
 }

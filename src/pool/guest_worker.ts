@@ -29,6 +29,10 @@ self.onmessage = async (event: MessageEvent<PoolMessage>) => {
     control = new RunControl(message.buffer);
     return;
   }
+  if (message.type === "forget") {
+    for (const id of message.moduleIds) modules.delete(id);
+    return;
+  }
   if (message.type === "stop") {
     // Only a guest waiting on the network lets this message through while it runs.
     if (current?.runId === message.runId) current.abort.abort();

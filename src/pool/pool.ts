@@ -111,6 +111,15 @@ export class WorkerPool implements Executor {
     return run.execution;
   }
 
+  /** Workers let go of `modules` (no longer served); a run that needs one sends it again. */
+  forget(modules: Iterable<WebAssembly.Module>): void {
+    const ids = [...modules].flatMap((module) => {
+      const id = this.#moduleIds.get(module);
+      return id === undefined ? [] : [id];
+    });
+    this.#parts.workers.forget(ids);
+  }
+
   /** Stops every run (their guests unwind), then every worker as it comes back idle. */
   close(): void {
     for (const run of [...this.#running]) run.stop("server-stopping");

@@ -41,8 +41,14 @@ export interface StopMessage {
   runId: number;
 }
 
+/** Pool → worker: let go of these modules (no longer served after a reload). */
+export interface ForgetMessage {
+  type: "forget";
+  moduleIds: number[];
+}
+
 /** Every message a worker gets. */
-export type PoolMessage = ControlMessage | RunJob | StopMessage;
+export type PoolMessage = ControlMessage | RunJob | StopMessage | ForgetMessage;
 
 /** Worker → pool: how the guest ended. */
 export type RunReport = Pick<RunOutcome, "exitCode" | "failure" | "stderr" | "truncated"> & {

@@ -60,7 +60,8 @@ export interface WorkerOptions {
 /** The worker threads of a pool. */
 export class Workers {
   #idle: PoolWorker[] = [];
-  #count = 0;
+  /** Every worker alive, busy or idle. */
+  #alive = new Set<PoolWorker>();
   /** Runs waiting for a worker; `undefined` tells them the pool closed. */
   #waiting: ((worker: PoolWorker | undefined) => void)[] = [];
   #closed = false;
@@ -77,7 +78,19 @@ export class Workers {
 
   /** Workers alive now, busy or idle. */
   get count(): number {
-    return this.#count;
+    return this.#alive.size;
+  }
+
+  /**
+   * Every worker lets go of the modules `moduleIds` (no longer served); a run that needs one
+   * again sends it again. A worker running one now keeps it until that run ends.
+   */
+  forget(moduleIds: readonly number[]): void {
+    if (moduleIds.length === 0) return;
+    for (const worker of this.#alive) {
+      const held = moduleIds.filter((id) => worker.modules.delete(id));
+      if (held.length > 0) worker.worker.postMessage({ type: "forget", moduleIds: held });
+    }
   }
 
   /** Runs waiting for a worker now (all `max` are busy). */
@@ -98,7 +111,7 @@ export class Workers {
   /** Starts workers until `warm` of them are alive, and the timer that stops surplus ones. */
   #warmUp(): void {
     this.#warmed = true;
-    while (!this.#closed && this.#count < this.options.warm) this.#idle.push(this.#spawn());
+    while (!this.#closed && this.#alive.size < this.options.warm) this.#idle.push(this.#spawn());
     // A burst may have started up to `max` workers: the extra ones go once they sit idle.
     // Deno timers are numbers (the type says Timeout when Node types are loaded).
     this.#trimTimer ??= setInterval(() => this.#trimIdle(), this.#idleMs / 2) as unknown as number;
@@ -111,17 +124,28 @@ export class Workers {
     while (
       this.#idle.length > this.options.warm && now - this.#idle[0].idleSince > this.#idleMs
     ) {
-      this.#idle.shift()!.worker.terminate();
-      this.#count--;
+      this.#stop(this.#idle.shift()!);
     }
   }
 
   #spawn(): PoolWorker {
-    this.#count++;
     const worker = new Worker(GUEST_WORKER_URL, { type: "module" });
     const control = RunControl.create();
     worker.postMessage({ type: "control", buffer: control.buffer });
-    return { worker, control, modules: new Set(), idleSince: performance.now(), usedBytes: 0 };
+    const spawned = {
+      worker,
+      control,
+      modules: new Set<number>(),
+      idleSince: performance.now(),
+      usedBytes: 0,
+    };
+    this.#alive.add(spawned);
+    return spawned;
+  }
+
+  #stop(worker: PoolWorker): void {
+    worker.worker.terminate();
+    this.#alive.delete(worker);
   }
 
   /** An idle worker, a new one, or (at the maximum) the next one released; none once closed. */
@@ -134,7 +158,7 @@ export class Workers {
     }
     const idle = this.#idle.pop();
     if (idle) return idle;
-    if (this.#count < this.options.max) return this.#spawn();
+    if (this.#alive.size < this.options.max) return this.#spawn();
     return await new Promise((resolve) => this.#waiting.push(resolve));
   }
 
@@ -164,8 +188,7 @@ export class Workers {
 
   /** Stops `worker` (idle, its guest done) and starts another if one is wanted. */
   replace(worker: PoolWorker): void {
-    worker.worker.terminate();
-    this.#count--;
+    this.#stop(worker);
     if (this.#closed) return;
     if (this.#waiting.length > 0) this.#handOver(this.#spawn());
     else if (this.#idle.length < this.options.warm) this.#idle.push(this.#spawn());
@@ -174,10 +197,8 @@ export class Workers {
   #handOver(worker: PoolWorker): void {
     const next = this.#waiting.shift();
     if (next) next(worker);
-    else if (this.#closed) {
-      worker.worker.terminate();
-      this.#count--;
-    } else {
+    else if (this.#closed) this.#stop(worker);
+    else {
       worker.idleSince = performance.now();
       this.#idle.push(worker);
     }
@@ -188,8 +209,7 @@ export class Workers {
     this.#closed = true;
     clearInterval(this.#trimTimer);
     for (const waiter of this.#waiting.splice(0)) waiter(undefined);
-    for (const worker of this.#idle) worker.worker.terminate();
-    this.#count -= this.#idle.length;
+    for (const worker of this.#idle) this.#stop(worker);
     this.#idle = [];
   }
 }

@@ -79,6 +79,11 @@ export interface Executor {
    * `Uint8Array`) rather than streamed: such runs may end before `run` returns.
    */
   readonly wholeStdinBytes: number;
+  /**
+   * Lets go of what is kept for `modules`, no longer served (a reload); runs of them still
+   * in progress are not affected, and a later run of one works as a first run does.
+   */
+  forget(modules: Iterable<WebAssembly.Module>): void;
   /** Stops every run and lets go of the executor's threads. */
   close(): void;
 }

@@ -81,6 +81,7 @@ export class ModuleCache {
   /** The modules of `#byDigest` that compiled, by the same keys. */
   #compiled = new Map<string, WebAssembly.Module>();
   readonly #derived: CompileCache;
+  #compilations = 0;
 
   constructor(readonly options: ModuleCacheOptions = {}) {
     this.#derived = options.compileCache ?? new CompileCache(undefined);
@@ -98,6 +99,11 @@ export class ModuleCache {
       this.#byPath.set(key, found);
     }
     return found;
+  }
+
+  /** Distinct modules compiled so far (a module found again by its bytes is not counted). */
+  get compilations(): number {
+    return this.#compilations;
   }
 
   /**
@@ -178,6 +184,7 @@ export class ModuleCache {
     digest: string,
     memoryLimitBytes: number | undefined,
   ): Promise<WebAssembly.Module> {
+    this.#compilations++;
     let runnable = bytes;
     try {
       checkImports(path, bytes);

@@ -66,11 +66,17 @@ test("oci: pushed modules are served, kept in the module cache, and a restart do
     assertIncludes(restart, `${exits.pinned}: module sha256:`);
     assertEquals(restart.includes("pulled module"), false, restart);
 
-    // The tag moves: the next start serves what it names now.
-    await push(fixture("exits.wasm"), `oci:${registry.host}/wagi/hello:1`);
+    // The tag moves: a reload resolves it again and serves what it names now.
     server = await startServer(args);
+    await push(fixture("exits.wasm"), `oci:${registry.host}/wagi/hello:1`);
+    server.child.kill("SIGHUP");
+    for (let i = 0; i < 300 && !server.output().stderr.includes("reloaded in"); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     const moved = await get(`${server.url}/hello`);
     await server.stop();
+    // It now names the module /exits serves: one module for both routes, nothing compiled.
+    assertIncludes(server.output().stderr, "2 routes, 1 modules (0 compiled anew)");
     assertOk(moved.body !== "Oh hi world\n", "the moved tag's module is served");
 
     // The registry goes away: what was pulled is served, and the log says so.

@@ -136,3 +136,24 @@ Deno.test("runs beyond the pool's workers, or their route's share, are counted a
     pool.close();
   }
 });
+
+Deno.test("a module the pool was told to forget is sent again when it runs again", async () => {
+  const pool = new WorkerPool({ warm: 1, max: 1, maxPerGroup: 2 });
+  try {
+    const cat = await loadFixture("cat.wasm");
+    const echo = async () => {
+      const body = new Blob(["Content-Type: text/plain\n\nagain"]).stream();
+      const run = pool.run(request(cat, body));
+      const out = await text(run.stdout);
+      await run.done;
+      return out;
+    };
+    assertEquals(await echo(), "Content-Type: text/plain\n\nagain");
+    // After a reload that dropped it, the worker lets it go; a run of it still works.
+    pool.forget([cat]);
+    assertEquals(await echo(), "Content-Type: text/plain\n\nagain");
+    assertEquals(pool.workers, 1);
+  } finally {
+    pool.close();
+  }
+});

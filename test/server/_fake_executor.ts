@@ -79,5 +79,7 @@ export class FakeExecutor implements Executor {
     };
   }
 
+  forget(_modules: Iterable<WebAssembly.Module>): void {}
+
   close(): void {}
 }
