@@ -118,7 +118,7 @@ test("oci: a damaged module in the cache is pulled again, never served", async (
 });
 
 test("oci: each failed pull stops the start with the file, line, route, reference and reason", async () => {
-  const registry = await startRegistry({ auth: true });
+  const registry = await startRegistry({ auth: "basic" });
   const cache = await tempDir("wagi-oci-cache-");
   try {
     const credentials = await dockerConfigWith(registry.host, REGISTRY_USER);

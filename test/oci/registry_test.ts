@@ -6,7 +6,13 @@
 
 import { assertEquals, assertOk, assertRejects } from "../_assert.ts";
 import { fixture } from "../_fixtures.ts";
-import { NO_REGISTRY, type Registry, REGISTRY_USER, startRegistry } from "../_registry.ts";
+import {
+  NO_REGISTRY,
+  NO_TOKEN_AUTH,
+  type Registry,
+  REGISTRY_USER,
+  startRegistry,
+} from "../_registry.ts";
 import { parseOciReference } from "../../src/oci/reference.ts";
 import { RegistryClient, RegistryError, WASM_LAYER } from "../../src/oci/registry.ts";
 import { sha256Hex } from "../../src/digest.ts";
@@ -17,7 +23,7 @@ const test = (name: string, fn: () => Promise<void>) =>
 if (NO_REGISTRY) console.warn(`registry tests skipped: ${NO_REGISTRY}`);
 
 async function withRegistry(
-  options: { auth?: boolean },
+  options: { auth?: "basic" | "token" },
   fn: (registry: Registry) => Promise<void>,
 ): Promise<void> {
   const registry = await startRegistry(options);
@@ -120,7 +126,7 @@ test("registry: a blob the registry serves altered is refused (digest mismatch)"
   }));
 
 test("registry: basic auth — refused without credentials, refused with wrong ones, served with right ones", () =>
-  withRegistry({ auth: true }, async (registry) => {
+  withRegistry({ auth: "basic" }, async (registry) => {
     const bytes = await Deno.readFile(fixture("exits.wasm"));
     const ref = parseOciReference(`oci:${registry.host}/private/exits:1`);
     const anonymous = new RegistryClient();
@@ -147,4 +153,35 @@ test("registry: an address nothing listens on is 'unreachable', naming it", asyn
   assertOk(error instanceof RegistryError);
   assertEquals(error.failure, "unreachable");
   assertOk(error.message.includes(`cannot reach http://127.0.0.1:${port}`), error.message);
+});
+
+Deno.test({
+  name:
+    "registry: token auth — an anonymous token pulls, a user's token pushes, a wrong user is refused",
+  ignore: NO_TOKEN_AUTH !== undefined,
+  fn: () =>
+    withRegistry({ auth: "token" }, async (registry) => {
+      const bytes = await Deno.readFile(fixture("exits.wasm"));
+      const ref = parseOciReference(`oci:${registry.host}/team/exits:1`);
+      const anonymous = new RegistryClient();
+      // An anonymous token may not push.
+      await assertRejects(() => anonymous.push(ref, bytes), RegistryError, "access refused");
+      const user = new RegistryClient({ credentials: () => Promise.resolve(REGISTRY_USER) });
+      await user.push(ref, bytes);
+      // Anonymous pull: the token flow with no credentials, the token kept for the next call.
+      const asked = registry.tokenRequests.length;
+      const resolved = await anonymous.resolve(ref);
+      assertEquals(await anonymous.blob(ref, resolved.layerDigest, resolved.layerSize), bytes);
+      assertEquals(registry.tokenRequests.slice(asked), [
+        { scope: "repository:team/exits:pull", user: undefined },
+      ]);
+      const wrong = new RegistryClient({
+        credentials: () => Promise.resolve({ username: "mallory", password: "x" }),
+      });
+      await assertRejects(
+        () => wrong.resolve(ref),
+        RegistryError,
+        "the token endpoint http://127.0.0.1:",
+      );
+    }),
 });
