@@ -77,7 +77,9 @@ export function parseChallenge(
 
 /** The registry's own explanation from an error body (`{"errors":[{code,message}]}`). */
 async function registrySays(response: Response): Promise<string> {
-  const text = await response.text().catch(() => "");
+  // A registry chooses how much it says: only the start is read.
+  const bytes = await readUpTo(response, 64 * 1024, true).catch(() => undefined);
+  const text = bytes ? new TextDecoder().decode(bytes) : "";
   try {
     const errors = (JSON.parse(text) as { errors?: { code?: string; message?: string }[] }).errors;
     if (errors?.length) {
@@ -87,16 +89,29 @@ async function registrySays(response: Response): Promise<string> {
   return text.trim().slice(0, 200) || response.statusText;
 }
 
-/** Reads at most `max` bytes of a body; undefined when there are more. */
-async function readUpTo(response: Response, max: number): Promise<Uint8Array | undefined> {
+/**
+ * Reads at most `max` bytes of a body; undefined when there are more (or, with `truncate`,
+ * the first `max`).
+ */
+async function readUpTo(
+  response: Response,
+  max: number,
+  truncate = false,
+): Promise<Uint8Array | undefined> {
   if (!response.body) return new Uint8Array();
   const chunks: Uint8Array[] = [];
   let length = 0;
-  for await (const chunk of response.body) {
+  const reader = response.body.getReader();
+  for (;;) {
+    const { value: chunk, done } = await reader.read();
+    if (done) break;
     length += chunk.length;
     if (length > max) {
-      await response.body.cancel().catch(() => {});
-      return undefined;
+      await reader.cancel().catch(() => {});
+      if (!truncate) return undefined;
+      chunks.push(chunk.subarray(0, chunk.length - (length - max)));
+      length = max;
+      break;
     }
     chunks.push(chunk);
   }
@@ -329,7 +344,24 @@ export class RegistryClient {
     scope: string,
     credentials: Credentials | undefined,
   ): Promise<string> {
-    const url = new URL(params.realm);
+    let url: URL;
+    try {
+      url = new URL(params.realm);
+    } catch {
+      throw new RegistryError(
+        "auth",
+        `${ref.canonical}: the token realm '${params.realm}' is not a URL`,
+      );
+    }
+    // Credentials travel in clear only where the registry itself is spoken to in clear.
+    const plainOk = registryBase(url.host, this.options.insecure).startsWith("http:");
+    if (url.protocol !== "https:" && !(url.protocol === "http:" && plainOk)) {
+      throw new RegistryError(
+        "auth",
+        `${ref.canonical}: the registry sends clients to a token endpoint that is not HTTPS ` +
+          `(${url.origin}); add --insecure-registry ${url.host} to allow it`,
+      );
+    }
     if (params.service) url.searchParams.set("service", params.service);
     url.searchParams.set("scope", params.scope ?? scope);
     const headers = new Headers();

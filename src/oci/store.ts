@@ -59,7 +59,9 @@ export class OciStore {
   async recall(reference: string): Promise<RememberedReference | undefined> {
     try {
       const record = JSON.parse(await Deno.readTextFile(await this.#refPath(reference)));
-      return record.reference === reference ? record : undefined;
+      const valid = record.reference === reference &&
+        /^sha256:[a-f0-9]{64}$/.test(record.layerDigest);
+      return valid ? record : undefined;
     } catch {
       return undefined;
     }

@@ -185,3 +185,60 @@ Deno.test({
       );
     }),
 });
+
+Deno.test("registry: a hostile registry's endless answers are cut off, not read to the end", async () => {
+  const port = freePort();
+  let served = 0;
+  const endless = (status: number, contentType: string) =>
+    new Response(
+      new ReadableStream({
+        pull(controller) {
+          served += 64 * 1024;
+          controller.enqueue(new Uint8Array(64 * 1024).fill(0x7b));
+        },
+      }),
+      { status, headers: { "content-type": contentType } },
+    );
+  const server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, (request) => {
+    const path = new URL(request.url).pathname;
+    if (path.includes("/manifests/steal")) {
+      return new Response(null, {
+        status: 401,
+        headers: { "www-authenticate": 'Bearer realm="http://attacker.example/token"' },
+      });
+    }
+    if (path.includes("/manifests/endless-error")) return endless(404, "application/json");
+    if (path.includes("/manifests/")) {
+      return endless(200, "application/vnd.oci.image.manifest.v1+json");
+    }
+    return endless(200, "application/octet-stream");
+  });
+  try {
+    const client = new RegistryClient();
+    const ref = (tag: string) => parseOciReference(`oci:127.0.0.1:${port}/evil/module:${tag}`);
+    await assertRejects(() => client.resolve(ref("endless-error")), RegistryError, "not found");
+    await assertRejects(() => client.resolve(ref("big")), RegistryError, "larger than 4 MiB");
+    await assertRejects(
+      () => client.blob(ref("x"), `sha256:${"0".repeat(64)}`, 1000),
+      RegistryError,
+      "arrived as more than 1000 bytes",
+    );
+    await assertRejects(
+      () => client.blob(ref("x"), `sha256:${"0".repeat(64)}`, 1024 ** 4),
+      RegistryError,
+      "over the",
+    );
+    assertOk(served < 64 * 1024 * 1024, `read ${served} bytes of endless answers`);
+    // Credentials are not sent in clear to a token endpoint elsewhere.
+    const withCredentials = new RegistryClient({
+      credentials: () => Promise.resolve(REGISTRY_USER),
+    });
+    await assertRejects(
+      () => withCredentials.resolve(ref("steal")),
+      RegistryError,
+      "token endpoint that is not HTTPS (http://attacker.example)",
+    );
+  } finally {
+    await server.shutdown();
+  }
+});
