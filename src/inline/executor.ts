@@ -30,16 +30,37 @@ const INLINE_SLOW_MS = 2;
 /** How much longer than {@link INLINE_SLOW_MS} a module's first run here may take. */
 const FIRST_RUN_FACTOR = 10;
 
+/**
+ * Slow runs in a row that move a route: one slow run may be the server's own pause (a garbage
+ * collection, the engine optimising code) and says little about the module.
+ */
+const SLOW_RUNS_TO_MOVE = 2;
+
+/** A single run this many times over the limit moves its route at once: it is heavy. */
+const HEAVY_FACTOR = 5;
+
 /** Runs a route skips after moving to the pool: doubles each time, up to the maximum. */
 const FIRST_BACKOFF = 16;
 const MAX_BACKOFF = 4096;
 
+/**
+ * Whether a run that took `guestMs` (over `limit`) moves its route to the pool: the second
+ * slow run in a row does, and so does one far over the limit.
+ */
+export function slowRunMoves(route: RouteState, guestMs: number, limit: number): boolean {
+  if (++route.slowRuns < SLOW_RUNS_TO_MOVE && guestMs <= limit * HEAVY_FACTOR) return false;
+  route.slowRuns = 0;
+  return true;
+}
+
 /** A route's recent history on the server's thread. */
-interface RouteState {
+export interface RouteState {
   /** Runs still to send straight to the pool. */
   skip: number;
   /** What `skip` is set to after the next move to the pool. */
   backoff: number;
+  /** Slow runs here in a row, the last one included. */
+  slowRuns: number;
 }
 
 /** What the executor reports about runs that moved to the pool (for the log and tests). */
@@ -128,17 +149,27 @@ export class InlineFirstExecutor implements Executor {
     // A first run is judged too, against a limit that leaves room for compiling the module.
     const limit = result.firstRun ? this.slowMs * FIRST_RUN_FACTOR : this.slowMs;
     if (result.guestMs > limit) {
-      this.#moved(spec.group ?? "", `a run took ${result.guestMs} ms`);
-    } else if (route) route.backoff = Math.max(FIRST_BACKOFF, route.backoff / 2);
+      if (slowRunMoves(route ?? this.#state(spec.group ?? ""), result.guestMs, limit)) {
+        this.#moved(spec.group ?? "", `a run took ${result.guestMs} ms`);
+      }
+    } else if (route) {
+      route.slowRuns = 0;
+      route.backoff = Math.max(FIRST_BACKOFF, route.backoff / 2);
+    }
     return new FinishedExecution(result.stdout, result.outcome);
   }
 
-  #moved(group: string, reason: string): void {
+  #state(group: string): RouteState {
     let route = this.#routes.get(group);
     if (!route) {
-      route = { skip: 0, backoff: FIRST_BACKOFF };
+      route = { skip: 0, backoff: FIRST_BACKOFF, slowRuns: 0 };
       this.#routes.set(group, route);
     }
+    return route;
+  }
+
+  #moved(group: string, reason: string): void {
+    const route = this.#state(group);
     route.skip = route.backoff;
     route.backoff = Math.min(MAX_BACKOFF, route.backoff * 2);
     this.onMove(group || undefined, reason);

@@ -112,11 +112,36 @@ export class InlineRunner {
   #warm: Warm | undefined;
   /** Set after the first run: later runs use compiled code. */
   #warmedUp = false;
+  /** While a start function runs (instantiation), and whether it called the host. */
+  #starting = false;
+  #startCalledHost = false;
 
   constructor(readonly target: InlineModule) {
     this.#host = new WasiHost(idleOptions());
     const { snapshots } = moduleInfo(target.module);
-    this.#imports = inlineImports(this.#host.imports(snapshots), this.#host);
+    const imports = inlineImports(this.#host.imports(snapshots), this.#host);
+    this.#imports = target.hasStart ? this.#watchingStart(imports) : imports;
+  }
+
+  /**
+   * `imports`, each call noting whether it came from a start function: a start function that
+   * called the host may have left state that differs from one instance to the next (what the
+   * call answered), so its instance is not reused.
+   */
+  #watchingStart(imports: WebAssembly.Imports): WebAssembly.Imports {
+    const watched: WebAssembly.Imports = {};
+    for (const [moduleName, calls] of Object.entries(imports)) {
+      const table: Record<string, unknown> = {};
+      for (const [name, call] of Object.entries(calls)) {
+        const run = call as (...args: unknown[]) => unknown;
+        table[name] = (...args: unknown[]) => {
+          if (this.#starting) this.#startCalledHost = true;
+          return run(...args);
+        };
+      }
+      watched[moduleName] = table as WebAssembly.ModuleImports;
+    }
+    return watched;
   }
 
   /** An instance in its just-instantiated state. */
@@ -132,7 +157,14 @@ export class InlineRunner {
   }
 
   #instantiate(): Warm {
-    const instance = new WebAssembly.Instance(this.target.module, this.#imports);
+    this.#starting = this.target.hasStart;
+    this.#startCalledHost = false;
+    let instance: WebAssembly.Instance;
+    try {
+      instance = new WebAssembly.Instance(this.target.module, this.#imports);
+    } finally {
+      this.#starting = false;
+    }
     const exports = instance.exports;
     const memory = exports.memory instanceof WebAssembly.Memory ? exports.memory : undefined;
     const chunkMap = exports[CHUNK_MAP_EXPORT];
@@ -153,8 +185,10 @@ export class InlineRunner {
       );
     }
     // A shared memory keeps its buffer when it grows: growth could not be seen, so no reuse.
-    const reusable = this.target.notReusable === undefined && memory !== undefined &&
-      !(memory.buffer instanceof SharedArrayBuffer);
+    // After a start function that called nobody, every instance starts as this one: the state
+    // to put back is the one after it ran.
+    const reusable = this.target.notReusable === undefined && !this.#startCalledHost &&
+      memory !== undefined && !(memory.buffer instanceof SharedArrayBuffer);
     const globals = this.target.stateGlobals.map((g) =>
       exports[STATE_GLOBAL_PREFIX + g] as WebAssembly.Global
     );

@@ -38,6 +38,11 @@ export interface InlineModule {
   /** Why an instance must not serve a second run; undefined when it may. */
   notReusable?: string;
   /**
+   * It has a start function: an instance may serve a second run only when that function made
+   * no host call (then every instance starts in the same state).
+   */
+  hasStart: boolean;
+  /**
    * Its memory maximum here is below its real limit: a run refused memory here is redone in
    * the pool, where it may get it.
    */
@@ -51,7 +56,7 @@ export interface InlineModule {
 
 /** What the rewrite for the server's thread learnt, kept with its bytes (JSON). */
 type RewriteMeta =
-  | { stateGlobals: number[]; notReusable?: string; tracksWrites: boolean }
+  | { stateGlobals: number[]; notReusable?: string; hasStart: boolean; tracksWrites: boolean }
   | { why: string };
 
 /** The rewrite of a module's bytes for the server's thread, or why it has none. */
@@ -63,6 +68,7 @@ function rewriteInline(bytes: Uint8Array, capBytes: number): Derived {
     const meta: RewriteMeta = {
       stateGlobals: [...metered.stateGlobals],
       notReusable: metered.notReusable,
+      hasStart: metered.hasStart,
       tracksWrites: typeof tracked !== "string",
     };
     return { bytes: typeof tracked === "string" ? metered.bytes : tracked, meta };
@@ -98,6 +104,7 @@ export async function prepareInline(
       module,
       stateGlobals: learnt.stateGlobals,
       notReusable: learnt.notReusable,
+      hasStart: learnt.hasStart,
       // At the module's own limit, the cap is the real one: nothing to redo.
       capBelowLimit: capBytes < (memoryLimitBytes ?? Infinity),
       tracksWrites: learnt.tracksWrites,

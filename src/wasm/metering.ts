@@ -47,6 +47,11 @@ export interface MeteredModule {
    * global JavaScript cannot read); undefined when it can.
    */
   notReusable?: string;
+  /**
+   * It has a start function: its state after instantiation is the start function's doing,
+   * the same for every instance only when that made no host call (the runner watches).
+   */
+  hasStart: boolean;
 }
 
 /** The defined globals: how many, which are mutable (by index), and whether one is a v128. */
@@ -327,12 +332,15 @@ export function meter(wasm: Uint8Array, initialFuel = 0, refill?: number): Meter
 
   const notReusable = metered.changesInstance
     ? "it can change its tables or drop segments"
-    : payloadOf(SectionId.START)
-    ? "it has a start function, which must run (with its effects) for every request"
     : globals.mutableV128
     ? "it has a mutable v128 global"
     : first > 0
     ? "it imports globals"
     : undefined;
-  return { bytes: writeSections(sections), stateGlobals: globals.mutable, notReusable };
+  return {
+    bytes: writeSections(sections),
+    stateGlobals: globals.mutable,
+    notReusable,
+    hasStart: payloadOf(SectionId.START) !== undefined,
+  };
 }

@@ -1,5 +1,5 @@
 import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
-import { InlineFirstExecutor } from "../../src/inline/executor.ts";
+import { InlineFirstExecutor, slowRunMoves } from "../../src/inline/executor.ts";
 import { InlineVariants } from "../../src/inline/variants.ts";
 import { ModuleCache } from "../../src/run/module_cache.ts";
 import { WorkerPool } from "../../src/pool/pool.ts";
@@ -253,4 +253,14 @@ Deno.test("a run that arrives while its module is being prepared waits for it an
   } finally {
     executor.close();
   }
+});
+
+Deno.test("one slow run (a pause of the server's own) does not move a route; two in a row or a heavy one do", () => {
+  const route = { skip: 0, backoff: 16, slowRuns: 0 };
+  assertEquals(slowRunMoves(route, 3, 2), false);
+  assertEquals(slowRunMoves(route, 3, 2), true);
+  // The count starts again after a move (and after a fast run, which the executor resets).
+  assertEquals(slowRunMoves(route, 3, 2), false);
+  route.slowRuns = 0;
+  assertEquals(slowRunMoves(route, 11, 2), true, "over five times the limit moves at once");
 });
