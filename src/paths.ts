@@ -51,3 +51,19 @@ export function exists(path: string): boolean {
     return false;
   }
 }
+
+/**
+ * Writes `bytes` to `path` (creating its directory) beside it first, then renames it into
+ * place: a reader never sees half a file. Throws what the file system said.
+ */
+export async function replaceFile(path: string, bytes: Uint8Array): Promise<void> {
+  const temp = `${path}.${Deno.pid}.${crypto.randomUUID()}.tmp`;
+  try {
+    await Deno.mkdir(dirname(path), { recursive: true });
+    await Deno.writeFile(temp, bytes);
+    await Deno.rename(temp, path);
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
+}

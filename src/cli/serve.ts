@@ -216,7 +216,10 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   startTrace.mark("modules");
 
   const settled = variants.settled().then(() => {
-    const modules = new Map(handlers.map((h) => [h.entry.modulePath, h.module]));
+    // Named as configured when pulled (not by the file it was pulled to).
+    const modules = new Map(
+      handlers.map((h) => [h.entry.oci ? h.entry.module : h.entry.modulePath, h.module]),
+    );
     const poolOnly = [...modules].flatMap(([path, module]) => {
       const why = variants.whyNot(module);
       return why === undefined ? [] : [`${path} (${why})`];

@@ -6,6 +6,7 @@
  */
 
 import { sha256Hex } from "../digest.ts";
+import { replaceFile } from "../paths.ts";
 import type { ResolvedModule } from "./registry.ts";
 
 /** What a reference resolved to when it was last pulled. */
@@ -39,7 +40,7 @@ export class OciStore {
 
   /** Stores a blob already checked against `digest`. */
   async putBlob(digest: string, bytes: Uint8Array): Promise<void> {
-    await this.#write(this.blobPath(digest), bytes);
+    await replaceFile(this.blobPath(digest), bytes);
   }
 
   /** Remembers what `reference` (canonical) resolved to. */
@@ -49,7 +50,7 @@ export class OciStore {
       ...resolved,
       pulledAt: new Date().toISOString(),
     };
-    await this.#write(
+    await replaceFile(
       await this.#refPath(reference),
       new TextEncoder().encode(JSON.stringify(record) + "\n"),
     );
@@ -69,18 +70,5 @@ export class OciStore {
 
   async #refPath(reference: string): Promise<string> {
     return `${this.dir}/oci/refs/${await sha256Hex(reference)}.json`;
-  }
-
-  async #write(path: string, bytes: Uint8Array): Promise<void> {
-    // Written aside and renamed into place: a reader never sees half a file.
-    const temp = `${path}.${Deno.pid}.${crypto.randomUUID()}.tmp`;
-    try {
-      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-      await Deno.writeFile(temp, bytes);
-      await Deno.rename(temp, path);
-    } catch (error) {
-      await Deno.remove(temp).catch(() => {});
-      throw error;
-    }
   }
 }

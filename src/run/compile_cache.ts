@@ -7,6 +7,7 @@
  */
 
 import { sha256Hex } from "../digest.ts";
+import { replaceFile } from "../paths.ts";
 
 /**
  * The SHA-256 of the sources that decide what is derived (src/wasm/*.ts, src/inline/variants.ts
@@ -114,14 +115,9 @@ export class CompileCache {
     const file = new Uint8Array(DIGEST_BYTES + body.length);
     file.set(new TextEncoder().encode(digest));
     file.set(body, DIGEST_BYTES);
-    // Written aside and renamed into place: a reader never sees half an entry.
-    const temp = `${path}.${Deno.pid}.${crypto.randomUUID()}.tmp`;
     try {
-      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-      await Deno.writeFile(temp, file);
-      await Deno.rename(temp, path);
+      await replaceFile(path, file);
     } catch (error) {
-      await Deno.remove(temp).catch(() => {});
       if (!this.#warned) {
         this.#warned = true;
         this.onUnwritable(
