@@ -1,6 +1,6 @@
 /**
  * Running a prepared module (see variants.ts) on the server's own thread, with one instance
- * kept per module and put back to its just-instantiated state (see restore.ts) before each
+ * kept per module and put back to its just-instantiated state (see run/fresh_state.ts) before each
  * run. A run that would have a lasting effect, runs out of fuel, outgrows the memory kept
  * here or writes too much is abandoned ({@link MoveToPool}) and must be redone in the pool.
  * @module
@@ -17,7 +17,7 @@ import { MAX_STDERR, type RunOutcome, type RunSpec } from "../run/contract.ts";
 import { describeFailure, entrypointCalls } from "../run/guest.ts";
 import { moduleInfo } from "../run/module_info.ts";
 import { HostBudget, inlineImports, MoveToPool } from "./policy.ts";
-import { FreshState } from "./restore.ts";
+import { FreshState, StartWatch } from "../run/fresh_state.ts";
 import { INLINE_FUEL, type InlineModule } from "./variants.ts";
 
 /** What a run on the server's thread is given: a run's spec, with its stdin whole. */
@@ -112,36 +112,15 @@ export class InlineRunner {
   #warm: Warm | undefined;
   /** Set after the first run: later runs use compiled code. */
   #warmedUp = false;
-  /** While a start function runs (instantiation), and whether it called the host. */
-  #starting = false;
-  #startCalledHost = false;
+  /** Notices a start function's host calls (modules with one only). */
+  #startWatch: StartWatch | undefined;
 
   constructor(readonly target: InlineModule) {
     this.#host = new WasiHost(idleOptions());
     const { snapshots } = moduleInfo(target.module);
     const imports = inlineImports(this.#host.imports(snapshots), this.#host);
-    this.#imports = target.hasStart ? this.#watchingStart(imports) : imports;
-  }
-
-  /**
-   * `imports`, each call noting whether it came from a start function: a start function that
-   * called the host may have left state that differs from one instance to the next (what the
-   * call answered), so its instance is not reused.
-   */
-  #watchingStart(imports: WebAssembly.Imports): WebAssembly.Imports {
-    const watched: WebAssembly.Imports = {};
-    for (const [moduleName, calls] of Object.entries(imports)) {
-      const table: Record<string, unknown> = {};
-      for (const [name, call] of Object.entries(calls)) {
-        const run = call as (...args: unknown[]) => unknown;
-        table[name] = (...args: unknown[]) => {
-          if (this.#starting) this.#startCalledHost = true;
-          return run(...args);
-        };
-      }
-      watched[moduleName] = table as WebAssembly.ModuleImports;
-    }
-    return watched;
+    this.#startWatch = target.hasStart ? new StartWatch() : undefined;
+    this.#imports = this.#startWatch?.wrap(imports) ?? imports;
   }
 
   /** An instance in its just-instantiated state. */
@@ -157,14 +136,12 @@ export class InlineRunner {
   }
 
   #instantiate(): Warm {
-    this.#starting = this.target.hasStart;
-    this.#startCalledHost = false;
-    let instance: WebAssembly.Instance;
-    try {
-      instance = new WebAssembly.Instance(this.target.module, this.#imports);
-    } finally {
-      this.#starting = false;
-    }
+    const { instance, startCalledHost } = this.#startWatch
+      ? this.#startWatch.instantiate(this.target.module, this.#imports)
+      : {
+        instance: new WebAssembly.Instance(this.target.module, this.#imports),
+        startCalledHost: false,
+      };
     const exports = instance.exports;
     const memory = exports.memory instanceof WebAssembly.Memory ? exports.memory : undefined;
     const chunkMap = exports[CHUNK_MAP_EXPORT];
@@ -187,7 +164,7 @@ export class InlineRunner {
     // A shared memory keeps its buffer when it grows: growth could not be seen, so no reuse.
     // After a start function that called nobody, every instance starts as this one: the state
     // to put back is the one after it ran.
-    const reusable = this.target.notReusable === undefined && !this.#startCalledHost &&
+    const reusable = this.target.notReusable === undefined && !startCalledHost &&
       memory !== undefined && !(memory.buffer instanceof SharedArrayBuffer);
     const globals = this.target.stateGlobals.map((g) =>
       exports[STATE_GLOBAL_PREFIX + g] as WebAssembly.Global

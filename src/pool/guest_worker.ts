@@ -7,7 +7,7 @@
 
 /// <reference lib="deno.worker" />
 
-import { runGuest } from "../run/guest.ts";
+import { GuestRunner } from "../run/guest.ts";
 import { ByteRing } from "./byte_ring.ts";
 import { RingSink, RingSource } from "./ring_stdio.ts";
 import { CollectingSink } from "../wasi/streams.ts";
@@ -18,7 +18,8 @@ import { lowerThreadPriority, POOL_WORKER_NICE } from "./thread_priority.ts";
 // Guests here may spin until they are stopped: the server's thread goes first for the cores.
 lowerThreadPriority(POOL_WORKER_NICE);
 
-const modules = new Map<number, WebAssembly.Module>();
+/** A runner per module this worker was sent: it keeps the module's instance between runs. */
+const runners = new Map<number, GuestRunner>();
 let control: RunControl | undefined;
 /** The run in progress, and what aborts its outbound requests when it is stopped. */
 let current: { runId: number; abort: AbortController } | undefined;
@@ -30,7 +31,7 @@ self.onmessage = async (event: MessageEvent<PoolMessage>) => {
     return;
   }
   if (message.type === "forget") {
-    for (const id of message.moduleIds) modules.delete(id);
+    for (const id of message.moduleIds) runners.delete(id);
     return;
   }
   if (message.type === "stop") {
@@ -39,8 +40,8 @@ self.onmessage = async (event: MessageEvent<PoolMessage>) => {
     return;
   }
   const job = message;
-  if (job.module) modules.set(job.moduleId, job.module);
-  const module = modules.get(job.moduleId);
+  if (job.module) runners.set(job.moduleId, new GuestRunner(job.module, job.reuse));
+  const runner = runners.get(job.moduleId);
   const stopping = control!;
   stopping.begin(job.runId);
   const stop = stopping.signal(job.runId);
@@ -49,9 +50,8 @@ self.onmessage = async (event: MessageEvent<PoolMessage>) => {
   const stdoutRing = new ByteRing(job.stdout);
   const stdout = new RingSink(stdoutRing, stop, job.maxOutput);
   const stderr = new CollectingSink(job.maxStderr);
-  const end = module
-    ? await runGuest(
-      module,
+  const end = runner
+    ? await runner.run(
       job.entrypoint,
       {
         args: job.args,

@@ -15,7 +15,7 @@ import type { GroupLimits } from "./group_limits.ts";
 import type { PoolWorker, Workers } from "./workers.ts";
 import type { RunJob, RunReport } from "./protocol.ts";
 import { pumpStdin, type StdinPump } from "./stdin_pump.ts";
-import { moduleInfo } from "../run/module_info.ts";
+import { moduleInfo, reuseInfo } from "../run/module_info.ts";
 import {
   type Execution,
   MAX_STDERR,
@@ -247,7 +247,9 @@ export class PoolRun {
       type: "run",
       runId,
       moduleId,
-      module: worker.modules.has(moduleId) ? undefined : spec.module,
+      ...(worker.modules.has(moduleId)
+        ? {}
+        : { module: spec.module, reuse: reuseInfo(spec.module) }),
       entrypoint: spec.entrypoint,
       args: spec.args,
       env: spec.env,

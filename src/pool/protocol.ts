@@ -6,6 +6,7 @@
 
 import type { RingBuffer } from "./byte_ring.ts";
 import type { RunOutcome, RunSpec } from "../run/contract.ts";
+import type { ReuseInfo } from "../run/module_info.ts";
 
 /** Pool → worker: run one guest. */
 export type RunJob =
@@ -20,6 +21,8 @@ export type RunJob =
     moduleId: number;
     /** Sent the first time a worker runs this module; it keeps it afterwards. */
     module?: WebAssembly.Module;
+    /** Sent with `module`: whether and how the worker may keep an instance of it. */
+    reuse?: ReuseInfo;
     stdin: RingBuffer;
     stdout: RingBuffer;
     /** stderr bytes kept at most. */

@@ -1,7 +1,8 @@
 /**
  * Running one guest to its end on the calling thread: instantiate the module with a WASI host
- * (and outbound HTTP when it imports it), call its entrypoint, and say how it ended. The pool's
- * workers and the `run` command run guests this way; it knows nothing of HTTP requests.
+ * (and outbound HTTP when it imports it), call its entrypoint, and say how it ended. The `run`
+ * command runs guests this way; the pool's workers through a {@link GuestRunner}, which keeps an
+ * instance between runs. It knows nothing of HTTP requests.
  * @module
  */
 
@@ -15,8 +16,11 @@ import {
   type OutboundOptions,
   promising,
 } from "../outbound_http/experimental_http.ts";
-import { moduleInfo } from "./module_info.ts";
+import { moduleInfo, type ReuseInfo } from "./module_info.ts";
 import { PREEMPT_FUEL, PREEMPT_FUNCTION, PREEMPT_MODULE } from "../wasm/preemption.ts";
+import { FUEL_EXPORT, GROW_REFUSED_EXPORT, STATE_GLOBAL_PREFIX } from "../wasm/metering.ts";
+import { idleOptions } from "../wasi/state.ts";
+import { FreshState, StartWatch } from "./fresh_state.ts";
 
 /**
  * The exports to call, in order, to run `name` on a fresh instance: WASI reactors get
@@ -109,5 +113,131 @@ export async function runGuest(
   } finally {
     http?.closeAll();
     host.closeAll();
+  }
+}
+
+/**
+ * Linear memory up to which an instance is put back rather than made anew: putting back copies
+ * all of it (the pool's modules do not track their writes), making one maps fresh pages, and
+ * unmapping them stalls every thread of the process for a moment.
+ */
+const REUSE_MAX_MEMORY_BYTES = 2 * 1024 * 1024;
+
+/** A kept instance, and the state to put back before its next run. */
+interface KeptInstance {
+  instance: WebAssembly.Instance;
+  memory: WebAssembly.Memory;
+  /** Undefined when its memory is too large to be put back. */
+  fresh?: FreshState;
+  /** False when it may serve one run only (its start function called the host). */
+  reusable: boolean;
+  fuel: WebAssembly.Global;
+  growRefused: WebAssembly.Global;
+}
+
+/**
+ * Runs one preemptible module again and again on the calling thread (a pool worker), with one
+ * WASI host reset for each run and, when `reuse` allows, one instance put back to its
+ * just-instantiated state between runs (as the server's thread does, see inline/runner.ts).
+ * An instance that failed, was stopped, grew its memory or is large is let go and made anew.
+ */
+export class GuestRunner {
+  readonly #host = new WasiHost(idleOptions());
+  readonly #imports: WebAssembly.Imports;
+  readonly #startWatch: StartWatch | undefined;
+  #refuel: () => number = UNSTOPPED.refuel;
+  #kept: KeptInstance | undefined;
+  /** Whether instances of this module may serve more than one run here. */
+  readonly #reusable: boolean;
+
+  constructor(readonly module: WebAssembly.Module, readonly reuse: ReuseInfo | undefined) {
+    const info = moduleInfo(module);
+    const imports = this.#host.imports(info.snapshots);
+    // Linked once: the run in progress answers the guest's questions for fuel.
+    if (info.preemptible) imports[PREEMPT_MODULE] = { [PREEMPT_FUNCTION]: () => this.#refuel() };
+    this.#startWatch = reuse?.hasStart ? new StartWatch() : undefined;
+    this.#imports = this.#startWatch?.wrap(imports) ?? imports;
+    // Outbound HTTP runs under JSPI, as runGuest runs it: those instances are not kept.
+    this.#reusable = reuse !== undefined && reuse.notReusable === undefined &&
+      info.preemptible && !info.usesHttp &&
+      WebAssembly.Module.exports(module).some((e) => e.name === "memory" && e.kind === "memory");
+  }
+
+  /**
+   * Runs `entrypoint` to its end with the state `wasi` describes, like {@link runGuest}. Never
+   * rejects. `memoryBytes` is the memory this run made (0 for an instance put back).
+   */
+  async run(
+    entrypoint: string,
+    wasi: WasiOptions,
+    outbound: OutboundOptions = DEFAULT_OUTBOUND,
+    control: GuestControl = UNSTOPPED,
+  ): Promise<GuestEnd> {
+    if (!this.#reusable) return await runGuest(this.module, entrypoint, wasi, outbound, control);
+    const host = this.#host;
+    host.reset(wasi);
+    this.#refuel = control.refuel;
+    let kept = this.#kept;
+    this.#kept = undefined;
+    let made = 0;
+    try {
+      if (kept) {
+        kept.fresh!.restore();
+        kept.fuel.value = PREEMPT_FUEL;
+        kept.growRefused.value = 0;
+      } else {
+        kept = this.#instantiate();
+        made = kept.memory.buffer.byteLength;
+      }
+      const instance = kept.instance;
+      for (const call of entrypointCalls(instance, entrypoint)) (call as () => void)();
+      return { exitCode: 0, memoryBytes: this.#keep(kept, made) };
+    } catch (error) {
+      if (error instanceof ProcExit) {
+        return { exitCode: error.code, memoryBytes: kept ? this.#keep(kept, made) : made };
+      }
+      // A trap, a stop, an exhausted stack: the instance is not trusted again.
+      const left = kept?.memory.buffer.byteLength ?? 0;
+      return { exitCode: 0, failure: describeFailure(error), memoryBytes: Math.max(made, left) };
+    } finally {
+      host.closeAll();
+      this.#refuel = UNSTOPPED.refuel;
+    }
+  }
+
+  /**
+   * Keeps `kept` for the next run when it can be put back; returns the memory this run leaves
+   * to be collected (`made` when kept, else all of the instance's).
+   */
+  #keep(kept: KeptInstance, made: number): number {
+    const size = kept.memory.buffer.byteLength;
+    if (kept.reusable && kept.fresh?.restorable && size <= REUSE_MAX_MEMORY_BYTES) {
+      this.#kept = kept;
+      return made;
+    }
+    return Math.max(made, size);
+  }
+
+  #instantiate(): KeptInstance {
+    const { instance, startCalledHost } = this.#startWatch
+      ? this.#startWatch.instantiate(this.module, this.#imports)
+      : { instance: new WebAssembly.Instance(this.module, this.#imports), startCalledHost: false };
+    const exports = instance.exports;
+    const memory = exports.memory as WebAssembly.Memory;
+    this.#host.memory.attach(memory);
+    const globals = this.reuse!.stateGlobals.map((g) =>
+      exports[STATE_GLOBAL_PREFIX + g] as WebAssembly.Global
+    );
+    const small = memory.buffer.byteLength <= REUSE_MAX_MEMORY_BYTES;
+    return {
+      instance,
+      memory,
+      fresh: small ? new FreshState(memory, globals, undefined) : undefined,
+      // A start function that called the host, or a memory whose growth cannot be seen: this
+      // instance serves this run only.
+      reusable: !startCalledHost && !(memory.buffer instanceof SharedArrayBuffer),
+      fuel: exports[FUEL_EXPORT] as WebAssembly.Global,
+      growRefused: exports[GROW_REFUSED_EXPORT] as WebAssembly.Global,
+    };
   }
 }

@@ -11,7 +11,8 @@ import { limitMemory } from "../wasm/memory_limit.ts";
 import { hasWasmMagic, isWatText, watToWasm } from "../wasm/wat.ts";
 import { importsOf } from "../wasm/binary.ts";
 import { CompileCache } from "./compile_cache.ts";
-import { makePreemptible } from "../wasm/preemption.ts";
+import { preemptibleModule } from "../wasm/preemption.ts";
+import { type ReuseInfo, setReuseInfo } from "./module_info.ts";
 import { WasiHost } from "../wasi/host.ts";
 import { idleOptions } from "../wasi/state.ts";
 
@@ -186,13 +187,16 @@ export class ModuleCache {
   ): Promise<WebAssembly.Module> {
     this.#compilations++;
     let runnable = bytes;
+    let reuse: ReuseInfo | undefined;
     try {
       checkImports(path, bytes);
       if (this.options.preemptible) {
-        const derived = await this.#derived.derive("preemptible", digest, () => ({
-          bytes: makePreemptible(bytes),
-        }));
+        const derived = await this.#derived.derive("preemptible", digest, () => {
+          const { bytes: rewritten, ...learnt } = preemptibleModule(bytes);
+          return { bytes: rewritten, meta: learnt };
+        });
         runnable = derived.bytes as Uint8Array<ArrayBuffer>;
+        reuse = derived.meta as ReuseInfo | undefined;
       }
     } catch (error) {
       if (error instanceof ModuleLoadError) throw error;
@@ -209,6 +213,7 @@ export class ModuleCache {
       await this.#engineVerdict(path, bytes);
       throw new ModuleLoadError(`${path}: ${(error as Error).message}`);
     }
+    if (reuse) setReuseInfo(module, reuse);
     this.options.onCompiled?.({ module, bytes, digest, memoryLimitBytes });
     return module;
   }

@@ -38,3 +38,26 @@ export function moduleInfo(module: WebAssembly.Module): ModuleInfo {
   }
   return found;
 }
+
+/**
+ * What a runner needs to reuse instances of a preemptible module (see wasm/metering.ts): the
+ * mutable globals it exports to be put back, why it cannot be reused, if so, and whether it
+ * has a start function. Learnt when the module is rewritten, so it travels with the module.
+ */
+export interface ReuseInfo {
+  stateGlobals: number[];
+  notReusable?: string;
+  hasStart: boolean;
+}
+
+const reuseInfos = new WeakMap<WebAssembly.Module, ReuseInfo>();
+
+/** Records what the rewrite learnt about `module` (the module cache does, as it compiles). */
+export function setReuseInfo(module: WebAssembly.Module, info: ReuseInfo): void {
+  reuseInfos.set(module, info);
+}
+
+/** What is known about reusing instances of `module`; undefined: make one for every run. */
+export function reuseInfo(module: WebAssembly.Module): ReuseInfo | undefined {
+  return reuseInfos.get(module);
+}

@@ -8,7 +8,7 @@
  */
 
 import { addFunctionImport } from "./function_import.ts";
-import { meter } from "./metering.ts";
+import { meter, type MeteredModule } from "./metering.ts";
 
 /** The import module and name of the host function a preemptible module asks for fuel. */
 export const PREEMPT_MODULE = "__wagi";
@@ -27,6 +27,14 @@ export const PREEMPT_FUEL = 2_000_000;
  * know: such a module could not be stopped, and must not run.
  */
 export function makePreemptible(wasm: Uint8Array): Uint8Array {
+  return preemptibleModule(wasm).bytes;
+}
+
+/**
+ * {@link makePreemptible}, with what the metering learnt: which mutable globals the module
+ * exports for a runner to put back, and whether an instance may be reused at all.
+ */
+export function preemptibleModule(wasm: Uint8Array): MeteredModule {
   const withImport = addFunctionImport(wasm, PREEMPT_MODULE, PREEMPT_FUNCTION, [], [0x7f]);
-  return meter(withImport.bytes, PREEMPT_FUEL, withImport.index).bytes;
+  return meter(withImport.bytes, PREEMPT_FUEL, withImport.index);
 }

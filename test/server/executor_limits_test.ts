@@ -165,15 +165,26 @@ Deno.test("the header and first chunk arrive before a module that then sleeps ha
   }
 });
 
-Deno.test("no state survives from one request to the next", async () => {
-  const server = await startServer(["-c", config, "--workers", "1", "--max-concurrency", "1"]);
-  try {
-    for (const query of ["first=1", "second=2", "third=3"]) {
-      const body = await (await fetch(`${server.url}/remember?${query}`)).text();
-      assertEquals(body, "previous: []\n");
+Deno.test("no state survives from one request to the next, on the server's thread or in the pool", async () => {
+  for (const where of [[], ["--pool-only"]]) {
+    // One worker: in the pool, every run goes to the instance the worker keeps.
+    const server = await startServer([
+      "-c",
+      config,
+      "--workers",
+      "1",
+      "--max-concurrency",
+      "1",
+      ...where,
+    ]);
+    try {
+      for (const query of ["first=1", "second=2", "third=3"]) {
+        const body = await (await fetch(`${server.url}/remember?${query}`)).text();
+        assertEquals(body, "previous: []\n", where.join(" "));
+      }
+    } finally {
+      await server.stop();
     }
-  } finally {
-    await server.stop();
   }
 });
 

@@ -1,7 +1,8 @@
 /**
  * Putting an instance back to the state it had right after instantiation, so that it can
  * serve the next run as if it were new: its memory (only the chunks the run wrote, when the
- * module tracks its writes) and every mutable global.
+ * module tracks its writes) and every mutable global. Shared by the server's thread and the
+ * pool's workers.
  * @module
  */
 
@@ -96,5 +97,53 @@ export class FreshState {
     }
     const globals = this.#globals;
     for (let i = 0; i < globals.length; i++) globals[i].value = this.#initial[i];
+  }
+}
+
+/**
+ * Instantiation that notices host calls made by the module's start function: after a start
+ * function that called nobody, every instance starts in the same state, so the one after it
+ * ran is a fresh state to put back; after one that called the host (whose answers may differ
+ * from one instance to the next), it is not.
+ */
+export class StartWatch {
+  #starting = false;
+  #calledHost = false;
+
+  /** `imports`, each call noting whether a start function made it. Wrap once, link often. */
+  wrap(imports: WebAssembly.Imports): WebAssembly.Imports {
+    const watched: WebAssembly.Imports = {};
+    for (const [moduleName, calls] of Object.entries(imports)) {
+      const table: Record<string, unknown> = {};
+      for (const [name, call] of Object.entries(calls)) {
+        if (typeof call !== "function") {
+          table[name] = call;
+          continue;
+        }
+        const run = call as (...args: unknown[]) => unknown;
+        table[name] = (...args: unknown[]) => {
+          if (this.#starting) this.#calledHost = true;
+          return run(...args);
+        };
+      }
+      watched[moduleName] = table as WebAssembly.ModuleImports;
+    }
+    return watched;
+  }
+
+  /** A new instance, and whether its start function (if any) called the host. */
+  instantiate(
+    module: WebAssembly.Module,
+    imports: WebAssembly.Imports,
+  ): { instance: WebAssembly.Instance; startCalledHost: boolean } {
+    this.#starting = true;
+    this.#calledHost = false;
+    let instance: WebAssembly.Instance;
+    try {
+      instance = new WebAssembly.Instance(module, imports);
+    } finally {
+      this.#starting = false;
+    }
+    return { instance, startCalledHost: this.#calledHost };
   }
 }
