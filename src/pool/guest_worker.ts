@@ -8,6 +8,7 @@
 /// <reference lib="deno.worker" />
 
 import { GuestRunner } from "../run/guest.ts";
+import { Runners } from "./runners.ts";
 import { ByteRing } from "./byte_ring.ts";
 import { RingSink, RingSource } from "./ring_stdio.ts";
 import { CollectingSink } from "../wasi/streams.ts";
@@ -18,8 +19,8 @@ import { lowerThreadPriority, POOL_WORKER_NICE } from "./thread_priority.ts";
 // Guests here may spin until they are stopped: the server's thread goes first for the cores.
 lowerThreadPriority(POOL_WORKER_NICE);
 
-/** A runner per module this worker was sent: it keeps the module's instance between runs. */
-const runners = new Map<number, GuestRunner>();
+/** A runner per module this worker was sent: each keeps its module's instance between runs. */
+const runners = new Runners<GuestRunner>();
 let control: RunControl | undefined;
 /** The run in progress, and what aborts its outbound requests when it is stopped. */
 let current: { runId: number; abort: AbortController } | undefined;
@@ -31,7 +32,7 @@ self.onmessage = async (event: MessageEvent<PoolMessage>) => {
     return;
   }
   if (message.type === "forget") {
-    for (const id of message.moduleIds) runners.delete(id);
+    runners.forget(message.moduleIds);
     return;
   }
   if (message.type === "stop") {
@@ -77,4 +78,6 @@ self.onmessage = async (event: MessageEvent<PoolMessage>) => {
     stopped: stopping.stopped(job.runId),
   };
   self.postMessage(report);
+  // After the report: the server need not wait for this.
+  runners.used(job.moduleId);
 };

@@ -205,6 +205,16 @@ export class GuestRunner {
     }
   }
 
+  /** Linear memory of the instance kept for the next run (0 when none is). */
+  get keptBytes(): number {
+    return this.#kept?.memory.buffer.byteLength ?? 0;
+  }
+
+  /** Lets go of the kept instance: the next run makes a new one. */
+  letGo(): void {
+    this.#kept = undefined;
+  }
+
   /**
    * Keeps `kept` for the next run when it can be put back; returns the memory this run leaves
    * to be collected (`made` when kept, else all of the instance's).
