@@ -330,8 +330,13 @@ export function meter(wasm: Uint8Array, initialFuel = 0, refill?: number): Meter
     payload: appendToVector(payloadOf(SectionId.EXPORT), exports),
   });
 
+  const memorySection = payloadOf(SectionId.MEMORY);
+  const memories = memorySection ? readU32(memorySection, 0)[0] : 0;
   const notReusable = metered.changesInstance
     ? "it can change its tables or drop segments"
+    : memories > 1
+    // Only the exported memory can be put back from outside: another one would keep its bytes.
+    ? "it has more than one memory"
     : globals.mutableV128
     ? "it has a mutable v128 global"
     : first > 0
