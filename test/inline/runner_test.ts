@@ -4,6 +4,7 @@ import { MoveToPool } from "../../src/inline/policy.ts";
 import { prepareInline } from "../../src/inline/variants.ts";
 import { watToWasm } from "../../src/wasm/wat.ts";
 import { fixture } from "../_fixtures.ts";
+import { countingInstances, startCounter, STARTED_ONCE } from "../_instances.ts";
 
 const MIB = 1024 * 1024;
 
@@ -54,42 +55,15 @@ Deno.test("a reused instance starts every run on the memory of a fresh one, byte
   assertEquals(whole, [sums[0], sums[0], sums[0]]);
 });
 
-/** A module whose start function counts its runs (and, with `call`, calls the host first). */
-function startCounter(call: string) {
-  return `(module
-    (import "wasi_snapshot_preview1" "fd_write"
-      (func $fd_write (param i32 i32 i32 i32) (result i32)))
-    (import "wasi_snapshot_preview1" "sched_yield" (func $yield (result i32)))
-    (memory (export "memory") 1)
-    (data (i32.const 16) "Content-Type: text/plain\\n\\nstarts: 0\\n")
-    (func $count
-      ${call}
-      (i32.store8 (i32.const 50) (i32.add (i32.load8_u (i32.const 50)) (i32.const 1))))
-    (start $count)
-    (func (export "_start")
-      (i32.store (i32.const 0) (i32.const 16))
-      (i32.store (i32.const 4) (i32.const 36))
-      (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))`;
-}
-
 Deno.test("an instance whose start function called nobody is reused from its post-start state; one that called the host is not", async () => {
   const instantiations = new Map<string, number>();
-  const Instance = WebAssembly.Instance;
   for (const [name, call] of [["silent", ""], ["calls", "(drop (call $yield))"]]) {
     const bytes = await watToWasm(`${name}.wat`, startCounter(call));
     const variant = await prepareInline(bytes, undefined);
     assertOk(typeof variant !== "string", String(variant));
     assertEquals([variant.hasStart, variant.notReusable], [true, undefined]);
     const runner = new InlineRunner(variant);
-    let made = 0;
-    // Counts the instances the runner makes (the engine's constructor, wrapped for the test).
-    WebAssembly.Instance = class extends Instance {
-      constructor(module: WebAssembly.Module, imports?: WebAssembly.Imports) {
-        super(module, imports);
-        made++;
-      }
-    };
-    try {
+    const made = await countingInstances(() => {
       for (let i = 0; i < 3; i++) {
         const result = runner.run({
           entrypoint: "_start",
@@ -101,14 +75,9 @@ Deno.test("an instance whose start function called nobody is reused from its pos
         });
         assertOk(!(result instanceof MoveToPool), JSON.stringify(result));
         // Either way every run sees what a fresh instance sees: the start ran once.
-        assertEquals(
-          new TextDecoder().decode(result.stdout),
-          "Content-Type: text/plain\n\nstarts: 1\n",
-        );
+        assertEquals(new TextDecoder().decode(result.stdout), STARTED_ONCE);
       }
-    } finally {
-      WebAssembly.Instance = Instance;
-    }
+    });
     instantiations.set(name, made);
   }
   assertEquals(Object.fromEntries(instantiations), { silent: 1, calls: 3 });

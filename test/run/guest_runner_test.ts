@@ -12,6 +12,7 @@ import { ModuleCache } from "../../src/run/module_cache.ts";
 import { reuseInfo } from "../../src/run/module_info.ts";
 import { BytesSource, CollectingSink } from "../../src/wasi/streams.ts";
 import { tempDir } from "../_temp.ts";
+import { countingInstances, startCounter, STARTED_ONCE } from "../_instances.ts";
 
 const cache = new ModuleCache({ preemptible: true });
 
@@ -34,28 +35,10 @@ async function run(runner: GuestRunner, i: number, entrypoint = "_start") {
   return { end, text: new TextDecoder().decode(stdout.bytes()) };
 }
 
-/** Counts the instances made while `fn` runs. */
-async function counting(fn: () => Promise<void>): Promise<number> {
-  const Instance = WebAssembly.Instance;
-  let made = 0;
-  WebAssembly.Instance = class extends Instance {
-    constructor(module: WebAssembly.Module, imports?: WebAssembly.Imports) {
-      super(module, imports);
-      made++;
-    }
-  };
-  try {
-    await fn();
-  } finally {
-    WebAssembly.Instance = Instance;
-  }
-  return made;
-}
-
 Deno.test("a kept instance starts every run on the memory and globals of a fresh one", async () => {
   const runner = await runnerOf(fixture("scribble.wat"));
   const sums: string[] = [];
-  const made = await counting(async () => {
+  const made = await countingInstances(async () => {
     for (let i = 0; i < 6; i++) {
       const { end, text } = await run(runner, i);
       assertEquals(end.failure, undefined);
@@ -77,13 +60,13 @@ Deno.test("state a run leaves in static memory is gone at the next run", async (
 Deno.test("an instance that grew its memory, or trapped, is made anew for the next run", async () => {
   // Grows until refused, then traps.
   const bomb = await runnerOf(fixture("membomb.wat"));
-  const made = await counting(async () => {
+  const made = await countingInstances(async () => {
     for (let i = 0; i < 3; i++) assertOk((await run(bomb, i)).end.failure);
   });
   assertEquals(made, 3);
   // A trap in a module that does not grow: the instance is not trusted again either.
   const exits = await runnerOf(fixture("exits.wasm"));
-  const after = await counting(async () => {
+  const after = await countingInstances(async () => {
     assertOk((await run(exits, 0, "trap")).end.failure);
     assertEquals((await run(exits, 1, "exit_zero")).end.failure, undefined);
     assertEquals((await run(exits, 2, "exit_zero")).end.failure, undefined);
@@ -96,29 +79,11 @@ Deno.test("a start function that called the host means an instance per run; a si
   const counts: number[] = [];
   for (const call of ["", "(drop (call $yield))"]) {
     const path = `${dir}/start${counts.length}.wat`;
-    await Deno.writeTextFile(
-      path,
-      `(module
-        (import "wasi_snapshot_preview1" "fd_write"
-          (func $fd_write (param i32 i32 i32 i32) (result i32)))
-        (import "wasi_snapshot_preview1" "sched_yield" (func $yield (result i32)))
-        (memory (export "memory") 1)
-        (data (i32.const 16) "Content-Type: text/plain\\n\\nstarts: 0\\n")
-        (func $count
-          ${call}
-          (i32.store8 (i32.const 50) (i32.add (i32.load8_u (i32.const 50)) (i32.const 1))))
-        (start $count)
-        (func (export "_start")
-          (i32.store (i32.const 0) (i32.const 16))
-          (i32.store (i32.const 4) (i32.const 36))
-          (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))`,
-    );
+    await Deno.writeTextFile(path, startCounter(call));
     const runner = await runnerOf(path);
     counts.push(
-      await counting(async () => {
-        for (let i = 0; i < 3; i++) {
-          assertEquals((await run(runner, i)).text, "Content-Type: text/plain\n\nstarts: 1\n");
-        }
+      await countingInstances(async () => {
+        for (let i = 0; i < 3; i++) assertEquals((await run(runner, i)).text, STARTED_ONCE);
       }),
     );
   }
