@@ -117,7 +117,8 @@ export class ModuleCache {
 
   /**
    * Drops every compiled module but those in `inUse` (after a reload: the modules of the
-   * configuration before are no longer needed once its requests end, which hold their own).
+   * configuration before are no longer needed once its requests end, which hold their own),
+   * and which file held which (the next load reads files again).
    */
   keepOnly(inUse: ReadonlySet<WebAssembly.Module>): void {
     for (const [key, module] of this.#compiled) {
@@ -125,13 +126,7 @@ export class ModuleCache {
       this.#compiled.delete(key);
       this.#byDigest.delete(key);
     }
-    for (const [key, module] of this.#byPath) {
-      module.then((m) => {
-        if (!inUse.has(m) && this.#byPath.get(key) === module) this.#byPath.delete(key);
-      }, () => {
-        if (this.#byPath.get(key) === module) this.#byPath.delete(key);
-      });
-    }
+    this.#byPath.clear();
   }
 
   async #compile(path: string, memoryLimitBytes?: number): Promise<WebAssembly.Module> {
