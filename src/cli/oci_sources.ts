@@ -62,6 +62,11 @@ export class OciSources {
         );
       }
     }));
+    // What moved tags left behind goes, once everything named now is in place.
+    const removed = await pull.store.prune();
+    if (removed > 0) {
+      this.options.logger.info(`removed ${removed} pulled modules no reference names any more`);
+    }
   }
 
   /** Removes the temp dir pulled modules went to, if one was made. */

@@ -9,6 +9,9 @@ import { sha256Hex } from "../digest.ts";
 import { replaceFile } from "../paths.ts";
 import type { ResolvedModule } from "./registry.ts";
 
+/** How old an unnamed blob must be before {@link OciStore.prune} removes it. */
+export const PRUNE_GRACE_MS = 60 * 60 * 1000;
+
 /** What a reference resolved to when it was last pulled. */
 export interface RememberedReference extends ResolvedModule {
   reference: string;
@@ -66,6 +69,39 @@ export class OciStore {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Removes the blobs no remembered reference names any more (a tag that moved leaves its old
+   * module behind), unless younger than `graceMs`: another server sharing the cache may have
+   * just pulled one and not yet remembered it. Returns how many were removed.
+   */
+  async prune(graceMs = PRUNE_GRACE_MS): Promise<number> {
+    const named = new Set<string>();
+    try {
+      for await (const entry of Deno.readDir(`${this.dir}/oci/refs`)) {
+        if (!entry.name.endsWith(".json")) continue;
+        try {
+          const record = JSON.parse(await Deno.readTextFile(`${this.dir}/oci/refs/${entry.name}`));
+          if (typeof record.layerDigest === "string") named.add(record.layerDigest);
+        } catch { /* a damaged record names nothing */ }
+      }
+    } catch {
+      return 0;
+    }
+    let removed = 0;
+    const blobs = `${this.dir}/oci/blobs/sha256`;
+    try {
+      for await (const entry of Deno.readDir(blobs)) {
+        if (!/^[a-f0-9]{64}$/.test(entry.name) || named.has(`sha256:${entry.name}`)) continue;
+        const path = `${blobs}/${entry.name}`;
+        const age = Date.now() - ((await Deno.stat(path)).mtime?.getTime() ?? Date.now());
+        if (age < graceMs) continue;
+        await Deno.remove(path);
+        removed++;
+      }
+    } catch { /* nothing to prune */ }
+    return removed;
   }
 
   async #refPath(reference: string): Promise<string> {
