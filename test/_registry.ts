@@ -8,30 +8,27 @@ import { ROOT } from "./_fixtures.ts";
 import { freePort } from "./_net.ts";
 import { tempDir } from "./_temp.ts";
 
-/** Why registry tests cannot run here, or undefined when they can. */
-export const NO_REGISTRY = (() => {
+/** Whether `program` can be run here (it is installed). */
+function installed(program: string, args: string[]): boolean {
   try {
-    new Deno.Command("docker-registry", { args: ["--version"], stdout: "null", stderr: "null" })
-      .outputSync();
-    return undefined;
+    new Deno.Command(program, { args, stdout: "null", stderr: "null" }).outputSync();
+    return true;
   } catch {
-    return "docker-registry is not installed (apt-get install docker-registry)";
+    return false;
   }
-})();
+}
+
+/** Why registry tests cannot run here, or undefined when they can. */
+export const NO_REGISTRY = installed("docker-registry", ["--version"])
+  ? undefined
+  : "docker-registry is not installed (apt-get install docker-registry)";
 
 /** The user and password the htpasswd file of test/fixtures/registry accepts. */
 export const REGISTRY_USER = { username: "wagi", password: "secret-pass" };
 
 /** Why token-auth registry tests cannot run here (they make a certificate with openssl). */
-export const NO_TOKEN_AUTH = NO_REGISTRY ?? (() => {
-  try {
-    new Deno.Command("openssl", { args: ["version"], stdout: "null", stderr: "null" })
-      .outputSync();
-    return undefined;
-  } catch {
-    return "openssl is not installed";
-  }
-})();
+export const NO_TOKEN_AUTH = NO_REGISTRY ??
+  (installed("openssl", ["version"]) ? undefined : "openssl is not installed");
 
 /** A running registry. */
 export interface Registry {
