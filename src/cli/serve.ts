@@ -15,6 +15,7 @@ import { CompileCache } from "../run/compile_cache.ts";
 import type { Executor } from "../run/contract.ts";
 import { openFileLimit } from "./open_file_limit.ts";
 import { startTrace } from "./start_trace.ts";
+import { warmUpServing } from "./warm_up.ts";
 import { OciSources } from "./oci_sources.ts";
 import { startReloading } from "./reloading.ts";
 import { RoutingTable } from "../routing/table.ts";
@@ -239,11 +240,13 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   });
 
   if (options.loadOnly) {
-    // Everything derived is in the module cache now: what an image build wants.
+    // Everything derived is in the module cache now: what an image build wants. The runtime
+    // then compiles its serving code once, so that a DENO_DIR kept with the image has it.
     await settled;
     console.log(formatRoutes(handlers));
     executor.close();
     await ociSources.close();
+    await warmUpServing();
     return;
   }
 

@@ -112,8 +112,9 @@ export const SERVE_USAGE = `Usage: wagi-deno [serve] -c modules.toml [options]
                            half of them; more wait (default 8 x workers, at least 16)
       --pool-only          run every request in the worker pool, never on the server's
                            thread (to compare the two, or to rule one out)
-      --load-only          load and prepare every module (filling --module-cache), then exit
-                           without serving (for an image build)
+      --load-only          load and prepare every module (filling --module-cache), answer
+                           one request on a loopback port (so that DENO_DIR keeps the
+                           compiled serving code), then exit (for an image build)
       --drain-timeout SECONDS  on SIGTERM, how long in-flight requests may finish (default 25)
       --max-open-files N   most files and directories one run may have open, stdio included
                            (default 1024)

@@ -1,7 +1,8 @@
 /**
  * Cold start: time from spawning the process to the first 200 on `/`, for the server started
- * by `deno task start` and as the container image starts it, against a bare Deno.serve hello
- * started the same ways in the same run. Prints medians and ratios (machines are noisy).
+ * by `deno task start` and as the container image starts it (with the DENO_DIR the image ships,
+ * fresh for every start, as a new container has it), against a bare Deno.serve hello started
+ * the same ways in the same run. Prints medians and ratios (machines are noisy).
  *
  * Run: deno task bench-cold-start [runs]
  * @module
@@ -16,14 +17,27 @@ const RUNS = Number(Deno.args[0] ?? 7);
 /** The start's phases as wagi-deno reported them (WAGI_START_TRACE), by name, per run. */
 const phases = new Map<string, Map<string, number[]>>();
 
-/** Milliseconds from spawn to the first 200 on `/`, started in `cwd`; `name` keeps its phases. */
-async function coldStart(args: string[], cwd = ROOT, name = ""): Promise<number> {
+/** How a case starts: its arguments to `deno`, its directory, and its environment (made anew per start). */
+interface Case {
+  args: string[];
+  cwd: string;
+  env?: () => Promise<Record<string, string>>;
+}
+
+/** Milliseconds from spawn to the first 200 on `/`; `name` keeps its phases. */
+async function coldStart({ args, cwd, env }: Case, name = ""): Promise<number> {
   const port = freePort();
+  const extraEnv = await env?.() ?? {};
   const started = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
     args,
     cwd,
-    env: { PORT: String(port), DENO_NO_UPDATE_CHECK: "1", WAGI_START_TRACE: "1" },
+    env: {
+      PORT: String(port),
+      DENO_NO_UPDATE_CHECK: "1",
+      WAGI_START_TRACE: "1",
+      ...extraEnv,
+    },
     stdout: "null",
     stderr: "piped",
   }).spawn();
@@ -79,6 +93,15 @@ for (const kept of ["deno.json", "deno.lock", "src", "modules"]) {
 }
 await sh(dockerfile.match(/^RUN (.+)$/m)![1], app);
 const imageCommand: string[] = JSON.parse(dockerfile.match(/^CMD (\[.+\])$/m)![1]).slice(1);
+// A new container starts with the DENO_DIR the image ships (what the build left in .deno-run),
+// never with what an earlier start added to it: each start gets a fresh copy.
+const denoDirs: string[] = [];
+const imageDenoDir = async () => {
+  const dir = await Deno.makeTempDir({ prefix: "wagi-cold-deno-dir-" });
+  denoDirs.push(dir);
+  await sh(`cp -r '${app}/.deno-run/.' '${dir}/'`, app);
+  return { DENO_DIR: dir };
+};
 
 // Fifty distinct modules (the hello with a custom section naming each), a route each.
 const fifty = await Deno.makeTempDir({ prefix: "wagi-cold-fifty-" });
@@ -94,21 +117,25 @@ await Deno.writeTextFile(`${fifty}/modules.toml`, toml);
 const fiftyCommand = ["run", "--cached-only", "--allow-all", `${ROOT}src/main.ts`];
 
 const bareRun = ["run", "--cached-only", "--allow-all", `${ROOT}test/bench/bare_hello.ts`];
-const cases: [string, string[], string][] = [
-  ["wagi-deno, deno task start", ["task", "start"], ROOT],
-  ["bare Deno.serve, deno task", ["task", "bare-hello"], ROOT],
-  ["wagi-deno, as the image starts it", imageCommand, app],
-  ["bare Deno.serve, deno run", bareRun, ROOT],
-  ["wagi-deno, 50 modules", [...fiftyCommand, "-c", `${fifty}/modules.toml`], fifty],
+const cases: [string, Case][] = [
+  ["wagi-deno, deno task start", { args: ["task", "start"], cwd: ROOT }],
+  ["bare Deno.serve, deno task", { args: ["task", "bare-hello"], cwd: ROOT }],
+  ["wagi-deno, as the image starts it", { args: imageCommand, cwd: app, env: imageDenoDir }],
+  ["bare Deno.serve, deno run", { args: bareRun, cwd: ROOT }],
+  ["wagi-deno, 50 modules", {
+    args: [...fiftyCommand, "-c", `${fifty}/modules.toml`],
+    cwd: fifty,
+  }],
 ];
 
 try {
   // Once to warm every cache (the module cache included), so that each case measures a start.
-  for (const [, args, cwd] of cases) await coldStart(args, cwd);
+  for (const [, start] of cases) await coldStart(start);
   const results = new Map<string, number[]>(cases.map(([name]) => [name, []]));
   for (let run = 0; run < RUNS; run++) {
-    for (const [name, args, cwd] of cases) {
-      results.get(name)!.push(await coldStart(args, cwd, name));
+    for (const [name, start] of cases) {
+      results.get(name)!.push(await coldStart(start, name));
+      for (const dir of denoDirs.splice(0)) await Deno.remove(dir, { recursive: true });
     }
   }
   const medians = new Map([...results].map(([name, times]) => [name, median(times)]));
@@ -145,6 +172,7 @@ try {
     console.log(`| ${phase} | ${cells.join(" | ")} |`);
   }
 } finally {
+  for (const dir of denoDirs) await Deno.remove(dir, { recursive: true });
   await Deno.remove(app, { recursive: true });
   await Deno.remove(fifty, { recursive: true });
 }

@@ -2,6 +2,7 @@ import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
 import { ROOT } from "../_fixtures.ts";
 import { freePort } from "../_net.ts";
 import { tempDir } from "../_temp.ts";
+import { DatabaseSync } from "node:sqlite";
 
 const dockerfile = await Deno.readTextFile(`${ROOT}Dockerfile`);
 const denoJson = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
@@ -60,15 +61,23 @@ Deno.test("the Dockerfile's build and start commands work outside Docker: / says
   }).output();
   assertEquals(prepared.code, 0, new TextDecoder().decode(prepared.stderr));
 
-  // Started exactly as the image's CMD, with only the warmed cache: nothing is downloaded.
+  // Started exactly as the image's CMD, with the DENO_DIR the final stage ships (a copy, as a
+  // new container has it): nothing is downloaded.
   const [start, ...startArgs] = startCommand();
   assertEquals(start, "deno");
   assertOk(startArgs.includes("--cached-only"));
+  const shipped = await tempDir("wagi-image-shipped-deno-dir-");
+  await new Deno.Command("cp", { args: ["-r", `${app}/.deno-run/.`, shipped] }).output();
+  const compiledBefore = cachedScripts(shipped);
+  assertOk(
+    compiledBefore.has(`file://${app}/dist/main.js`),
+    "the build left the bundle's compiled code in the shipped DENO_DIR",
+  );
   const port = freePort();
   const child = new Deno.Command(Deno.execPath(), {
     args: startArgs,
     cwd: app,
-    env: { ...env, PORT: String(port) },
+    env: { ...env, DENO_DIR: shipped, PORT: String(port) },
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -85,10 +94,29 @@ Deno.test("the Dockerfile's build and start commands work outside Docker: / says
     reader.cancel();
     const response = await fetch(`http://127.0.0.1:${port}/`);
     assertEquals([response.status, await response.text()], [200, "Oh hi world\n"]);
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    assertEquals(health.status, 200);
+    await health.body?.cancel();
   } finally {
     child.kill("SIGTERM");
     assertEquals((await child.status).code, 0);
   }
   // The build left every module compiled and rewritten: the start only read them back.
   assertIncludes(await stderr, "derived modules read back, 0 made");
+  // And every script the start and its first answers ran was compiled at the build already.
+  assertEquals([...cachedScripts(shipped)].filter((s) => !compiledBefore.has(s)), []);
 });
+
+/**
+ * The scripts whose compiled code a DENO_DIR holds (Deno 2.9 keeps it in SQLite, one row per
+ * script: the bundle, and the runtime's own code loaded when first used).
+ */
+function cachedScripts(denoDir: string): Set<string> {
+  const db = new DatabaseSync(`${denoDir}/v8_code_cache_v2`, { readOnly: true });
+  try {
+    const rows = db.prepare("SELECT specifier FROM codecache").all();
+    return new Set(rows.map((row) => String(row.specifier)));
+  } finally {
+    db.close();
+  }
+}
