@@ -9,7 +9,6 @@ import { ModuleLoadError } from "./run/module_cache.ts";
 import { EnvError } from "./cli/env_file.ts";
 import { parseServeArgs, SERVE_USAGE, UsageError } from "./cli/serve_options.ts";
 import { serve, StartupError } from "./cli/serve.ts";
-import { parseRunArgs, RUN_USAGE, runCommand } from "./cli/run.ts";
 import { stderrLogger } from "./server/logger.ts";
 import denoJson from "../deno.json" with { type: "json" };
 import { startTrace } from "./cli/start_trace.ts";
@@ -33,17 +32,24 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (own.includes("--help") || own.includes("-h")) {
-    const usage = command === "push" ? (await import("./cli/push.ts")).PUSH_USAGE : undefined;
-    console.log(command === "run" ? RUN_USAGE : usage ?? SERVE_USAGE);
+    // `run` and `push` are loaded only when used: serving (and its start) does not need them.
+    const usage = command === "push"
+      ? (await import("./cli/push.ts")).PUSH_USAGE
+      : command === "run"
+      ? (await import("./cli/run.ts")).RUN_USAGE
+      : SERVE_USAGE;
+    console.log(usage);
     return 0;
   }
   // Under `deno task`, the user's directory is INIT_CWD; relative paths resolve against it.
   const startDir = Deno.env.get("INIT_CWD") ?? Deno.cwd();
   const getEnv = (name: string) => Deno.env.get(name);
   try {
-    if (command === "run") return await runCommand(parseRunArgs(rest, startDir, getEnv));
+    if (command === "run") {
+      const { parseRunArgs, runCommand } = await import("./cli/run.ts");
+      return await runCommand(parseRunArgs(rest, startDir, getEnv));
+    }
     if (command === "push") {
-      // Loaded only to push: serving does not need it.
       const { parsePushArgs, pushCommand } = await import("./cli/push.ts");
       return await pushCommand(parsePushArgs(rest, startDir));
     }

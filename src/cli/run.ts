@@ -7,7 +7,7 @@
 import { isAbsolute, join } from "../paths.ts";
 import { ModuleCache } from "../run/module_cache.ts";
 import { runGuest } from "../run/guest.ts";
-import { DEFAULT_OUTBOUND } from "../outbound_http/experimental_http.ts";
+import { DEFAULT_OUTBOUND } from "../outbound_http/names.ts";
 import type { Preopen } from "../wasi/state.ts";
 import { HandleSink, HandleSource } from "../wasi/streams.ts";
 import { parseVolume } from "../config/volumes.ts";

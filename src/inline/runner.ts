@@ -11,8 +11,13 @@ import { idleOptions } from "../wasi/state.ts";
 import { ProcExit } from "../wasi/syscall.ts";
 import { BytesSource, CollectingSink } from "../wasi/streams.ts";
 import type { OutputSink } from "../wasi/descriptors.ts";
-import { FUEL_EXPORT, GROW_REFUSED_EXPORT, STATE_GLOBAL_PREFIX } from "../wasm/metering.ts";
-import { CHUNK_MAP_EXPORT, markChunks } from "../wasm/write_tracking.ts";
+import {
+  CHUNK_MAP_EXPORT,
+  FUEL_EXPORT,
+  GROW_REFUSED_EXPORT,
+  markChunks,
+  STATE_GLOBAL_PREFIX,
+} from "../wasm/contract.ts";
 import { MAX_STDERR, type RunOutcome, type RunSpec } from "../run/contract.ts";
 import { describeFailure, entrypointCalls } from "../run/guest.ts";
 import { moduleInfo } from "../run/module_info.ts";

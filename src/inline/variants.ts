@@ -7,9 +7,7 @@
  */
 
 import { limitMemory } from "../wasm/memory_limit.ts";
-import { meter } from "../wasm/metering.ts";
-import { trackWrites } from "../wasm/write_tracking.ts";
-import { HTTP_MODULE } from "../outbound_http/experimental_http.ts";
+import { HTTP_MODULE } from "../outbound_http/names.ts";
 import type { CompiledModule } from "../run/module_cache.ts";
 import { CompileCache, type Derived } from "../run/compile_cache.ts";
 
@@ -60,7 +58,12 @@ type RewriteMeta =
   | { why: string };
 
 /** The rewrite of a module's bytes for the server's thread, or why it has none. */
-function rewriteInline(bytes: Uint8Array, capBytes: number): Derived {
+async function rewriteInline(bytes: Uint8Array, capBytes: number): Promise<Derived> {
+  // The rewriters load only when a module is rewritten, not read back from the cache.
+  const [{ meter }, { trackWrites }] = await Promise.all([
+    import("../wasm/metering.ts"),
+    import("../wasm/write_tracking.ts"),
+  ]);
   try {
     const metered = meter(limitMemory(bytes, capBytes), INLINE_FUEL);
     // Without a chunk map, all of its memory is put back between runs.
@@ -90,7 +93,7 @@ export async function prepareInline(
   const capBytes = Math.min(memoryLimitBytes ?? Infinity, INLINE_MEMORY_CAP_BYTES);
   const rewrite = () => rewriteInline(bytes, capBytes);
   const { bytes: rewritten, meta } = digest === undefined
-    ? rewrite()
+    ? await rewrite()
     : await derived.derive(`inline-${capBytes}`, digest, rewrite);
   const learnt = meta as RewriteMeta;
   if ("why" in learnt) return learnt.why;

@@ -8,7 +8,7 @@
 
 import { Unwind } from "../wasi/syscall.ts";
 import type { StopSignal } from "../wasi/state.ts";
-import { PREEMPT_FUEL } from "../wasm/preemption.ts";
+import { PREEMPT_FUEL } from "../wasm/contract.ts";
 
 /** The slot holding the id of the run to stop (0: none). */
 const STOP = 0;

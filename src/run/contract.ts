@@ -7,7 +7,7 @@
  */
 
 import type { Preopen } from "../wasi/state.ts";
-import type { OutboundOptions } from "../outbound_http/experimental_http.ts";
+import type { OutboundOptions } from "../outbound_http/names.ts";
 
 /** One run of a module's entrypoint, as the server asks for it. */
 export interface RunSpec {

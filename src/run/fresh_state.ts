@@ -6,7 +6,7 @@
  * @module
  */
 
-import { CHUNK_BITS, STORE_SPILL } from "../wasm/write_tracking.ts";
+import { CHUNK_BITS, STORE_SPILL } from "../wasm/contract.ts";
 
 /** A copy of `bytes` up to and including its last non-zero byte. */
 function nonZeroPrefix(bytes: Uint8Array): Uint8Array {

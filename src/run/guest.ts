@@ -9,16 +9,16 @@
 import type { WasiOptions } from "../wasi/state.ts";
 import { ProcExit } from "../wasi/syscall.ts";
 import { WasiHost } from "../wasi/host.ts";
-import {
-  DEFAULT_OUTBOUND,
-  HTTP_MODULE,
-  outboundHttpImports,
-  type OutboundOptions,
-  promising,
-} from "../outbound_http/experimental_http.ts";
+import { DEFAULT_OUTBOUND, HTTP_MODULE, type OutboundOptions } from "../outbound_http/names.ts";
 import { moduleInfo, type ReuseInfo } from "./module_info.ts";
-import { PREEMPT_FUEL, PREEMPT_FUNCTION, PREEMPT_MODULE } from "../wasm/preemption.ts";
-import { FUEL_EXPORT, GROW_REFUSED_EXPORT, STATE_GLOBAL_PREFIX } from "../wasm/metering.ts";
+import {
+  FUEL_EXPORT,
+  GROW_REFUSED_EXPORT,
+  PREEMPT_FUEL,
+  PREEMPT_FUNCTION,
+  PREEMPT_MODULE,
+  STATE_GLOBAL_PREFIX,
+} from "../wasm/contract.ts";
 import { idleOptions } from "../wasi/state.ts";
 import { FreshState, StartWatch } from "./fresh_state.ts";
 
@@ -88,9 +88,14 @@ export async function runGuest(
   const host = new WasiHost(wasi);
   let memory: WebAssembly.Memory | undefined;
   const memoryBytes = () => memory?.buffer.byteLength ?? 0;
-  const http = info.usesHttp
-    ? outboundHttpImports(host.memory, outbound, { check: host.stop.check, signal: control.signal })
+  // Loaded only for a module that makes outbound requests.
+  const outboundHttp = info.usesHttp
+    ? await import("../outbound_http/experimental_http.ts")
     : undefined;
+  const http = outboundHttp?.outboundHttpImports(host.memory, outbound, {
+    check: host.stop.check,
+    signal: control.signal,
+  });
   try {
     const imports = host.imports(info.snapshots);
     if (http) imports[HTTP_MODULE] = http.imports as unknown as WebAssembly.ModuleImports;
@@ -103,7 +108,7 @@ export async function runGuest(
     }
     for (const call of entrypointCalls(instance, entrypoint)) {
       // Under JSPI, suspending imports (outbound HTTP) can wait for promises.
-      if (http) await promising(call)();
+      if (outboundHttp) await outboundHttp.promising(call)();
       else (call as () => void)();
     }
     return { exitCode: 0, memoryBytes: memoryBytes() };

@@ -6,12 +6,11 @@
  */
 
 import { sha256Hex } from "../digest.ts";
-import { HTTP_FUNCTIONS, HTTP_MODULE } from "../outbound_http/experimental_http.ts";
+import { HTTP_FUNCTIONS, HTTP_MODULE } from "../outbound_http/names.ts";
 import { limitMemory } from "../wasm/memory_limit.ts";
 import { hasWasmMagic, isWatText, watToWasm } from "../wasm/wat.ts";
 import { importsOf } from "../wasm/binary.ts";
 import { CompileCache } from "./compile_cache.ts";
-import { preemptibleModule } from "../wasm/preemption.ts";
 import { type ReuseInfo, setReuseInfo } from "./module_info.ts";
 import { WasiHost } from "../wasi/host.ts";
 import { idleOptions } from "../wasi/state.ts";
@@ -186,7 +185,9 @@ export class ModuleCache {
     try {
       checkImports(path, bytes);
       if (this.options.preemptible) {
-        const derived = await this.#derived.derive("preemptible", digest, () => {
+        const derived = await this.#derived.derive("preemptible", digest, async () => {
+          // The rewriter loads only when a module is rewritten, not read back from the cache.
+          const { preemptibleModule } = await import("../wasm/preemption.ts");
           const { bytes: rewritten, ...learnt } = preemptibleModule(bytes);
           return { bytes: rewritten, meta: learnt };
         });

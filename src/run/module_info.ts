@@ -6,8 +6,8 @@
  */
 
 import { type GuestInputs, inputsOf, type Snapshot, snapshotsOf } from "../wasi/host.ts";
-import { HTTP_MODULE } from "../outbound_http/experimental_http.ts";
-import { PREEMPT_MODULE } from "../wasm/preemption.ts";
+import { HTTP_MODULE } from "../outbound_http/names.ts";
+import { PREEMPT_MODULE } from "../wasm/contract.ts";
 
 /** What a module imports, in the terms a runner needs. */
 export interface ModuleInfo {

@@ -27,15 +27,9 @@ import {
   writeSections,
   writeU32,
 } from "./binary.ts";
+import { FUEL_EXPORT, GROW_REFUSED_EXPORT, STATE_GLOBAL_PREFIX } from "./contract.ts";
 
-/** The export holding the fuel left (an i32 global): below 0 means the guest ran out. */
-export const FUEL_EXPORT = "__wagi_fuel";
-
-/** The export of an i32 global set to 1 when a `memory.grow` was refused (returned -1). */
-export const GROW_REFUSED_EXPORT = "__wagi_grow_refused";
-
-/** Prefix of the exports that expose each mutable global, followed by its index. */
-export const STATE_GLOBAL_PREFIX = "__wagi_global_";
+export { FUEL_EXPORT, GROW_REFUSED_EXPORT, STATE_GLOBAL_PREFIX } from "./contract.ts";
 
 /** A metered module, and what an instance of it can have restored. */
 export interface MeteredModule {

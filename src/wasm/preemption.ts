@@ -9,17 +9,9 @@
 
 import { addFunctionImport } from "./function_import.ts";
 import { meter, type MeteredModule } from "./metering.ts";
+import { PREEMPT_FUEL, PREEMPT_FUNCTION, PREEMPT_MODULE } from "./contract.ts";
 
-/** The import module and name of the host function a preemptible module asks for fuel. */
-export const PREEMPT_MODULE = "__wagi";
-export const PREEMPT_FUNCTION = "refuel";
-
-/**
- * Fuel each refill gives, in instructions (roughly): a fraction of a millisecond to a few
- * milliseconds of guest work between two questions to the host, which cost far less than
- * that. The same is the starting fuel.
- */
-export const PREEMPT_FUEL = 2_000_000;
+export { PREEMPT_FUEL, PREEMPT_FUNCTION, PREEMPT_MODULE } from "./contract.ts";
 
 /**
  * Returns `wasm` metered, importing `__wagi.refuel: () -> i32` to ask for more fuel (a

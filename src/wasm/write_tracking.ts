@@ -22,32 +22,12 @@ import {
   writeSections,
   writeU32,
 } from "./binary.ts";
+import { CHUNK_BITS, CHUNK_MAP_EXPORT } from "./contract.ts";
 
-/**
- * log2 of a chunk's size: each byte of the chunk map stands for 1 KiB of guest memory.
- * Smaller chunks copy less back after a run; the map (one 64 KiB WebAssembly page) then covers
- * memories up to 64 MiB.
- */
-export const CHUNK_BITS = 10;
-
-/** The export of the chunk map: one byte per chunk of the guest's memory, non-zero if written. */
-export const CHUNK_MAP_EXPORT = "__wagi_written";
-
-/**
- * A store marks the chunk its first byte falls in; its last byte may be this many bytes into
- * the next chunk (a v128 store writes 16 bytes), so restoring a chunk covers them too.
- */
-export const STORE_SPILL = 15;
+export { CHUNK_BITS, CHUNK_MAP_EXPORT, markChunks, STORE_SPILL } from "./contract.ts";
 
 /** The chunk map is one WebAssembly page: it covers memories up to 1024 pages (64 MiB). */
 const MAX_MEMORY_PAGES = (65536 * 2 ** CHUNK_BITS) / 65536;
-
-/** Marks, in `map`, every chunk that `length` bytes written at `at` touch. */
-export function markChunks(map: Uint8Array, at: number, length: number): void {
-  if (length <= 0) return;
-  const last = (at + length - 1) >>> CHUNK_BITS;
-  for (let chunk = at >>> CHUNK_BITS; chunk <= last; chunk++) map[chunk] = 1;
-}
 
 /** What kind of memory write an instruction is, if any. */
 type Write =
