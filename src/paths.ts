@@ -53,6 +53,20 @@ export function exists(path: string): boolean {
 }
 
 /**
+ * Reads a whole file. `blocking` reads it on the calling thread: for small files about four
+ * times cheaper than handing the read to Deno's I/O threads, but nothing else runs meanwhile
+ * (what a start wants, before anything is served; not a server answering requests).
+ */
+export function readBytes(path: string, blocking: boolean): Promise<Uint8Array<ArrayBuffer>> {
+  if (!blocking) return Deno.readFile(path);
+  try {
+    return Promise.resolve(Deno.readFileSync(path));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
  * Writes `bytes` to `path` (creating its directory) beside it first, then renames it into
  * place: a reader never sees half a file. Throws what the file system said.
  */

@@ -125,7 +125,14 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   }
   // What loading derives from a module is kept across starts: a restart only reads it back.
   // Its entries run as they are, so no module may be able to write them.
-  const derived = new CompileCache(options.moduleCache, (message) => logger.warn(message));
+  // At start an unsafe module cache is given up; once serving, a reload that would make it
+  // unsafe is refused. Until then, files are read on this thread (nothing else waits for it).
+  let serving = false;
+  const derived = new CompileCache(
+    options.moduleCache,
+    (message) => logger.warn(message),
+    () => !serving,
+  );
   // Each module is prepared to run on the server's thread as soon as it is loaded; a request
   // that arrives before its module is prepared waits for it.
   const variants = new InlineVariants(derived);
@@ -158,9 +165,6 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
           "its next runs start in the pool for a while",
       );
     });
-  // At start an unsafe module cache is given up; once serving, a reload that would make it
-  // unsafe is refused.
-  let serving = false;
   const source: ConfigurationSource = {
     configFile: options.configFile,
     startDir: options.startDir,

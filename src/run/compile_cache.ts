@@ -7,7 +7,7 @@
  */
 
 import { sha256Hex } from "../digest.ts";
-import { replaceFile } from "../paths.ts";
+import { readBytes, replaceFile } from "../paths.ts";
 
 /**
  * The SHA-256 of the sources that decide what is derived (src/wasm/*.ts, src/inline/variants.ts
@@ -45,6 +45,8 @@ export class CompileCache {
     dir: string | undefined,
     /** Told once when the directory cannot be written (the server goes on without it). */
     readonly onUnwritable: (message: string) => void = () => {},
+    /** Whether reads may hold the thread now (see {@link readBytes}): while starting. */
+    readonly blockingReads: () => boolean = () => false,
   ) {
     this.#dir = dir;
   }
@@ -88,7 +90,7 @@ export class CompileCache {
   async #read(path: string): Promise<Derived | undefined> {
     let file: Uint8Array<ArrayBuffer>;
     try {
-      file = await Deno.readFile(path);
+      file = await readBytes(path, this.blockingReads());
     } catch {
       return undefined;
     }

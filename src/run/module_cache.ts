@@ -5,6 +5,7 @@
  * @module
  */
 
+import { readBytes } from "../paths.ts";
 import { sha256Hex } from "../digest.ts";
 import { HTTP_FUNCTIONS, HTTP_MODULE } from "../outbound_http/names.ts";
 import { limitMemory } from "../wasm/memory_limit.ts";
@@ -131,7 +132,7 @@ export class ModuleCache {
   async #compile(path: string, memoryLimitBytes?: number): Promise<WebAssembly.Module> {
     let bytes: Uint8Array<ArrayBuffer>;
     try {
-      bytes = await Deno.readFile(path);
+      bytes = await readBytes(path, this.#derived.blockingReads());
     } catch (error) {
       throw new ModuleLoadError(`${path}: cannot read module: ${(error as Error).message}`);
     }

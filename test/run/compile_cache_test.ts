@@ -70,3 +70,23 @@ Deno.test("an unwritable cache directory is said once and derivations still work
   assertEquals(warnings[0].includes(`${dir}/file/cache cannot be written`), true, warnings[0]);
   assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["file"], "no stray temp files");
 });
+
+Deno.test("reads that may hold the thread (a start) find, miss and reject damage alike", async () => {
+  const dir = await tempDir("wagi-derived-");
+  await new CompileCache(dir).derive("kind", "abc", made("good"));
+  const starting = new CompileCache(dir, () => {}, () => true);
+  const found = await starting.derive("kind", "abc", made("not used"));
+  const missing = await starting.derive("kind", "other", made("made"));
+  assertEquals(starting.counts, { hits: 1, made: 1 });
+  assertEquals(
+    [new TextDecoder().decode(found.bytes), new TextDecoder().decode(missing.bytes)],
+    ["good", "made"],
+  );
+  const [folder] = [...Deno.readDirSync(dir)];
+  const path = `${dir}/${folder.name}/kind-abc`;
+  const file = await Deno.readFile(path);
+  file[file.length - 1] ^= 1;
+  await Deno.writeFile(path, file);
+  const again = await new CompileCache(dir, () => {}, () => true).derive("kind", "abc", made("x"));
+  assertEquals(new TextDecoder().decode(again.bytes), "x");
+});
