@@ -4,8 +4,9 @@
 # - deno compile would give one binary, but it downloads a matching runtime (denort) at build
 #   time from outside the npm registry, which our build machines cannot reach;
 # - the build stage fills a DENO_DIR with every dependency, bundles the server and its pool
-#   worker into dist/ (one file each: loading one file instead of ~80 modules saves ~25 ms of
-#   start), keeping the WebAssembly-text compiler (wabt, an Emscripten build that expects
+#   worker into dist/ (a few files instead of ~80 modules saves ~25 ms of start; what a start
+#   does not use, such as the rewriters and the OCI client, is in files of its own that load
+#   when needed), keeping the WebAssembly-text compiler (wabt, an Emscripten build that expects
 #   CommonJS globals) outside the bundle, in the DENO_DIR; and loads every bundled module once
 #   with --load-only, so that .module-cache holds them compiled and rewritten: a start of the
 #   image compiles no text and rewrites nothing; and caches, apart, the little the bundle loads
