@@ -14,6 +14,8 @@ import { RingSink, RingSource } from "./ring_stdio.ts";
 import { CollectingSink } from "../wasi/streams.ts";
 import type { PoolMessage, RunReport } from "./protocol.ts";
 import { RunControl } from "./control.ts";
+import { moduleInfo } from "../run/module_info.ts";
+import type { StopSignal } from "../wasi/state.ts";
 import { lowerThreadPriority, POOL_WORKER_NICE } from "./thread_priority.ts";
 
 // Guests here may spin until they are stopped: the server's thread goes first for the cores.
@@ -45,11 +47,23 @@ self.onmessage = async (event: MessageEvent<PoolMessage>) => {
   const runner = runners.get(job.moduleId);
   const stopping = control!;
   stopping.begin(job.runId);
-  const stop = stopping.signal(job.runId);
+  const signal = stopping.signal(job.runId);
   current = { runId: job.runId, abort: new AbortController() };
   const stdinRing = new ByteRing(job.stdin);
   const stdoutRing = new ByteRing(job.stdout);
-  const stdout = new RingSink(stdoutRing, stop, job.maxOutput);
+  // Small writes go out in chunks, and before every wait: a sleep, a read of the body (the
+  // source below), a fuel refill long after the last write. A guest waiting on the network
+  // (outbound HTTP, under JSPI) hands every write over at once instead.
+  const hold = runner !== undefined && !moduleInfo(runner.module).usesHttp;
+  const stdout = new RingSink(stdoutRing, signal, job.maxOutput, hold);
+  const stop: StopSignal = {
+    check: signal.check,
+    sleep(ms) {
+      stdout.flush();
+      signal.sleep(ms);
+    },
+  };
+  const refuel = stopping.refuel(job.runId);
   const stderr = new CollectingSink(job.maxStderr);
   const end = runner
     ? await runner.run(
@@ -57,7 +71,7 @@ self.onmessage = async (event: MessageEvent<PoolMessage>) => {
       {
         args: job.args,
         env: job.env,
-        stdin: new RingSource(stdinRing, stop),
+        stdin: new RingSource(stdinRing, stop, () => stdout.flush()),
         stdout,
         stderr,
         preopens: job.preopens,
@@ -65,10 +79,17 @@ self.onmessage = async (event: MessageEvent<PoolMessage>) => {
         maxDescriptors: job.maxDescriptors,
       },
       job.outbound,
-      { refuel: stopping.refuel(job.runId), signal: current.abort.signal },
+      {
+        refuel: () => {
+          stdout.flushIfDue();
+          return refuel();
+        },
+        signal: current.abort.signal,
+      },
     )
     : { exitCode: 0, failure: "worker has no copy of the module", memoryBytes: 0 };
   current = undefined;
+  stdout.flush();
   stdoutRing.close();
   stdinRing.abandon();
   const report: RunReport = {

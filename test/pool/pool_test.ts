@@ -32,6 +32,27 @@ Deno.test("the pool streams stdin to a guest and its stdout back", async () => {
   }
 });
 
+Deno.test("a guest's many small writes reach the server in a few chunks, every byte in order", async () => {
+  const pool = new WorkerPool({ warm: 1, max: 1 });
+  try {
+    const run = pool.run(request(await loadFixture("pieces.wasm")));
+    let chunks = 0;
+    let text = "";
+    const decoder = new TextDecoder();
+    for await (const chunk of run.stdout) {
+      chunks++;
+      text += decoder.decode(chunk, { stream: true });
+    }
+    const lines = Array.from({ length: 2000 }, (_, i) => `${String(i).padStart(6, "0")}\n`);
+    assertEquals(text, `Content-Type: text/plain\n\n${lines.join("")}`);
+    // 2001 writes; gathered into chunks of up to 16 KiB (or 2 ms), they are a handful.
+    assertOk(chunks <= 10, `${chunks} chunks`);
+    assertEquals((await run.done).exitCode, 0);
+  } finally {
+    pool.close();
+  }
+});
+
 Deno.test("a runaway guest stops by itself at its deadline, and its worker serves the next run", async () => {
   const pool = new WorkerPool({ warm: 1, max: 1, maxPerGroup: 2 });
   try {

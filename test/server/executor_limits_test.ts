@@ -38,6 +38,10 @@ route = "/slow"
 module = "${fixture("slow.wasm")}"
 
 [[module]]
+route = "/think"
+module = "${fixture("think.wasm")}"
+
+[[module]]
 route = "/remember"
 module = "${fixture("remember.wasm")}"
 `,
@@ -160,6 +164,31 @@ Deno.test("the header and first chunk arrive before a module that then sleeps ha
     }
     assertEquals(rest, "second\n");
     assertOk(performance.now() - started >= 1000, "the rest came after the sleep");
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("the first line of a module that then computes, never waiting, arrives long before its end", async () => {
+  // The pool gathers a guest's small writes into chunks; a guest that never waits must still
+  // have what it wrote handed over within milliseconds.
+  const server = await startServer(["-c", config, "--pool-only"]);
+  try {
+    const started = performance.now();
+    const response = await fetch(`${server.url}/think`);
+    const reader = response.body!.getReader();
+    let first = "";
+    while (!first.endsWith("\n")) first += new TextDecoder().decode((await reader.read()).value);
+    const firstAt = performance.now();
+    assertEquals([response.status, first], [200, "first\n"]);
+    let rest = "";
+    for (let read = await reader.read(); !read.done; read = await reader.read()) {
+      rest += new TextDecoder().decode(read.value);
+    }
+    assertEquals(rest, "second\n");
+    const endAt = performance.now();
+    assertOk(endAt - firstAt >= 300, `the first line came ${endAt - firstAt} ms before the end`);
+    assertOk(endAt - started >= 500, "the module computed half a second");
   } finally {
     await server.stop();
   }

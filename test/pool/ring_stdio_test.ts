@@ -1,0 +1,77 @@
+import { assertEquals, assertOk } from "../_assert.ts";
+import { ByteRing, createRing } from "../../src/pool/byte_ring.ts";
+import { CHUNK_BYTES, HOLD_MS, RingSink, RingSource } from "../../src/pool/ring_stdio.ts";
+import { NEVER_STOPS } from "../../src/wasi/state.ts";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+/** Busy-waits `ms` (a guest computing: no timer runs meanwhile). */
+function compute(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) { /* computing */ }
+}
+
+Deno.test("a holding sink gathers small writes and hands them over as one chunk when full", () => {
+  const ring = new ByteRing(createRing(64 * 1024));
+  const sink = new RingSink(ring, NEVER_STOPS, Infinity, true);
+  const piece = bytes("1234567\n");
+  for (let i = 0; i < 100; i++) sink.write(piece, 0, piece.length);
+  assertEquals(ring.buffered, 0, "held, not handed over piece by piece");
+  for (let i = 100; i < CHUNK_BYTES / piece.length; i++) sink.write(piece, 0, piece.length);
+  assertEquals(ring.buffered, CHUNK_BYTES, "a full chunk goes out at once");
+  sink.write(piece, 0, piece.length);
+  assertOk(sink.flush());
+  assertEquals(ring.buffered, CHUNK_BYTES + piece.length);
+});
+
+Deno.test("held output goes out once it is HOLD_MS old, at the next write or refill", () => {
+  const ring = new ByteRing(createRing(64 * 1024));
+  const sink = new RingSink(ring, NEVER_STOPS, Infinity, true);
+  sink.write(bytes("first\n"), 0, 6);
+  sink.flushIfDue();
+  assertEquals(ring.buffered, 0);
+  compute(HOLD_MS + 1);
+  sink.flushIfDue();
+  assertEquals(ring.buffered, 6);
+  sink.write(bytes("second\n"), 0, 7);
+  compute(HOLD_MS + 1);
+  sink.write(bytes("third\n"), 0, 6);
+  assertEquals(ring.buffered, 19, "a write after HOLD_MS hands everything over");
+});
+
+Deno.test("a sink that does not hold, or a write larger than a chunk, goes out at once, in order", () => {
+  const ring = new ByteRing(createRing(256 * 1024));
+  const plain = new RingSink(ring, NEVER_STOPS);
+  plain.write(bytes("a"), 0, 1);
+  assertEquals(ring.buffered, 1);
+  const holding = new RingSink(ring, NEVER_STOPS, Infinity, true);
+  holding.write(bytes("b"), 0, 1);
+  const large = new Uint8Array(CHUNK_BYTES + 1).fill(0x63);
+  holding.write(large, 0, large.length);
+  assertEquals(ring.buffered, 2 + large.length);
+  const out = new Uint8Array(3);
+  ring.readSync(out, 0, 3);
+  assertEquals(new TextDecoder().decode(out), "abc");
+});
+
+Deno.test("a holding sink keeps the output limit: what is past it is dropped and said so", () => {
+  const ring = new ByteRing(createRing(64 * 1024));
+  const sink = new RingSink(ring, NEVER_STOPS, 10, true);
+  sink.write(bytes("123456"), 0, 6);
+  sink.write(bytes("789abc"), 0, 6);
+  assertOk(sink.flush());
+  assertEquals([ring.buffered, sink.truncated], [10, true]);
+});
+
+Deno.test("a source says when it is about to wait for the body, and only then", () => {
+  const ring = new ByteRing(createRing(1024));
+  let waits = 0;
+  const source = new RingSource(ring, NEVER_STOPS, () => waits++);
+  ring.writeSync(bytes("body"), 0, 4);
+  const into = new Uint8Array(8);
+  assertEquals(source.read(into, 0, 8), 4);
+  assertEquals(waits, 0, "bytes were there: no wait");
+  ring.close();
+  assertEquals(source.read(into, 0, 8), 0);
+  assertEquals(waits, 0, "the end of the body: no wait");
+});
