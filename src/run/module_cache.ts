@@ -75,6 +75,14 @@ export interface ModuleCacheOptions {
   compileCache?: CompileCache;
 }
 
+/**
+ * Whether `bytes` (with the `\0asm` magic) are a component: its preamble says version 0x0d and
+ * layer 1, where a core module says version 1.
+ */
+export function isComponent(bytes: Uint8Array): boolean {
+  return bytes[4] === 0x0d && bytes[5] === 0 && bytes[6] === 1 && bytes[7] === 0;
+}
+
 /** Compiled modules by file path and by content hash, each for a memory limit. */
 export class ModuleCache {
   #byPath = new Map<string, Promise<WebAssembly.Module>>();
@@ -151,6 +159,12 @@ export class ModuleCache {
       throw new ModuleLoadError(
         `${path}: invalid WebAssembly module: neither a binary module (it does not start with ` +
           `the \\0asm magic number) nor WebAssembly text`,
+      );
+    }
+    if (isComponent(bytes)) {
+      throw new ModuleLoadError(
+        `${path}: a WebAssembly component (component model, WASI 0.2), not a core module: ` +
+          "wagi-deno serves WASI preview1 core modules (WAGI's kind) only so far",
       );
     }
     if (memoryLimitBytes !== undefined) {

@@ -39,6 +39,16 @@ Deno.test("invalid text or binary names the file and the reason", async () => {
     ModuleLoadError,
     "invalid WebAssembly module",
   );
+  // A component (what jco or cargo-component make) is named as such, not as a broken module.
+  const component = await writeTemp(
+    "component.wasm",
+    new Uint8Array([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0]),
+  );
+  await assertRejects(
+    () => new ModuleCache().load(component, 128 * 1024 * 1024),
+    ModuleLoadError,
+    `${component}: a WebAssembly component (component model, WASI 0.2), not a core module`,
+  );
   await assertRejects(
     () => new ModuleCache().load("/no/such.wasm"),
     ModuleLoadError,

@@ -214,6 +214,11 @@ Deno.test("startup errors name the problem and exit non-zero", async (t) => {
     ],
     ["invalid TOML", `[[module]\n`, "invalid TOML"],
     [
+      "a WASI 0.2 component",
+      `[[module]]\nroute = "/c"\nmodule = "component.wasm"\n`,
+      `(route '/c'): ${dir}/component.wasm: a WebAssembly component (component model, WASI 0.2)`,
+    ],
+    [
       "a _routes that never answers",
       `[[module]]\nroute = "/r/..."\nmodule = "loop.wat"\ntimeout = 0.5\n`,
       "(route '/r/...'): loop.wat: _routes did not answer within its timeout of 500 ms",
@@ -222,6 +227,10 @@ Deno.test("startup errors name the problem and exit non-zero", async (t) => {
   await Deno.writeTextFile(
     `${dir}/http.wat`,
     `(module (import "wasi_experimental_http" "bogus" (func)))`,
+  );
+  await Deno.writeFile(
+    `${dir}/component.wasm`,
+    new Uint8Array([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0]),
   );
   await Deno.writeTextFile(
     `${dir}/loop.wat`,
