@@ -250,7 +250,14 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     console.log(formatRoutes(handlers));
     executor.close();
     await ociSources.close();
-    await warmUpServing();
+    // Only worth having: a build that may not listen on loopback still gets its module cache.
+    await warmUpServing().catch((error) =>
+      logger.warn(
+        `not warmed up (Deno compiles its serving code at the first start instead): ${
+          (error as Error).message
+        }`,
+      )
+    );
     return;
   }
 

@@ -10,7 +10,7 @@
 import { GuestRunner } from "../run/guest.ts";
 import { Runners } from "./runners.ts";
 import { ByteRing } from "./byte_ring.ts";
-import { RingSink, RingSource } from "./ring_stdio.ts";
+import { CHUNK_BYTES, RingSink, RingSource } from "./ring_stdio.ts";
 import { CollectingSink } from "../wasi/streams.ts";
 import type { PoolMessage, RunReport } from "./protocol.ts";
 import { RunControl } from "./control.ts";
@@ -24,6 +24,8 @@ lowerThreadPriority(POOL_WORKER_NICE);
 /** A runner per module this worker was sent: each keeps its module's instance between runs. */
 const runners = new Runners<GuestRunner>();
 let control: RunControl | undefined;
+/** Where a run's small writes are gathered (one run at a time: one buffer). */
+const held = new Uint8Array(CHUNK_BYTES);
 /** The run in progress, and what aborts its outbound requests when it is stopped. */
 let current: { runId: number; abort: AbortController } | undefined;
 
@@ -55,7 +57,7 @@ self.onmessage = async (event: MessageEvent<PoolMessage>) => {
   // source below), a fuel refill long after the last write. A guest waiting on the network
   // (outbound HTTP, under JSPI) hands every write over at once instead.
   const hold = runner !== undefined && !moduleInfo(runner.module).usesHttp;
-  const stdout = new RingSink(stdoutRing, signal, job.maxOutput, hold);
+  const stdout = new RingSink(stdoutRing, signal, job.maxOutput, hold ? held : undefined);
   const stop: StopSignal = {
     check: signal.check,
     sleep(ms) {

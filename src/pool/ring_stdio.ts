@@ -45,23 +45,24 @@ export class RingSource implements InputSource {
 
 /**
  * stdout into a ring the server drains into the response; output past `limit` is dropped.
- * With `hold`, small writes are gathered into chunks (see {@link CHUNK_BYTES}) that go out when
- * full, {@link HOLD_MS} after their first byte, before the guest waits, and at its end.
+ * Given a `held` buffer (of {@link CHUNK_BYTES}; reused run after run), small writes are
+ * gathered into chunks that go out when full, {@link HOLD_MS} after their first byte, before
+ * the guest waits, and at its end.
  */
 export class RingSink implements OutputSink {
   #written = 0;
-  #held: Uint8Array;
   #heldBytes = 0;
   #heldSince = 0;
   /** True once output was dropped: the consumer left, or the limit was passed. */
   truncated = false;
+  readonly #held: Uint8Array;
   constructor(
     readonly ring: ByteRing,
     readonly stop: StopSignal,
     readonly limit = Infinity,
-    readonly hold = false,
+    held?: Uint8Array,
   ) {
-    this.#held = new Uint8Array(hold ? CHUNK_BYTES : 0);
+    this.#held = held ?? new Uint8Array(0);
   }
 
   write(memory: Uint8Array, at: number, length: number): void {

@@ -13,7 +13,7 @@ function compute(ms: number): void {
 
 Deno.test("a holding sink gathers small writes and hands them over as one chunk when full", () => {
   const ring = new ByteRing(createRing(64 * 1024));
-  const sink = new RingSink(ring, NEVER_STOPS, Infinity, true);
+  const sink = new RingSink(ring, NEVER_STOPS, Infinity, new Uint8Array(CHUNK_BYTES));
   const piece = bytes("1234567\n");
   for (let i = 0; i < 100; i++) sink.write(piece, 0, piece.length);
   assertEquals(ring.buffered, 0, "held, not handed over piece by piece");
@@ -26,7 +26,7 @@ Deno.test("a holding sink gathers small writes and hands them over as one chunk 
 
 Deno.test("held output goes out once it is HOLD_MS old, at the next write or refill", () => {
   const ring = new ByteRing(createRing(64 * 1024));
-  const sink = new RingSink(ring, NEVER_STOPS, Infinity, true);
+  const sink = new RingSink(ring, NEVER_STOPS, Infinity, new Uint8Array(CHUNK_BYTES));
   sink.write(bytes("first\n"), 0, 6);
   sink.flushIfDue();
   assertEquals(ring.buffered, 0);
@@ -44,7 +44,7 @@ Deno.test("a sink that does not hold, or a write larger than a chunk, goes out a
   const plain = new RingSink(ring, NEVER_STOPS);
   plain.write(bytes("a"), 0, 1);
   assertEquals(ring.buffered, 1);
-  const holding = new RingSink(ring, NEVER_STOPS, Infinity, true);
+  const holding = new RingSink(ring, NEVER_STOPS, Infinity, new Uint8Array(CHUNK_BYTES));
   holding.write(bytes("b"), 0, 1);
   const large = new Uint8Array(CHUNK_BYTES + 1).fill(0x63);
   holding.write(large, 0, large.length);
@@ -56,7 +56,7 @@ Deno.test("a sink that does not hold, or a write larger than a chunk, goes out a
 
 Deno.test("a holding sink keeps the output limit: what is past it is dropped and said so", () => {
   const ring = new ByteRing(createRing(64 * 1024));
-  const sink = new RingSink(ring, NEVER_STOPS, 10, true);
+  const sink = new RingSink(ring, NEVER_STOPS, 10, new Uint8Array(CHUNK_BYTES));
   sink.write(bytes("123456"), 0, 6);
   sink.write(bytes("789abc"), 0, 6);
   assertOk(sink.flush());
