@@ -61,6 +61,8 @@ export class RingSink implements OutputSink {
     readonly stop: StopSignal,
     readonly limit = Infinity,
     held?: Uint8Array,
+    /** The clock held output is timed by, in milliseconds. */
+    readonly now: () => number = () => performance.now(),
   ) {
     this.#held = held ?? new Uint8Array(0);
   }
@@ -71,11 +73,11 @@ export class RingSink implements OutputSink {
     if (room <= 0) return;
     this.#written += room;
     if (room <= this.#held.length - this.#heldBytes) {
-      if (this.#heldBytes === 0) this.#heldSince = performance.now();
+      if (this.#heldBytes === 0) this.#heldSince = this.now();
       this.#held.set(memory.subarray(at, at + room), this.#heldBytes);
       this.#heldBytes += room;
       const due = this.#heldBytes === this.#held.length ||
-        performance.now() - this.#heldSince >= HOLD_MS;
+        this.now() - this.#heldSince >= HOLD_MS;
       if (due && !this.flush()) this.#lost();
       return;
     }
@@ -97,7 +99,7 @@ export class RingSink implements OutputSink {
 
   /** Hands over output held for {@link HOLD_MS} or more (a guest computing between writes). */
   flushIfDue(): void {
-    if (this.#heldBytes > 0 && performance.now() - this.#heldSince >= HOLD_MS) this.flush();
+    if (this.#heldBytes > 0 && this.now() - this.#heldSince >= HOLD_MS) this.flush();
   }
 
   /** The reader went away, or the run was stopped: only the stop throws. */

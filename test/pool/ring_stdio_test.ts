@@ -5,15 +5,19 @@ import { NEVER_STOPS } from "../../src/wasi/state.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 
-/** Busy-waits `ms` (a guest computing: no timer runs meanwhile). */
-function compute(ms: number): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until) { /* computing */ }
+/** A clock that moves only when told: the tests do not depend on how fast this machine is. */
+function fakeClock() {
+  let ms = 1000;
+  return { now: () => ms, advance: (by: number) => (ms += by) };
 }
+
+/** A holding sink on `ring` whose time is `clock`'s. */
+const holding = (ring: ByteRing, clock = fakeClock(), limit = Infinity) =>
+  new RingSink(ring, NEVER_STOPS, limit, new Uint8Array(CHUNK_BYTES), clock.now);
 
 Deno.test("a holding sink gathers small writes and hands them over as one chunk when full", () => {
   const ring = new ByteRing(createRing(64 * 1024));
-  const sink = new RingSink(ring, NEVER_STOPS, Infinity, new Uint8Array(CHUNK_BYTES));
+  const sink = holding(ring);
   const piece = bytes("1234567\n");
   for (let i = 0; i < 100; i++) sink.write(piece, 0, piece.length);
   assertEquals(ring.buffered, 0, "held, not handed over piece by piece");
@@ -26,15 +30,17 @@ Deno.test("a holding sink gathers small writes and hands them over as one chunk 
 
 Deno.test("held output goes out once it is HOLD_MS old, at the next write or refill", () => {
   const ring = new ByteRing(createRing(64 * 1024));
-  const sink = new RingSink(ring, NEVER_STOPS, Infinity, new Uint8Array(CHUNK_BYTES));
+  const clock = fakeClock();
+  const sink = holding(ring, clock);
   sink.write(bytes("first\n"), 0, 6);
+  clock.advance(HOLD_MS - 0.5);
   sink.flushIfDue();
   assertEquals(ring.buffered, 0);
-  compute(HOLD_MS + 1);
+  clock.advance(1);
   sink.flushIfDue();
   assertEquals(ring.buffered, 6);
   sink.write(bytes("second\n"), 0, 7);
-  compute(HOLD_MS + 1);
+  clock.advance(HOLD_MS + 1);
   sink.write(bytes("third\n"), 0, 6);
   assertEquals(ring.buffered, 19, "a write after HOLD_MS hands everything over");
 });
@@ -44,10 +50,10 @@ Deno.test("a sink that does not hold, or a write larger than a chunk, goes out a
   const plain = new RingSink(ring, NEVER_STOPS);
   plain.write(bytes("a"), 0, 1);
   assertEquals(ring.buffered, 1);
-  const holding = new RingSink(ring, NEVER_STOPS, Infinity, new Uint8Array(CHUNK_BYTES));
-  holding.write(bytes("b"), 0, 1);
+  const sink = holding(ring);
+  sink.write(bytes("b"), 0, 1);
   const large = new Uint8Array(CHUNK_BYTES + 1).fill(0x63);
-  holding.write(large, 0, large.length);
+  sink.write(large, 0, large.length);
   assertEquals(ring.buffered, 2 + large.length);
   const out = new Uint8Array(3);
   ring.readSync(out, 0, 3);
@@ -56,7 +62,7 @@ Deno.test("a sink that does not hold, or a write larger than a chunk, goes out a
 
 Deno.test("a holding sink keeps the output limit: what is past it is dropped and said so", () => {
   const ring = new ByteRing(createRing(64 * 1024));
-  const sink = new RingSink(ring, NEVER_STOPS, 10, new Uint8Array(CHUNK_BYTES));
+  const sink = holding(ring, fakeClock(), 10);
   sink.write(bytes("123456"), 0, 6);
   sink.write(bytes("789abc"), 0, 6);
   assertOk(sink.flush());
