@@ -5,7 +5,7 @@
  */
 
 import type { RunSpec } from "../src/run/contract.ts";
-import { DEFAULT_OUTBOUND } from "../src/outbound_http/experimental_http.ts";
+import { DEFAULT_OUTBOUND } from "../src/outbound_http/names.ts";
 
 /** A run of `module`'s `_start` with argv `["guest"]`, no input, and `overrides`. */
 export function runSpec(module: WebAssembly.Module, overrides: Partial<RunSpec> = {}): RunSpec {

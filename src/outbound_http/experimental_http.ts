@@ -13,8 +13,6 @@ import { HttpError, type HttpErrorCode, OutboundHttpError } from "./errors.ts";
 import { Errno } from "../wasi/errno.ts";
 import type { OutboundOptions } from "./names.ts";
 
-export { DEFAULT_OUTBOUND, HTTP_FUNCTIONS, HTTP_MODULE, type OutboundOptions } from "./names.ts";
-
 /** How many redirects are followed, each to an allowed host only. */
 const MAX_REDIRECTS = 10;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);

@@ -29,8 +29,6 @@ import {
 } from "./binary.ts";
 import { FUEL_EXPORT, GROW_REFUSED_EXPORT, STATE_GLOBAL_PREFIX } from "./contract.ts";
 
-export { FUEL_EXPORT, GROW_REFUSED_EXPORT, STATE_GLOBAL_PREFIX } from "./contract.ts";
-
 /** A metered module, and what an instance of it can have restored. */
 export interface MeteredModule {
   bytes: Uint8Array;

@@ -11,8 +11,6 @@ import { addFunctionImport } from "./function_import.ts";
 import { meter, type MeteredModule } from "./metering.ts";
 import { PREEMPT_FUEL, PREEMPT_FUNCTION, PREEMPT_MODULE } from "./contract.ts";
 
-export { PREEMPT_FUEL, PREEMPT_FUNCTION, PREEMPT_MODULE } from "./contract.ts";
-
 /**
  * Returns `wasm` metered, importing `__wagi.refuel: () -> i32` to ask for more fuel (a
  * negative answer makes it trap). Throws when the module uses something the rewrite does not

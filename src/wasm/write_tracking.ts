@@ -24,8 +24,6 @@ import {
 } from "./binary.ts";
 import { CHUNK_BITS, CHUNK_MAP_EXPORT } from "./contract.ts";
 
-export { CHUNK_BITS, CHUNK_MAP_EXPORT, markChunks, STORE_SPILL } from "./contract.ts";
-
 /** The chunk map is one WebAssembly page: it covers memories up to 1024 pages (64 MiB). */
 const MAX_MEMORY_PAGES = (65536 * 2 ** CHUNK_BITS) / 65536;
 

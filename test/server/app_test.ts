@@ -11,7 +11,7 @@ import { RoutingTable } from "../../src/routing/table.ts";
 import { parseRoute } from "../../src/routing/route.ts";
 import { ModuleLog } from "../../src/server/module_log.ts";
 import type { Logger } from "../../src/server/logger.ts";
-import { DEFAULT_OUTBOUND } from "../../src/outbound_http/experimental_http.ts";
+import { DEFAULT_OUTBOUND } from "../../src/outbound_http/names.ts";
 import { compileFixture } from "../_fixtures.ts";
 import { tempDir } from "../_temp.ts";
 import { FakeExecutor, outcome, type Script } from "./_fake_executor.ts";

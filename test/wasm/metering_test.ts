@@ -1,11 +1,6 @@
 import { assertEquals, assertOk, assertThrows } from "../_assert.ts";
-import {
-  FUEL_EXPORT,
-  GROW_REFUSED_EXPORT,
-  HOST_CALL_COST,
-  meter,
-  STATE_GLOBAL_PREFIX,
-} from "../../src/wasm/metering.ts";
+import { HOST_CALL_COST, meter } from "../../src/wasm/metering.ts";
+import { FUEL_EXPORT, GROW_REFUSED_EXPORT, STATE_GLOBAL_PREFIX } from "../../src/wasm/contract.ts";
 import { watToWasm } from "../../src/wasm/wat.ts";
 import { WasmFormatError } from "../../src/wasm/binary.ts";
 import { everyModule } from "../_fixtures.ts";

@@ -1,11 +1,7 @@
 import { assertEquals, assertOk } from "../_assert.ts";
 import { addFunctionImport } from "../../src/wasm/function_import.ts";
-import {
-  makePreemptible,
-  PREEMPT_FUEL,
-  PREEMPT_FUNCTION,
-  PREEMPT_MODULE,
-} from "../../src/wasm/preemption.ts";
+import { makePreemptible } from "../../src/wasm/preemption.ts";
+import { PREEMPT_FUEL, PREEMPT_FUNCTION, PREEMPT_MODULE } from "../../src/wasm/contract.ts";
 import { watToWasm } from "../../src/wasm/wat.ts";
 import { everyModule } from "../_fixtures.ts";
 

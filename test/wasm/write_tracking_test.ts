@@ -1,10 +1,6 @@
 import { assertEquals, assertOk } from "../_assert.ts";
-import {
-  CHUNK_BITS,
-  CHUNK_MAP_EXPORT,
-  markChunks,
-  trackWrites,
-} from "../../src/wasm/write_tracking.ts";
+import { trackWrites } from "../../src/wasm/write_tracking.ts";
+import { CHUNK_BITS, CHUNK_MAP_EXPORT, markChunks } from "../../src/wasm/contract.ts";
 import { meter } from "../../src/wasm/metering.ts";
 import { limitMemory } from "../../src/wasm/memory_limit.ts";
 import { watToWasm } from "../../src/wasm/wat.ts";
