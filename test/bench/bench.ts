@@ -6,7 +6,9 @@
  * and from AssemblyScript, and a C table with ~3 ms of work; the pool alone (`--pool-only`) on
  * `/hello`. Prints requests/s,
  * latency percentiles, failures and peak RSS, then each figure as a ratio to bare Deno.serve,
- * and writes test/bench/RESULTS.md and test/bench/chart.svg (medians of the runs). With
+ * and to a bare Deno.serve replaying, for each route, the response wagi-deno sent (recorded
+ * first: bare_replay.ts), and writes test/bench/RESULTS.md and test/bench/chart.svg (medians of
+ * the runs). With
  * lighttpd and a C compiler, the same C hello also runs as a classic CGI program (the
  * baseline WAGI was conceived against). Last, the server's RSS after 10k and after 1M
  * requests (one worker, `/hello`), to show that memory does not creep.
@@ -19,6 +21,7 @@
 
 import { fromFileUrl } from "../_paths.ts";
 import { freePort } from "../_net.ts";
+import type { Recorded } from "./bare_replay.ts";
 
 const ROOT = fromFileUrl(new URL("../..", import.meta.url));
 const RUNS = Number(Deno.args[0] ?? 3);
@@ -268,6 +271,43 @@ const routes: [string, string, string | undefined][] = [
   ["/as (AssemblyScript query page)", "/as/bench?a=1&b=x%20y+z&c=%3Cb%3E", undefined],
   ["/table (~3 ms of work)", "/table?seed=7", undefined],
 ];
+
+// The second baseline: bare Deno.serve sending, for each route, the response wagi-deno sends.
+const SAME_RESPONSE = "bare Deno.serve, same response";
+async function recordResponses(): Promise<Recorded[]> {
+  const { url, child } = await start(servers.find((s) => s.name === ONE_WORKER)!);
+  try {
+    const recorded: Recorded[] = [];
+    for (const [, path, post] of routes) {
+      const response = await fetch(`${url}${path}`, post ? { method: "POST", body } : {});
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      const headers = [...response.headers].filter(([name]) =>
+        !["date", "content-length", "transfer-encoding"].includes(name)
+      );
+      recorded.push({
+        target: path,
+        status: response.status,
+        headers,
+        body: btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join("")),
+      });
+    }
+    return recorded;
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+  }
+}
+await Deno.writeTextFile(`${dir}/recorded.json`, JSON.stringify(await recordResponses()));
+servers.splice(
+  1,
+  0,
+  denoServer(SAME_RESPONSE, [
+    "run",
+    "--allow-all",
+    "test/bench/bare_replay.ts",
+    `${dir}/recorded.json`,
+  ]),
+);
 const loads = (["ab", "wrk10", "wrk100"] as const).filter((t) =>
   t === "ab" ? available.ab : available.wrk
 );
@@ -319,11 +359,12 @@ const lines: string[] = [];
 for (const tool of loads) {
   lines.push(`\n### ${toolName[tool]}\n`);
   lines.push(
-    "| route | server | req/s | p50 ms | p90 ms | p99 ms | failed | peak RSS MiB | req/s vs bare | p99 vs bare |",
+    "| route | server | req/s | p50 ms | p90 ms | p99 ms | failed | peak RSS MiB | req/s vs bare | p99 vs bare | req/s vs bare, same response |",
   );
-  lines.push("|---|---|---|---|---|---|---|---|---|---|");
+  lines.push("|---|---|---|---|---|---|---|---|---|---|---|");
   for (const [label] of routes) {
     const bare = med(key("bare Deno.serve", label, tool));
+    const same = med(key(SAME_RESPONSE, label, tool));
     for (const { name } of servers) {
       if (!results.has(key(name, label, tool))) continue;
       const s = med(key(name, label, tool));
@@ -334,7 +375,7 @@ for (const tool of loads) {
           `${s.p99.toFixed(2)} | ${s.failed} | ${s.rssMiB.toFixed(0)} | ${
             (s.rps / bare.rps).toFixed(3)
           }x | ` +
-          `${(s.p99 / bare.p99).toFixed(1)}x |`,
+          `${(s.p99 / bare.p99).toFixed(1)}x | ${(s.rps / same.rps).toFixed(3)}x |`,
       );
     }
   }
@@ -388,8 +429,10 @@ Produced by \`deno task bench ${RUNS} ${SECONDS} ${RSS_REQUESTS}\` on ${
 ${navigator.hardwareConcurrency} cores (${cpu}), Deno ${Deno.version.deno}, load generators on the
 same machine. Each figure is the median of ${RUNS} runs; ratios are against a bare
 \`Deno.serve\` hello measured in the same run (the bare server answers every route with its
-hello). Each route is warmed with a second of \`wrk -c10\` before it is measured. This machine
-is shared and noisy: compare ratios, not absolute numbers.
+hello), and, in the last column, against a bare \`Deno.serve\` sending each route the very
+response wagi-deno sent it (the cost of the server itself, not of sending more bytes). Each
+route is warmed with a second of \`wrk -c10\` before it is measured. This machine is shared and
+noisy: compare ratios, not absolute numbers.
 ${table}
 ${rssSection}
 ![requests per second relative to bare Deno.serve](chart.svg)
@@ -401,7 +444,9 @@ const chartTool = loads.includes("wrk100") ? "wrk100" : loads.at(-1);
 if (chartTool) {
   const bars = routes.flatMap(([label]) => {
     const bare = med(key("bare Deno.serve", label, chartTool)).rps;
-    return servers.slice(1).filter(({ name }) => results.has(key(name, label, chartTool))).map((
+    return servers.filter(({ name }) =>
+      !name.startsWith("bare ") && results.has(key(name, label, chartTool))
+    ).map((
       { name },
     ) => ({
       label: `${label} — ${name.replace("wagi-deno, ", "")}`,
