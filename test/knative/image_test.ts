@@ -68,11 +68,14 @@ Deno.test("the Dockerfile's build and start commands work outside Docker: / says
   assertOk(startArgs.includes("--cached-only"));
   const shipped = await tempDir("wagi-image-shipped-deno-dir-");
   await new Deno.Command("cp", { args: ["-r", `${app}/.deno-run/.`, shipped] }).output();
-  const compiledBefore = cachedScripts(shipped);
-  assertOk(
-    compiledBefore.has(`file://${app}/dist/main.js`),
-    "the build left the bundle's compiled code in the shipped DENO_DIR",
-  );
+  const compiledBefore = cachedScripts(shipped, "v8_code_cache_v2", "codecache");
+  const analysedBefore = cachedScripts(shipped, "dep_analysis_cache_v2", "moduleinfocache");
+  for (const before of [compiledBefore, analysedBefore]) {
+    assertOk(
+      before.has(`file://${app}/dist/main.js`),
+      "the build left the bundle analysed and compiled in the shipped DENO_DIR",
+    );
+  }
   const port = freePort();
   const child = new Deno.Command(Deno.execPath(), {
     args: startArgs,
@@ -103,18 +106,23 @@ Deno.test("the Dockerfile's build and start commands work outside Docker: / says
   }
   // The build left every module compiled and rewritten: the start only read them back.
   assertIncludes(await stderr, "derived modules read back, 0 made");
-  // And every script the start and its first answers ran was compiled at the build already.
-  assertEquals([...cachedScripts(shipped)].filter((s) => !compiledBefore.has(s)), []);
+  // And every script the start and its first answers ran was analysed (for its imports) and
+  // compiled at the build already.
+  const compiled = cachedScripts(shipped, "v8_code_cache_v2", "codecache");
+  assertEquals([...compiled].filter((s) => !compiledBefore.has(s)), []);
+  const analysed = cachedScripts(shipped, "dep_analysis_cache_v2", "moduleinfocache");
+  assertEquals([...analysed].filter((s) => !analysedBefore.has(s)), []);
 });
 
 /**
- * The scripts whose compiled code a DENO_DIR holds (Deno 2.9 keeps it in SQLite, one row per
- * script: the bundle, and the runtime's own code loaded when first used).
+ * The scripts a DENO_DIR holds something for, in one of Deno 2.9's SQLite caches: `codecache`
+ * (compiled code: the bundle, and the runtime's own code loaded when first used) or
+ * `moduleinfocache` (a script's imports, found by parsing it).
  */
-function cachedScripts(denoDir: string): Set<string> {
-  const db = new DatabaseSync(`${denoDir}/v8_code_cache_v2`, { readOnly: true });
+function cachedScripts(denoDir: string, file: string, table: string): Set<string> {
+  const db = new DatabaseSync(`${denoDir}/${file}`, { readOnly: true });
   try {
-    const rows = db.prepare("SELECT specifier FROM codecache").all();
+    const rows = db.prepare(`SELECT specifier FROM ${table}`).all();
     return new Set(rows.map((row) => String(row.specifier)));
   } finally {
     db.close();
