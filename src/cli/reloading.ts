@@ -34,6 +34,10 @@ export interface ReloadingOptions {
   metrics?: Metrics;
   /** Watch the configuration and module files (`--watch`). */
   watch: boolean;
+  /** Reload on SIGHUP (default). */
+  signals?: boolean;
+  /** Told after a reload switched to its configuration, with why it was asked for. */
+  onSwitched?: (why: string) => void;
   logger: Logger;
   /** Prints the route table of a configuration switched to. */
   printRoutes: (handlers: readonly RouteHandler[]) => void;
@@ -55,16 +59,21 @@ export function startReloading(options: ReloadingOptions): {
   const countReload = metrics?.counter(
     "wagi_reloads_total",
     "Configuration reloads since start that switched to the new configuration.",
+    // Every server isolate reloads for the same request.
+    "max",
   );
   const countFailure = metrics?.counter(
     "wagi_reload_failures_total",
     "Configuration reloads that failed; the configuration before kept serving.",
+    "max",
   );
   let lastOk = 1;
   metrics?.gauge({
     name: "wagi_config_last_reload_successful",
     help: "1 when the last reload switched to its configuration (or none was tried), else 0.",
     value: () => lastOk,
+    // 1 only when every server isolate switched.
+    merge: "min",
   });
   const watcher = options.watch
     ? new FileWatcher(
@@ -89,7 +98,7 @@ export function startReloading(options: ReloadingOptions): {
         throw error;
       }
     },
-    apply: (next, took) => {
+    apply: (next, took, why) => {
       const before = current;
       current = next;
       options.table.replace(next.handlers);
@@ -104,6 +113,7 @@ export function startReloading(options: ReloadingOptions): {
           `${next.modules.size} modules (${next.compiled} compiled anew)`,
       );
       options.printRoutes(next.handlers);
+      options.onSwitched?.(why);
     },
     failed: () => {
       countFailure?.();
@@ -111,14 +121,14 @@ export function startReloading(options: ReloadingOptions): {
     },
   });
   const onHangUp = () => void reloader.request("SIGHUP");
-  Deno.addSignalListener("SIGHUP", onHangUp);
+  if (options.signals !== false) Deno.addSignalListener("SIGHUP", onHangUp);
   watcher?.watch(watchedFiles(current.config));
   return {
     reload: (why) => reloader.request(why),
     stop: () => {
       reloader.stop();
       watcher?.close();
-      Deno.removeSignalListener("SIGHUP", onHangUp);
+      if (options.signals !== false) Deno.removeSignalListener("SIGHUP", onHangUp);
     },
   };
 }

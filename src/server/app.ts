@@ -27,7 +27,7 @@ import type { ClientInfo, FetchHandler } from "./lifecycle.ts";
 import { failureReason, respond, respondFinished, text } from "./respond.ts";
 import { BodyBudget, type GuestBody, withKnownLength } from "./request_body.ts";
 import { Spooler } from "./spool.ts";
-import type { Metrics } from "./metrics.ts";
+import type { Metrics, MetricsSnapshot } from "./metrics.ts";
 import type { AccessLog } from "./access_log.ts";
 
 /** What the platform shell passes along with each request. */
@@ -55,6 +55,8 @@ export interface AppOptions {
   metrics?: Metrics;
   /** Answer `/metrics` on this app (else they have their own listener, or are off). */
   serveMetrics?: boolean;
+  /** What the process's other server isolates counted, added to a scrape (see --servers). */
+  peerMetrics?: PeerMetrics;
   /** Where a line per request goes; none when off. */
   accessLog?: AccessLog;
   /** Answer `/_wagi/routes` with the routing table as JSON (off unless asked for). */
@@ -318,7 +320,7 @@ export function createApp(options: AppOptions): FetchHandler {
   builtIn.use(timing());
   builtIn.get("/healthz", () => text("OK", 200));
   const metrics = options.serveMetrics ? options.metrics : undefined;
-  if (metrics) builtIn.get("/metrics", () => metricsResponse(metrics));
+  if (metrics) builtIn.get("/metrics", () => metricsResponse(metrics, options.peerMetrics));
   const builtInPaths = new Set(["/healthz"]);
   if (metrics) builtInPaths.add("/metrics");
   if (options.exposeRoutes) {
@@ -368,9 +370,13 @@ const CLIENT_GONE = [
   Deno.errors.Interrupted,
 ];
 
-/** The scrape: every metric in the Prometheus text format. */
-function metricsResponse(metrics: Metrics): Response {
-  return new Response(metrics.render(), {
+/** Fetches what the other server isolates of the process counted so far. */
+export type PeerMetrics = () => Promise<MetricsSnapshot[]>;
+
+/** The scrape: every metric in the Prometheus text format, every server isolate's included. */
+async function metricsResponse(metrics: Metrics, peers?: PeerMetrics): Promise<Response> {
+  const others = peers ? await peers() : [];
+  return new Response(metrics.render(others), {
     headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
   });
 }
@@ -378,9 +384,10 @@ function metricsResponse(metrics: Metrics): Response {
 /** A handler that serves `/metrics` alone, for a listener of its own. */
 export function metricsHandler(
   metrics: Metrics,
+  peers?: PeerMetrics,
 ): (request: Request) => Response | Promise<Response> {
   const app = new Hono();
-  app.get("/metrics", () => metricsResponse(metrics));
+  app.get("/metrics", () => metricsResponse(metrics, peers));
   return (request) => app.fetch(request);
 }
 

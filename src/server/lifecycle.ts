@@ -34,12 +34,18 @@ export interface ListenOptions {
   port: number;
   tls?: { cert: string; key: string };
   logger: Logger;
-  /** Called with the URL once the port is bound. */
-  onReady: (url: string) => void;
+  /** Called with the URL (and the port) once the port is bound. */
+  onReady: (url: string, port: number) => void;
   /** How long a stop waits for in-flight requests before ending them. */
   drainTimeoutMs: number;
   /** Ends what is still running when the drain timeout passes (stops the guests). */
   onDrainTimeout: () => void;
+  /** Share the port with other listeners of this process (SO_REUSEPORT: several isolates). */
+  reusePort?: boolean;
+  /** Stop on SIGTERM and SIGINT (default); without, only {@link RunningServer.stop} stops it. */
+  signals?: boolean;
+  /** Told when a stop begins, before the drain. */
+  onStop?: () => void;
 }
 
 /** A running server. */
@@ -48,6 +54,8 @@ export interface RunningServer {
   readonly finished: Promise<void>;
   /** Requests in flight now, responses still being sent included. */
   readonly inFlight: number;
+  /** Stops as a stop signal does: refuses new requests, drains, closes. */
+  stop(): void;
 }
 
 /** The 503 every request gets while the server stops. */
@@ -125,12 +133,13 @@ export function listen(handler: FetchHandler, options: ListenOptions): RunningSe
     server = Deno.serve({
       hostname: options.hostname,
       port: options.port,
+      ...(options.reusePort ? { reusePort: true } : {}),
       ...(options.tls ?? {}),
       onListen(addr) {
         if (ready) return;
         ready = true;
         const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
-        options.onReady(`${options.tls ? "https" : "http"}://${host}:${addr.port}`);
+        options.onReady(`${options.tls ? "https" : "http"}://${host}:${addr.port}`, addr.port);
       },
     }, (request, info) => drain.handle(handler, request, info, info.completed));
     server.finished.then(done, (error) => {
@@ -152,9 +161,14 @@ export function listen(handler: FetchHandler, options: ListenOptions): RunningSe
   };
   start();
 
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGTERM", "SIGINT"];
+  const signals: Deno.Signal[] = options.signals === false
+    ? []
+    : Deno.build.os === "windows"
+    ? ["SIGINT"]
+    : ["SIGTERM", "SIGINT"];
   const stop = () => {
     if (drain.draining) return;
+    options.onStop?.();
     options.logger.info(`stopping: refusing new requests, finishing ${drain.inFlight} in flight`);
     // Deno's shutdown() cuts request bodies still being uploaded, so the listener is closed
     // only once the last in-flight response has been sent.
@@ -184,5 +198,6 @@ export function listen(handler: FetchHandler, options: ListenOptions): RunningSe
     get inFlight() {
       return drain.inFlight;
     },
+    stop,
   };
 }

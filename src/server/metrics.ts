@@ -25,11 +25,33 @@ export const LATENCY_BUCKETS_S = [
   30,
 ];
 
-/** A gauge read when scraped: its name, help text and current value. */
+/**
+ * A gauge read when scraped: its name, help text and current value, and how the values of
+ * several server isolates make the process's one (default: added up).
+ */
 export interface Gauge {
   name: string;
   help: string;
   value(): number;
+  /** `max` for a value of the whole process (each isolate reads the same), `min` for a flag. */
+  merge?: "sum" | "max" | "min";
+}
+
+/**
+ * What one server isolate counted, as plain data: a scrape answered by any isolate adds up
+ * every isolate's (see {@link Metrics.render}).
+ */
+export interface MetricsSnapshot {
+  /** Which server isolate counted this (0: the first). */
+  isolate: number;
+  /** Route labels by series index; index 0 is `(none)`. */
+  routes: string[];
+  byClass: Float64Array;
+  buckets: Float64Array;
+  sums: Float64Array;
+  guestSeconds: Float64Array;
+  counters: [name: string, help: string, value: number, merge: "sum" | "max"][];
+  gauges: [name: string, help: string, value: number, merge: "sum" | "max" | "min"][];
 }
 
 /** Where requests no route matched are counted. */
@@ -50,8 +72,13 @@ export class Metrics {
   #sums = new Float64Array(0);
   /** Seconds guests ran, by route (from the run's start to its end, waits included). */
   #guestSeconds = new Float64Array(0);
-  readonly #counters = new Map<string, { help: string; value: number }>();
+  readonly #counters = new Map<
+    string,
+    { help: string; value: number; merge: "sum" | "max" }
+  >();
   readonly #gauges: Gauge[] = [];
+  /** Which server isolate this is (0: the first, or the only one). */
+  isolate = 0;
 
   /**
    * `routes` pairs each route's key (what {@link record} is given) with its label; requests
@@ -111,9 +138,12 @@ export class Metrics {
     this.#sums[i] += seconds;
   }
 
-  /** A counter the server increments itself (`count`); declared once, by name. */
-  counter(name: string, help: string): () => void {
-    const entry = { help, value: 0 };
+  /**
+   * A counter the server increments itself (`count`); declared once, by name. `max`: each
+   * server isolate counts the same events (a reload), so the process's count is the largest.
+   */
+  counter(name: string, help: string, merge: "sum" | "max" = "sum"): () => void {
+    const entry = { help, value: 0, merge };
     this.#counters.set(name, entry);
     return () => void entry.value++;
   }
@@ -123,11 +153,64 @@ export class Metrics {
     this.#gauges.push(...gauges);
   }
 
-  /** Everything, in the Prometheus text exposition format (version 0.0.4). */
-  render(): string {
+  /** What this isolate counted so far, for a scrape another isolate answers. */
+  snapshot(): MetricsSnapshot {
+    return {
+      isolate: this.isolate,
+      routes: [...this.#routes],
+      byClass: this.#byClass.slice(),
+      buckets: this.#buckets.slice(),
+      sums: this.#sums.slice(),
+      guestSeconds: this.#guestSeconds.slice(),
+      counters: [...this.#counters].map(([name, { help, value, merge }]) => [
+        name,
+        help,
+        value,
+        merge,
+      ]),
+      gauges: this.#gauges.map((g) => [g.name, g.help, g.value(), g.merge ?? "sum"]),
+    };
+  }
+
+  /**
+   * Everything, in the Prometheus text exposition format (version 0.0.4): this isolate's
+   * counts added to those of `others` (the process's other server isolates).
+   */
+  render(others: readonly MetricsSnapshot[] = []): string {
+    const all = [this.snapshot(), ...others];
+    const width = LATENCY_BUCKETS_S.length + 1;
+    // Series by label across isolates: in the order this isolate first served them.
+    const routes = ["(none)"];
+    const seriesOf = new Map([["(none)", NO_ROUTE]]);
+    const mapped = all.map((snapshot) =>
+      snapshot.routes.map((route) => {
+        let series = seriesOf.get(route);
+        if (series === undefined) {
+          series = routes.length;
+          routes.push(route);
+          seriesOf.set(route, series);
+        }
+        return series;
+      })
+    );
+    const byClass = new Float64Array(routes.length * 5);
+    const buckets = new Float64Array(routes.length * width);
+    const sums = new Float64Array(routes.length);
+    const guestSeconds = new Float64Array(routes.length);
+    all.forEach((snapshot, s) => {
+      mapped[s].forEach((to, from) => {
+        for (let c = 0; c < 5; c++) byClass[to * 5 + c] += snapshot.byClass[from * 5 + c] ?? 0;
+        for (let b = 0; b < width; b++) {
+          buckets[to * width + b] += snapshot.buckets[from * width + b] ?? 0;
+        }
+        sums[to] += snapshot.sums[from] ?? 0;
+        guestSeconds[to] += snapshot.guestSeconds[from] ?? 0;
+      });
+    });
+
     const lines: string[] = [];
     // Routes in the order they were first served, then the requests no route matched.
-    const order = [...this.#routes.keys()].slice(1);
+    const order = [...routes.keys()].slice(1);
     order.push(NO_ROUTE);
     const label = (value: string) =>
       value.replace(/[\\"\n]/g, (c) => c === "\n" ? "\\n" : `\\${c}`);
@@ -136,9 +219,9 @@ export class Metrics {
       "# TYPE wagi_requests_total counter",
     );
     order.forEach((i) => {
-      const route = this.#routes[i];
+      const route = routes[i];
       for (let c = 0; c < 5; c++) {
-        const count = this.#byClass[i * 5 + c];
+        const count = byClass[i * 5 + c];
         if (count > 0) {
           lines.push(`wagi_requests_total{route="${label(route)}",code="${c + 1}xx"} ${count}`);
         }
@@ -148,20 +231,19 @@ export class Metrics {
       "# HELP wagi_request_duration_seconds Time to the response's headers, by route.",
       "# TYPE wagi_request_duration_seconds histogram",
     );
-    const width = LATENCY_BUCKETS_S.length + 1;
     order.forEach((i) => {
-      const route = this.#routes[i];
+      const route = routes[i];
       let cumulative = 0;
-      for (let b = 0; b < width; b++) cumulative += this.#buckets[i * width + b];
+      for (let b = 0; b < width; b++) cumulative += buckets[i * width + b];
       if (cumulative === 0) return;
       const name = label(route);
       let running = 0;
       for (let b = 0; b < width; b++) {
-        running += this.#buckets[i * width + b];
+        running += buckets[i * width + b];
         const le = b < LATENCY_BUCKETS_S.length ? String(LATENCY_BUCKETS_S[b]) : "+Inf";
         lines.push(`wagi_request_duration_seconds_bucket{route="${name}",le="${le}"} ${running}`);
       }
-      lines.push(`wagi_request_duration_seconds_sum{route="${name}"} ${this.#sums[i]}`);
+      lines.push(`wagi_request_duration_seconds_sum{route="${name}"} ${sums[i]}`);
       lines.push(`wagi_request_duration_seconds_count{route="${name}"} ${cumulative}`);
     });
     lines.push(
@@ -169,17 +251,42 @@ export class Metrics {
       "# TYPE wagi_guest_seconds_total counter",
     );
     order.forEach((i) => {
-      const route = this.#routes[i];
-      if (this.#guestSeconds[i] > 0) {
-        lines.push(`wagi_guest_seconds_total{route="${label(route)}"} ${this.#guestSeconds[i]}`);
+      if (guestSeconds[i] > 0) {
+        lines.push(`wagi_guest_seconds_total{route="${label(routes[i])}"} ${guestSeconds[i]}`);
       }
     });
-    for (const [name, { help, value }] of this.#counters) {
+    lines.push(
+      "# HELP wagi_server_requests_total Requests answered, by server isolate (see --servers).",
+      "# TYPE wagi_server_requests_total counter",
+    );
+    for (const snapshot of [...all].sort((a, b) => a.isolate - b.isolate)) {
+      const count = snapshot.byClass.reduce((sum, n) => sum + n, 0);
+      lines.push(`wagi_server_requests_total{isolate="${snapshot.isolate}"} ${count}`);
+    }
+    const counters = new Map<string, { help: string; value: number }>();
+    for (const snapshot of all) {
+      for (const [name, help, value, merge] of snapshot.counters) {
+        const counter = counters.get(name);
+        if (!counter) counters.set(name, { help, value });
+        else if (merge === "max") counter.value = Math.max(counter.value, value);
+        else counter.value += value;
+      }
+    }
+    for (const [name, { help, value }] of counters) {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${value}`);
     }
-    for (const gauge of this.#gauges) {
-      lines.push(`# HELP ${gauge.name} ${gauge.help}`, `# TYPE ${gauge.name} gauge`);
-      lines.push(`${gauge.name} ${gauge.value()}`);
+    const gauges = new Map<string, { help: string; value: number }>();
+    for (const snapshot of all) {
+      for (const [name, help, value, merge] of snapshot.gauges) {
+        const gauge = gauges.get(name);
+        if (!gauge) gauges.set(name, { help, value });
+        else if (merge === "max") gauge.value = Math.max(gauge.value, value);
+        else if (merge === "min") gauge.value = Math.min(gauge.value, value);
+        else gauge.value += value;
+      }
+    }
+    for (const [name, { help, value }] of gauges) {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${value}`);
     }
     return lines.join("\n") + "\n";
   }

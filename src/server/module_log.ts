@@ -16,7 +16,15 @@ export class ModuleLog {
   /** Each route's log: its size as far as known, and the appends queued for it. */
   #routes = new Map<string, { size?: number; queue: Promise<void> }>();
 
-  constructor(readonly dir: string, readonly maxBytes = DEFAULT_LOG_MAX_BYTES) {}
+  /**
+   * `shared`: other isolates of the process append to the same files (`--servers`), so a
+   * route's size is read from its file before each append rather than counted here.
+   */
+  constructor(
+    readonly dir: string,
+    readonly maxBytes = DEFAULT_LOG_MAX_BYTES,
+    readonly shared = false,
+  ) {}
 
   /** The file a route's stderr goes to. */
   fileFor(logKey: string): string {
@@ -45,6 +53,8 @@ export class ModuleLog {
     const file = this.fileFor(logKey);
     if (state.size === undefined) {
       await Deno.mkdir(join(this.dir, logKey), { recursive: true });
+    }
+    if (state.size === undefined || this.shared) {
       state.size = await Deno.stat(file).then((info) => info.size, () => 0);
     }
     // One write larger than the limit keeps its end, the latest of what was said.

@@ -12,7 +12,7 @@ export interface ReloaderOptions<C> {
   /** Loads the configuration as it is now; throws naming the file, line and reason. */
   load: () => Promise<C>;
   /** Switches to a loaded configuration (synchronously: no request sees half of it). */
-  apply: (loaded: C, took: number) => void;
+  apply: (loaded: C, took: number, why: string) => void;
   /** Told of a failed reload, after it was logged. */
   failed?: (error: Error) => void;
   logger: Logger;
@@ -54,7 +54,7 @@ export class Reloader<C> {
     try {
       const loaded = await this.options.load();
       if (this.#stopped) return false;
-      this.options.apply(loaded, performance.now() - started);
+      this.options.apply(loaded, performance.now() - started, why);
       return true;
     } catch (error) {
       logger.error(

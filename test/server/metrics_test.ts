@@ -68,3 +68,47 @@ Deno.test("metrics: after a reload a route keeps its counts, new routes get seri
   // Routes first, in the order they were first served; the unmatched last.
   assertOk(text.indexOf('route="/b"') < text.indexOf('route="(none)"'));
 });
+
+Deno.test("metrics: a scrape adds up the other isolates' snapshots, by route label and by how each merges", () => {
+  const make = (isolate: number, routes: [unknown, string][], rss: number, ok: number) => {
+    const metrics = new Metrics(routes);
+    metrics.isolate = isolate;
+    const reload = metrics.counter("wagi_reloads_total", "Reloads.", "max");
+    const timeout = metrics.counter("wagi_timeouts_total", "Timeouts.");
+    metrics.gauge(
+      { name: "in_flight", help: "In flight.", value: () => isolate + 1 },
+      { name: "rss", help: "Memory.", value: () => rss, merge: "max" },
+      { name: "ok", help: "Flag.", value: () => ok, merge: "min" },
+    );
+    return { metrics, reload, timeout };
+  };
+  const [a, b] = [{}, {}];
+  const first = make(0, [[a, "/a"]], 100, 1);
+  // The other isolate has its own keys, and its routes in another order.
+  const second = make(1, [[b, "/b"], [a, "/a"]], 100, 0);
+  first.metrics.record(a, 200, 0.001);
+  second.metrics.record(a, 200, 0.001);
+  second.metrics.record(a, 404, 0.001);
+  second.metrics.record(b, 200, 0.001);
+  first.reload();
+  second.reload();
+  first.timeout();
+  second.timeout();
+  second.metrics.guestTime(b, 0.5);
+  const text = first.metrics.render([second.metrics.snapshot()]);
+  assertIncludes(text, 'wagi_requests_total{route="/a",code="2xx"} 2\n');
+  assertIncludes(text, 'wagi_requests_total{route="/a",code="4xx"} 1\n');
+  assertIncludes(text, 'wagi_requests_total{route="/b",code="2xx"} 1\n');
+  assertIncludes(text, 'wagi_request_duration_seconds_count{route="/a"} 3\n');
+  assertIncludes(text, 'wagi_guest_seconds_total{route="/b"} 0.5\n');
+  assertIncludes(text, 'wagi_server_requests_total{isolate="0"} 1\n');
+  assertIncludes(text, 'wagi_server_requests_total{isolate="1"} 3\n');
+  // Both isolates reloaded for one request; each had its own timeout.
+  assertIncludes(text, "wagi_reloads_total 1\n");
+  assertIncludes(text, "wagi_timeouts_total 2\n");
+  assertIncludes(text, "in_flight 3\n");
+  assertIncludes(text, "rss 100\n");
+  assertIncludes(text, "ok 0\n");
+  // A snapshot crosses to another isolate as a message does.
+  assertEquals(structuredClone(second.metrics.snapshot()), second.metrics.snapshot());
+});
