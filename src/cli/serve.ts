@@ -19,7 +19,7 @@ import { warmUpServing } from "./warm_up.ts";
 import { OciSources } from "./oci_sources.ts";
 import { startReloading } from "./reloading.ts";
 import { RoutingTable } from "../routing/table.ts";
-import { createApp, metricsHandler } from "../server/app.ts";
+import { createApp, metricsHandler, type PeerMetrics } from "../server/app.ts";
 import type { RouteHandler } from "../server/handlers.ts";
 import {
   type ConfigurationSource,
@@ -33,6 +33,13 @@ import type { Logger } from "../server/logger.ts";
 import { ModuleLog } from "../server/module_log.ts";
 import { Spooler, spoolLimitsFor } from "../server/spool.ts";
 import type { ServeOptions } from "./serve_options.ts";
+import {
+  canSharePort,
+  type MainIsolateLink,
+  ServerIsolates,
+  shareOf,
+  warmUpServerIsolate,
+} from "./server_isolates.ts";
 
 /** Knative's names for this pod's service, revision and configuration, when it runs there. */
 export function knativeNames(env: (name: string) => string | undefined = (n) => Deno.env.get(n)) {
@@ -94,11 +101,12 @@ function serveMetrics(
   metrics: Metrics,
   address: { hostname: string; port: number },
   logger: Logger,
+  peers?: PeerMetrics,
 ): Deno.HttpServer {
   return Deno.serve({
     ...address,
     onListen: ({ port }) => logger.info(`metrics on http://${address.hostname}:${port}/metrics`),
-  }, metricsHandler(metrics));
+  }, metricsHandler(metrics, peers));
 }
 
 /** A problem that stops the server from starting: unreadable TLS files, a busy port. */
@@ -114,9 +122,38 @@ async function readPem(flag: string, file: string): Promise<string> {
   }
 }
 
-/** Runs the server with `options` until it is stopped. Throws on a startup error. */
-export async function serve(options: ServeOptions, logger: Logger): Promise<void> {
-  const openFiles = openFileLimit();
+/**
+ * Runs the server with `options` until it is stopped. Throws on a startup error. With `link`,
+ * this is a server isolate the main one started (`--servers`): it shares the main one's port,
+ * stops and reloads when it does, and leaves start-up reports to it.
+ */
+export async function serve(
+  options: ServeOptions,
+  logger: Logger,
+  link?: MainIsolateLink,
+): Promise<void> {
+  const main = link === undefined;
+  // Several isolates only where the port can be shared; the default is quietly one elsewhere.
+  let servers = options.servers ?? (navigator.hardwareConcurrency || 1);
+  if (main && servers > 1 && (options.loadOnly || !canSharePort())) {
+    if (options.servers !== undefined && !options.loadOnly) {
+      logger.warn(
+        `--servers ${servers}: this process cannot share its port (SO_REUSEPORT needs Linux ` +
+          "and Deno's --unstable-net); serving from one isolate",
+      );
+    }
+    servers = 1;
+  }
+  // What only concerns this isolate (its reloads, its listener), said by the main one alone
+  // unless it went wrong here.
+  const ownLogger: Logger = link
+    ? {
+      info: () => {},
+      warn: (message) => logger.warn(`server isolate ${link.index}: ${message}`),
+      error: (message) => logger.error(`server isolate ${link.index}: ${message}`),
+    }
+    : logger;
+  const openFiles = main ? openFileLimit() : undefined;
   if (openFiles !== undefined && openFiles < 4096) {
     logger.warn(
       `this process may open ${openFiles} descriptors at most: connections, volumes and ` +
@@ -145,10 +182,10 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     compileCache: derived,
   });
   const pool = new WorkerPool({
-    warm: options.workers,
+    warm: shareOf(options.workers, servers),
     // Most requests run on the server's thread: the pool starts when one first needs it.
     lazy: !options.poolOnly,
-    max: options.maxConcurrency,
+    max: shareOf(options.maxConcurrency, servers),
     onWorkerLost: (message) => logger.warn(message),
   });
   // Said once per route: why its runs moved from the server's thread to the pool.
@@ -172,7 +209,8 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     cache,
     executor,
     check: (config) => {
-      for (const warning of config.warnings) logger.warn(warning);
+      // The main isolate says them, once.
+      if (main) { for (const warning of config.warnings) logger.warn(warning); }
       if (!serving) startTrace.mark("configuration");
       const withVolumes = config.entries.find((entry) => entry.volumes.length > 0);
       const noSandbox = withVolumes && whyNoSandbox();
@@ -192,10 +230,12 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
         );
       }
       if (exposedBy) {
-        logger.warn(
-          `module cache ${derived.dir} is not used: ${exposedBy} could write into it ` +
-            "(choose another --module-cache)",
-        );
+        if (main) {
+          logger.warn(
+            `module cache ${derived.dir} is not used: ${exposedBy} could write into it ` +
+              "(choose another --module-cache)",
+          );
+        }
         derived.forgetDir();
       }
     },
@@ -203,7 +243,8 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   // Pulled into the module cache in use (a temp dir when there is none).
   const ociSources = new OciSources({
     dir: () => derived.dir,
-    offline: options.offline,
+    // The main isolate pulled them into the module cache before it started the others.
+    offline: options.offline || !main,
     insecure: options.insecureRegistries,
     env: (name) => Deno.env.get(name),
     logger,
@@ -221,6 +262,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   startTrace.mark("modules");
 
   const settled = variants.settled().then(() => {
+    if (!main) return;
     // Named as configured when pulled (not by the file it was pulled to).
     const modules = new Map(
       handlers.map((h) => [h.entry.oci ? h.entry.module : h.entry.modulePath, h.module]),
@@ -251,7 +293,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     executor.close();
     await ociSources.close();
     // Only worth having: a build that may not listen on loopback still gets its module cache.
-    await warmUpServing().catch((error) =>
+    await Promise.all([warmUpServing(), warmUpServerIsolate()]).catch((error) =>
       logger.warn(
         `not warmed up (Deno compiles its serving code at the first start instead): ${
           (error as Error).message
@@ -264,6 +306,11 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
   const logDir = options.logDir ?? await Deno.makeTempDir({ prefix: "wagi-logs-" });
   await Deno.mkdir(logDir, { recursive: true });
   if (options.logDir === undefined) logger.info(`module stderr goes to ${logDir}`);
+  // The isolates this one starts once it listens (`--servers`).
+  let isolates: ServerIsolates | undefined;
+  let isolatesStopped: Promise<void> | undefined;
+  const peerMetrics = link?.peerMetrics ??
+    (servers > 1 ? () => isolates?.snapshots() ?? Promise.resolve([]) : undefined);
 
   const spooler = new Spooler(spoolLimitsFor(options.caps.maxBodyBytes));
   let server: RunningServer | undefined;
@@ -271,6 +318,8 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     handlers.map((h) => [h, h.matchedRoute] as const),
   );
   if (metrics) {
+    metrics.isolate = link?.index ?? 0;
+    if (link) link.snapshot = () => metrics.snapshot();
     countMove = metrics.counter(
       "wagi_moves_to_pool_total",
       "Runs that left the server's thread for the worker pool, and were redone there.",
@@ -305,6 +354,8 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
         name: "process_resident_memory_bytes",
         help: "Resident memory of the server's process.",
         value: () => Deno.memoryUsage().rss,
+        // Every isolate reads the same process.
+        merge: "max",
       },
     );
   }
@@ -337,7 +388,8 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     spooler,
     table,
     executor,
-    moduleLog: new ModuleLog(logDir, options.logMaxBytes),
+    // Several isolates append to a route's log: its size is read before each append.
+    moduleLog: new ModuleLog(logDir, options.logMaxBytes, servers > 1),
     logger,
     hostname: options.hostname,
     globalEnv: options.env,
@@ -347,6 +399,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     metrics,
     // On the main port unless it has its own listener.
     serveMetrics: options.metrics === "on",
+    peerMetrics,
     accessLog,
     exposeRoutes: options.exposeRoutes,
   });
@@ -356,12 +409,12 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     key: await readPem("--tls-key", options.tls.keyFile),
   };
   startTrace.mark("app");
-  console.log(formatRoutes(handlers));
+  if (main) console.log(formatRoutes(handlers));
   let metricsServer: Deno.HttpServer | undefined;
-  if (metrics && typeof options.metrics === "object") {
+  if (main && metrics && typeof options.metrics === "object") {
     const { hostname, port } = options.metrics;
     try {
-      metricsServer = serveMetrics(metrics, options.metrics, logger);
+      metricsServer = serveMetrics(metrics, options.metrics, logger, peerMetrics);
     } catch (error) {
       executor.close();
       await ociSources.close();
@@ -380,24 +433,47 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     variants,
     executor,
     metrics,
-    watch: options.watch,
-    logger,
-    printRoutes: (handlers) => console.log(formatRoutes(handlers)),
+    // The main isolate watches, and tells the others once it switched.
+    watch: main && options.watch,
+    signals: main,
+    onSwitched: (why) => isolates?.reload(why),
+    logger: ownLogger,
+    printRoutes: (handlers) => {
+      if (main) console.log(formatRoutes(handlers));
+    },
   });
+  link?.onReload((why) => void reloading.reload(why));
   try {
     server = listen(app, {
       hostname: options.listen.hostname,
       port: options.listen.port,
       tls,
-      logger,
-      onReady: (url) => {
+      logger: ownLogger,
+      reusePort: servers > 1,
+      signals: main,
+      onStop: () => {
+        isolatesStopped = isolates?.stop(options.drainTimeoutMs);
+      },
+      onReady: (url, port) => {
+        if (link) return link.post({ type: "ready" });
         startTrace.mark("listen");
         console.log(`Ready: serving on ${url}${knativeNames()}`);
         if (Deno.env.get("WAGI_START_TRACE")) logger.info(startTrace.summary());
+        if (servers === 1) return;
+        // Started once this one serves: a first request does not wait for them.
+        isolates = new ServerIsolates(
+          servers - 1,
+          { ...options, servers, logDir },
+          port,
+          logger,
+          () => metrics?.snapshot(),
+          (listening) => logger.info(`serving from ${listening + 1} of ${servers} server isolates`),
+        );
       },
       drainTimeoutMs: options.drainTimeoutMs,
       onDrainTimeout: () => executor.close(),
     });
+    link?.onStop(() => server!.stop());
   } catch (error) {
     reloading.stop();
     executor.close();
@@ -407,6 +483,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<void
     throw new StartupError(`cannot listen on ${hostname}:${port}: ${(error as Error).message}`);
   }
   await server.finished;
+  await isolatesStopped;
   reloading.stop();
   await metricsServer?.shutdown();
   await accessLog?.flush();

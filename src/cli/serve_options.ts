@@ -51,7 +51,12 @@ export interface ServeOptions {
   limits: Limits;
   /** `--max-body`, `--max-response`. */
   caps: BodyCaps;
-  /** Warm pool workers (`--workers`, default: the number of CPUs). */
+  /**
+   * Server isolates sharing the port (`--servers`); undefined: as many as the CPUs the
+   * process may use, where the port can be shared.
+   */
+  servers?: number;
+  /** Warm pool workers (`--workers`, default: the number of CPUs), shared out among isolates. */
   workers: number;
   /** Most guests running in the pool at once (`--max-concurrency`). */
   maxConcurrency: number;
@@ -106,10 +111,14 @@ export const SERVE_USAGE = `Usage: wagi-deno [serve] -c modules.toml [options]
       --memory-limit SIZE  default largest module memory, e.g. 128MiB (default 128MiB)
       --max-body SIZE      request bodies above this get 413 (default 64MiB)
       --max-response SIZE  responses are cut off past this (default 1GiB)
+      --servers N          server isolates sharing the port, each running modules on a
+                           thread of its own (default: the number of CPUs; one where the
+                           port cannot be shared: Linux with Deno's --unstable-net only)
       --workers N          pool workers kept ready for runs that leave the server's
-                           thread (default: the number of CPUs)
+                           thread (default: the number of CPUs; all isolates together)
       --max-concurrency N  most modules running in the pool at once, one route at most
-                           half of them; more wait (default 8 x workers, at least 16)
+                           half of them; more wait (default 8 x workers, at least 16;
+                           all isolates together)
       --pool-only          run every request in the worker pool, never on the server's
                            thread (to compare the two, or to rule one out)
       --load-only          load and prepare every module (filling --module-cache), answer
@@ -192,6 +201,7 @@ const FLAGS_WITH_VALUE = new Map<string, string>([
   ["--memory-limit", "memory-limit"],
   ["--max-body", "max-body"],
   ["--max-response", "max-response"],
+  ["--servers", "servers"],
   ["--workers", "workers"],
   ["--max-concurrency", "max-concurrency"],
   ["--drain-timeout", "drain-timeout"],
@@ -321,6 +331,9 @@ export function parseServeArgs(
       maxBodyBytes: option("max-body", parseSize, DEFAULT_CAPS.maxBodyBytes, size),
       maxResponseBytes: option("max-response", parseSize, DEFAULT_CAPS.maxResponseBytes, size),
     },
+    servers: last("servers") === undefined
+      ? undefined
+      : option("servers", count, 1, "a positive integer"),
     workers,
     offline,
     watch,

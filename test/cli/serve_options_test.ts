@@ -146,6 +146,7 @@ Deno.test("limit flags: sizes, seconds and counts, with defaults and clear error
     [
       ...["-c", "modules.toml", "--timeout", "2.5", "--memory-limit", "32MiB"],
       ...["--max-body=1KiB", "--max-response", "2MiB", "--workers", "3", "--max-concurrency", "9"],
+      ...["--servers", "2"],
     ],
     noEnv,
     start,
@@ -153,7 +154,9 @@ Deno.test("limit flags: sizes, seconds and counts, with defaults and clear error
   );
   assertEquals(set.limits, { timeoutMs: 2500, memoryLimitBytes: 32 * 1024 * 1024 });
   assertEquals(set.caps, { maxBodyBytes: 1024, maxResponseBytes: 2 * 1024 * 1024 });
-  assertEquals([set.workers, set.maxConcurrency], [3, 9]);
+  assertEquals([set.workers, set.maxConcurrency, set.servers], [3, 9, 2]);
+  // Not given: as many as the CPUs, decided where the port is known to be shareable.
+  assertEquals(defaults.servers, undefined);
   assertThrows(
     () => parseServeArgs(["-c", "modules.toml", "--memory-limit", "huge"], noEnv, start, start),
     UsageError,
@@ -177,6 +180,11 @@ Deno.test("limit flags: sizes, seconds and counts, with defaults and clear error
     () => parseServeArgs(["-c", "modules.toml", "--workers", "0"], noEnv, start, start),
     UsageError,
     "--workers '0'",
+  );
+  assertThrows(
+    () => parseServeArgs(["-c", "modules.toml", "--servers", "two"], noEnv, start, start),
+    UsageError,
+    "--servers 'two': expected a positive integer",
   );
 });
 

@@ -59,10 +59,14 @@ route = "/hello"
 module = "${ROOT}modules/hello.wasm"
 `);
 
-/** Starts the server with four warm workers, and reads its idle thread count. */
+/**
+ * Starts the server with four warm workers, and reads its idle thread count. One server
+ * isolate: another would start its share of the pool when its first run needs it, after the
+ * count (several isolates: test/cli/server_isolates_test.ts).
+ */
 async function start(extra: string[] = []) {
   const server = await startServer([
-    ...["-c", config, "--workers", "4", "--max-concurrency", "4"],
+    ...["-c", config, "--servers", "1", "--workers", "4", "--max-concurrency", "4"],
     ...extra,
   ]);
   const pid = server.child.pid;
