@@ -460,7 +460,7 @@ export async function serve(
         console.log(`Ready: serving on ${url}${knativeNames()}`);
         if (Deno.env.get("WAGI_START_TRACE")) logger.info(startTrace.summary());
         if (servers === 1) return;
-        // Started once this one serves: a first request does not wait for them.
+        // Started a moment after this one serves: a first request does not wait for them.
         isolates = new ServerIsolates(
           servers - 1,
           { ...options, servers, logDir },

@@ -24,6 +24,13 @@ const SERVER_ISOLATE_URL = import.meta.url.endsWith(".js")
 /** How long a scrape waits for an isolate's counts before leaving it out. */
 const SNAPSHOT_TIMEOUT_MS = 1000;
 
+/**
+ * How long after the main isolate is ready the others start: creating a worker holds the
+ * creating thread for tens of milliseconds (and its start takes CPU), which the first requests
+ * after a cold start, Knative's scale from zero, should not wait behind.
+ */
+export const START_AFTER_MS = 500;
+
 /** After the drain timeout, how long an isolate may take to say it stopped before it is ended. */
 const STOP_GRACE_MS = 3000;
 
@@ -74,6 +81,23 @@ export function warmUpServerIsolate(): Promise<void> {
   }).finally(() => worker.terminate());
 }
 
+/**
+ * Calls `then` in `ms` (unless cancelled first) without a timer: a process's first `setTimeout`
+ * holds its thread ~13 ms here (the runtime loads its timers then), and a cold start's first
+ * requests would wait behind it. The wait does not keep the process alive: the listener does.
+ */
+function after(ms: number, then: () => void): () => void {
+  const word = new Int32Array(new SharedArrayBuffer(4));
+  let cancelled = false;
+  Promise.resolve(Atomics.waitAsync(word, 0, 0, ms).value).then(() => {
+    if (!cancelled) then();
+  });
+  return () => {
+    cancelled = true;
+    Atomics.notify(word, 0);
+  };
+}
+
 /** One isolate started by the main one. */
 interface Isolate {
   index: number;
@@ -90,11 +114,12 @@ export class ServerIsolates {
   readonly #pending = new Map<number, (snapshot?: MetricsSnapshot) => void>();
   #nextId = 0;
   #stopping = false;
+  readonly #cancelStart: () => void;
 
   /**
-   * Starts `count` isolates serving `options` on `port`. `ownSnapshot` is the main isolate's
-   * counts (for a scrape another isolate answers); `onAllReady` is told how many listen once
-   * each has listened or failed.
+   * Starts `count` isolates serving `options` on `port`, {@link START_AFTER_MS} from now.
+   * `ownSnapshot` is the main isolate's counts (for a scrape another isolate answers);
+   * `onAllReady` is told how many listen once each has listened or failed.
    */
   constructor(
     count: number,
@@ -103,7 +128,18 @@ export class ServerIsolates {
     readonly logger: Logger,
     readonly ownSnapshot: () => MetricsSnapshot | undefined,
     onAllReady: (listening: number) => void,
+    startAfterMs = START_AFTER_MS,
   ) {
+    this.#cancelStart = after(startAfterMs, () => this.#start(count, options, port, onAllReady));
+  }
+
+  #start(
+    count: number,
+    options: ServeOptions,
+    port: number,
+    onAllReady: (listening: number) => void,
+  ): void {
+    const logger = this.logger;
     let waiting = count;
     const settled = () => {
       if (--waiting === 0) onAllReady(this.#isolates.filter((i) => i.ready).length);
@@ -200,6 +236,8 @@ export class ServerIsolates {
    */
   stop(drainTimeoutMs: number): Promise<void> {
     this.#stopping = true;
+    // Not started yet: they never will be.
+    this.#cancelStart();
     for (const isolate of this.#isolates) {
       isolate.worker.postMessage({ type: "stop" } satisfies ToIsolate);
     }

@@ -1,6 +1,6 @@
 /**
- * The throughput benchmark: a bare `Deno.serve` hello and wagi-deno (one worker, and the
- * default worker count), driven in the same run with the same load — ApacheBench
+ * The throughput benchmark: a bare `Deno.serve` hello and wagi-deno (one server isolate with
+ * one worker, and the defaults: as many isolates and workers as CPUs), driven in the same run with the same load — ApacheBench
  * (`ab -k -n 10000 -c 100`, the seed article's) and wrk at concurrency 10 and 100 — on `/`
  * (WAT hello), `/hello` (C hello), `/env` (larger output), a POST echo, a query page from Rust
  * and from AssemblyScript, and a C table with ~3 ms of work; the pool alone (`--pool-only`) on
@@ -11,7 +11,7 @@
  * the runs). With
  * lighttpd and a C compiler, the same C hello also runs as a classic CGI program (the
  * baseline WAGI was conceived against). Last, the server's RSS after 10k and after 1M
- * requests (one worker, `/hello`), to show that memory does not creep.
+ * requests (one isolate, one worker, `/hello`), to show that memory does not creep.
  *
  * Run: deno task bench [runs=3] [seconds=5] [rss-requests=1000000]
  * Needs: apt-get install apache2-utils wrk (an absent tool is reported and skipped);
@@ -248,11 +248,15 @@ const serve = [
   "-l",
   "127.0.0.1:$PORT",
 ];
-const ONE_WORKER = "wagi-deno, 1 worker";
+const ONE_WORKER = "wagi-deno, 1 isolate, 1 worker";
 const servers: ServerSpec[] = [
   denoServer("bare Deno.serve", ["run", "--allow-all", "test/bench/bare_hello.ts"]),
-  denoServer(ONE_WORKER, [...serve, "--workers", "1", "--max-concurrency", "1"]),
-  denoServer("wagi-deno, default workers", serve),
+  denoServer(ONE_WORKER, [
+    ...serve,
+    ...["--servers", "1", "--workers", "1", "--max-concurrency", "1"],
+  ]),
+  // As many server isolates and pool workers as the machine has CPUs (the defaults).
+  denoServer("wagi-deno, default", serve),
   // The worker pool alone: every request handed over to a worker.
   {
     ...denoServer("wagi-deno, --pool-only", [...serve, "--pool-only"]),
