@@ -375,7 +375,7 @@ export async function serve(
     }
   }
   const accessLog = options.accessLog &&
-    new AccessLog(options.accessLog.format, accessLogFile ?? Deno.stdout);
+    new AccessLog(options.accessLog.format, accessLogFile ?? Deno.stdout, undefined, servers > 1);
   const table = new RoutingTable(handlers);
   const shadowed = options.metrics === "on" && table.lookup("/metrics");
   if (shadowed) {

@@ -78,6 +78,11 @@ export class AccessLog {
     readonly sink: LineSink,
     /** Lines wait at most this long before they are written. */
     readonly delayMs = 200,
+    /**
+     * Other server isolates write to the same sink (`--servers`): each write then holds whole
+     * lines and at most {@link ATOMIC_WRITE_BYTES}, which a pipe never interleaves with another.
+     */
+    readonly shared = false,
   ) {}
 
   /** Adds the line for `entry`. */
@@ -99,14 +104,42 @@ export class AccessLog {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#pending.length > 0) {
-      const bytes = new TextEncoder().encode(this.#pending.join(""));
+      const encoder = new TextEncoder();
+      const batches = this.shared
+        ? linesUpTo(this.#pending.map((line) => encoder.encode(line)), ATOMIC_WRITE_BYTES)
+        : [encoder.encode(this.#pending.join(""))];
       this.#pending = [];
       this.#size = 0;
-      // In order, one batch after another; a failed write loses its batch only.
-      this.#writing = this.#writing.then(() => writeAll(this.sink, bytes)).catch(() => {});
+      for (const bytes of batches) {
+        // In order, one batch after another; a failed write loses its batch only.
+        this.#writing = this.#writing.then(() => writeAll(this.sink, bytes)).catch(() => {});
+      }
     }
     return this.#writing;
   }
+}
+
+/** PIPE_BUF on Linux: a write to a pipe of at most this many bytes is never interleaved. */
+export const ATOMIC_WRITE_BYTES = 4096;
+
+/** `lines` in order, joined into pieces of at most `max` bytes (a longer line alone). */
+function linesUpTo(lines: readonly Uint8Array[], max: number): Uint8Array[] {
+  const pieces: Uint8Array[] = [];
+  let start = 0;
+  while (start < lines.length) {
+    let end = start + 1;
+    let size = lines[start].length;
+    while (end < lines.length && size + lines[end].length <= max) size += lines[end++].length;
+    const piece = new Uint8Array(size);
+    let at = 0;
+    for (let i = start; i < end; i++) {
+      piece.set(lines[i], at);
+      at += lines[i].length;
+    }
+    pieces.push(piece);
+    start = end;
+  }
+  return pieces;
 }
 
 async function writeAll(sink: LineSink, bytes: Uint8Array): Promise<void> {

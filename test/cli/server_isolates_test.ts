@@ -11,6 +11,9 @@ import { fixture, ROOT } from "../_fixtures.ts";
 import { IDLE, idleLoad } from "../_proc.ts";
 import { writeConfig } from "../_temp.ts";
 import { type ServerProcess, startServer } from "../server/_server.ts";
+import { ServerIsolates } from "../../src/cli/server_isolates.ts";
+import { parseServeArgs } from "../../src/cli/serve_options.ts";
+import { freePort } from "../_net.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -146,4 +149,28 @@ Deno.test("--servers 2: SIGTERM lets every isolate finish its requests, then the
   assertIncludes(server.output().stderr, "info: stopped");
   // The isolate started last stopped quietly, as part of the one server.
   assertEquals(server.output().stderr.match(/info: stopping/g)?.length, 1);
+});
+
+Deno.test("an isolate that cannot start is reported by name and reason, and the count says so", async () => {
+  // Its configuration broke between the main isolate's load and its own: the others serve on.
+  const config = await writeConfig("[[module]\nroute = ");
+  const dir = config.slice(0, config.lastIndexOf("/"));
+  const options = parseServeArgs(["-c", config, "--metrics", "off"], () => undefined, dir, dir);
+  const errors: string[] = [];
+  const logger = { info() {}, warn() {}, error: (message: string) => void errors.push(message) };
+  const listening = await new Promise<number>((resolve) =>
+    new ServerIsolates(
+      1,
+      { ...options, servers: 2 },
+      freePort(),
+      logger,
+      () => undefined,
+      resolve,
+      0,
+    )
+  );
+  assertEquals(listening, 0);
+  assertEquals(errors.length, 1);
+  assertIncludes(errors[0], "server isolate 1 did not start: ");
+  assertIncludes(errors[0], config);
 });

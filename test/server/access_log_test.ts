@@ -1,5 +1,11 @@
-import { assertEquals } from "../_assert.ts";
-import { type AccessEntry, AccessLog, clfTime, formatAccess } from "../../src/server/access_log.ts";
+import { assertEquals, assertOk } from "../_assert.ts";
+import {
+  type AccessEntry,
+  AccessLog,
+  ATOMIC_WRITE_BYTES,
+  clfTime,
+  formatAccess,
+} from "../../src/server/access_log.ts";
 
 const entry: AccessEntry = {
   remote: "192.0.2.7",
@@ -68,4 +74,30 @@ Deno.test("access log: lines are written in order, in batches, and a failed writ
     "404",
     "201",
   ]);
+});
+
+Deno.test("access log: shared with other isolates, each write is whole lines within a pipe's atomic size", async () => {
+  const writes: Uint8Array[] = [];
+  const log = new AccessLog(
+    "json",
+    {
+      write(bytes) {
+        writes.push(bytes.slice());
+        return Promise.resolve(bytes.length);
+      },
+    },
+    10_000,
+    true,
+  );
+  // A path with multi-byte characters: sizes are counted in bytes.
+  const paths = Array.from({ length: 300 }, (_, i) => `/p/${"é".repeat(i % 40)}${i}`);
+  for (const target of paths) log.add({ ...entry, target });
+  await log.flush();
+  assertOk(writes.length > 1, `${writes.length} writes`);
+  for (const bytes of writes) {
+    assertOk(bytes.length <= ATOMIC_WRITE_BYTES, `a write of ${bytes.length} bytes`);
+    assertEquals(bytes.at(-1), "\n".charCodeAt(0), "a write ends with its last line");
+  }
+  const lines = writes.map((b) => new TextDecoder().decode(b)).join("").split("\n").filter(Boolean);
+  assertEquals(lines.map((line) => JSON.parse(line).target), paths);
 });
