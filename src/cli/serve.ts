@@ -13,7 +13,7 @@ import { InlineVariants } from "../inline/variants.ts";
 import { ModuleCache } from "../run/module_cache.ts";
 import { CompileCache } from "../run/compile_cache.ts";
 import type { Executor } from "../run/contract.ts";
-import { openFileLimit } from "./open_file_limit.ts";
+import { openFileLimit } from "../open_files.ts";
 import { startTrace } from "./start_trace.ts";
 import { warmUpServing } from "./warm_up.ts";
 import { OciSources } from "./oci_sources.ts";

@@ -12,6 +12,7 @@
 import type { Logger } from "../server/logger.ts";
 import type { MetricsSnapshot } from "../server/metrics.ts";
 import type { ServeOptions } from "./serve_options.ts";
+import { roomForThread } from "../open_files.ts";
 
 /**
  * The worker script. In a bundle of the server (see deno.json) this code is in a chunk at the
@@ -30,6 +31,9 @@ const SNAPSHOT_TIMEOUT_MS = 1000;
  * after a cold start, Knative's scale from zero, should not wait behind.
  */
 export const START_AFTER_MS = 500;
+
+/** How often an isolate that could not start (no descriptors to spare) is tried again. */
+const ROOM_RETRY_MS = 1000;
 
 /** After the drain timeout, how long an isolate may take to say it stopped before it is ended. */
 const STOP_GRACE_MS = 3000;
@@ -70,6 +74,7 @@ export function shareOf(total: number, servers: number): number {
 
 /** Loads the server isolate's script in a worker and ends it (see cli/warm_up.ts). */
 export function warmUpServerIsolate(): Promise<void> {
+  if (!roomForThread()) return Promise.reject(new Error("no descriptors to spare for a thread"));
   const worker = new Worker(SERVER_ISOLATE_URL, { type: "module" });
   return new Promise<void>((resolve, reject) => {
     worker.onmessage = () => resolve();
@@ -115,6 +120,8 @@ export class ServerIsolates {
   #nextId = 0;
   #stopping = false;
   readonly #cancelStart: () => void;
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  #saidNoRoom = false;
 
   /**
    * Starts `count` isolates serving `options` on `port`, {@link START_AFTER_MS} from now.
@@ -139,57 +146,78 @@ export class ServerIsolates {
     port: number,
     onAllReady: (listening: number) => void,
   ): void {
-    const logger = this.logger;
     let waiting = count;
     const settled = () => {
       if (--waiting === 0) onAllReady(this.#isolates.filter((i) => i.ready).length);
     };
-    for (let index = 1; index <= count; index++) {
-      const worker = new Worker(SERVER_ISOLATE_URL, { type: "module" });
-      let markGone = () => {};
-      const gone = new Promise<void>((resolve) => (markGone = resolve));
-      const isolate: Isolate = { index, worker, ready: false, gone, markGone };
-      let started = false;
-      const start = () => {
-        if (started) return;
-        started = true;
-        settled();
-      };
-      worker.onmessage = (event: MessageEvent<FromIsolate>) => {
-        const message = event.data;
-        if (message.type === "ready") {
-          isolate.ready = true;
-          // Stopped while it started: it stops too.
-          if (this.#stopping) worker.postMessage({ type: "stop" } satisfies ToIsolate);
-          start();
-        } else if (message.type === "failed") {
-          logger.error(
-            `server isolate ${index} ${isolate.ready ? "stopped" : "did not start"}: ` +
-              message.message,
-          );
-          this.#end(isolate);
-          start();
-        } else if (message.type === "snapshot") {
-          this.#pending.get(message.id)?.(message.snapshot);
-        } else if (message.type === "gather") {
-          this.#gather(index).then((snapshots) =>
-            worker.postMessage({ type: "gathered", id: message.id, snapshots } satisfies ToIsolate)
-          );
-        } else if (message.type === "stopped") {
-          this.#end(isolate);
-        }
-      };
-      worker.onerror = (event) => {
-        // An isolate's failure is its own: the others keep serving.
-        event.preventDefault();
-        logger.error(`server isolate ${index} failed: ${event.message}; the others keep serving`);
+    for (let index = 1; index <= count; index++) this.#startOne(index, options, port, settled);
+  }
+
+  /**
+   * Starts isolate `index`, once the process has descriptors to spare for its thread (a start
+   * without them would abort the process: see open_files.ts); `settled` is told once it
+   * listens, fails, or is not started because the server stops.
+   */
+  #startOne(index: number, options: ServeOptions, port: number, settled: () => void): void {
+    if (this.#stopping) return settled();
+    if (!roomForThread()) {
+      if (!this.#saidNoRoom) {
+        this.#saidNoRoom = true;
+        this.logger.warn(
+          `server isolate ${index} waits to start: the process has almost no descriptors left`,
+        );
+      }
+      this.#retry = setTimeout(
+        () => this.#startOne(index, options, port, settled),
+        ROOM_RETRY_MS,
+      );
+      return;
+    }
+    const logger = this.logger;
+    const worker = new Worker(SERVER_ISOLATE_URL, { type: "module" });
+    let markGone = () => {};
+    const gone = new Promise<void>((resolve) => (markGone = resolve));
+    const isolate: Isolate = { index, worker, ready: false, gone, markGone };
+    let started = false;
+    const start = () => {
+      if (started) return;
+      started = true;
+      settled();
+    };
+    worker.onmessage = (event: MessageEvent<FromIsolate>) => {
+      const message = event.data;
+      if (message.type === "ready") {
+        isolate.ready = true;
+        // Stopped while it started: it stops too.
+        if (this.#stopping) worker.postMessage({ type: "stop" } satisfies ToIsolate);
+        start();
+      } else if (message.type === "failed") {
+        logger.error(
+          `server isolate ${index} ${isolate.ready ? "stopped" : "did not start"}: ` +
+            message.message,
+        );
         this.#end(isolate);
         start();
-      };
-      this.#isolates.push(isolate);
-      const given: ServeOptions = { ...options, listen: { ...options.listen, port } };
-      worker.postMessage({ type: "start", index, options: given } satisfies ToIsolate);
-    }
+      } else if (message.type === "snapshot") {
+        this.#pending.get(message.id)?.(message.snapshot);
+      } else if (message.type === "gather") {
+        this.#gather(index).then((snapshots) =>
+          worker.postMessage({ type: "gathered", id: message.id, snapshots } satisfies ToIsolate)
+        );
+      } else if (message.type === "stopped") {
+        this.#end(isolate);
+      }
+    };
+    worker.onerror = (event) => {
+      // An isolate's failure is its own: the others keep serving.
+      event.preventDefault();
+      logger.error(`server isolate ${index} failed: ${event.message}; the others keep serving`);
+      this.#end(isolate);
+      start();
+    };
+    this.#isolates.push(isolate);
+    const given: ServeOptions = { ...options, listen: { ...options.listen, port } };
+    worker.postMessage({ type: "start", index, options: given } satisfies ToIsolate);
   }
 
   #end(isolate: Isolate): void {
@@ -238,6 +266,7 @@ export class ServerIsolates {
     this.#stopping = true;
     // Not started yet: they never will be.
     this.#cancelStart();
+    clearTimeout(this.#retry);
     for (const isolate of this.#isolates) {
       isolate.worker.postMessage({ type: "stop" } satisfies ToIsolate);
     }

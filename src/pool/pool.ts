@@ -48,7 +48,10 @@ export interface PoolOptions {
   idleWorkerMs?: number;
   /** How long a stopped guest may take to unwind before its worker is given up (2 s). */
   stopGraceMs?: number;
-  /** Told when a worker is given up: its stopped guest did not unwind in time. */
+  /**
+   * Told when a worker is given up (its stopped guest did not unwind in time), or could not
+   * be started (the process had no descriptors to spare).
+   */
   onWorkerLost?: (message: string) => void;
 }
 
@@ -72,6 +75,7 @@ export class WorkerPool implements Executor {
         replaceAboveBytes: options.replaceAboveBytes ?? REPLACE_WORKER_ABOVE_BYTES,
         idleWorkerMs: options.idleWorkerMs,
         onLost: options.onWorkerLost,
+        onNoRoom: options.onWorkerLost,
       }),
       groups: new GroupLimits(options.maxPerGroup ?? Math.max(1, Math.floor(max / 2))),
       rings: new RingStock(RING_BYTES, SPARE_RINGS),

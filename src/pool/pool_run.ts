@@ -271,6 +271,9 @@ export class PoolRun {
       worker.worker.onmessage = (event: MessageEvent<RunReport>) => resolve(event.data);
       worker.worker.onerror = (event) => {
         event.preventDefault();
+        // The worker is gone (its script did not even load, say): it will never close the
+        // stdout ring, so it is closed on its behalf and the response ends with this report.
+        this.#stdoutRing.close();
         resolve({
           exitCode: 0,
           failure: `worker failed: ${event.message}`,

@@ -7,11 +7,15 @@
  */
 
 import { RunControl } from "./control.ts";
+import { roomForThread } from "../open_files.ts";
 
 /** The worker script; a bundle of the server (dist/, see deno.json) has its own beside it. */
 const GUEST_WORKER_URL = import.meta.url.endsWith(".js")
   ? new URL("./guest_worker.js", import.meta.url).href
   : new URL("./guest_worker.ts", import.meta.url).href;
+
+/** How often a worker that could not be started (no descriptors to spare) is tried again. */
+const ROOM_RETRY_MS = 250;
 
 /** Default for how long a worker beyond the warm ones may sit idle before it is stopped. */
 const IDLE_WORKER_MS = 30_000;
@@ -34,6 +38,8 @@ export interface PoolWorker {
   idleSince: number;
   /** Linear memory its guests have used so far, added up. */
   usedBytes: number;
+  /** It failed by itself (its script did not load, say): it never serves again. */
+  failed?: boolean;
 }
 
 /** How many workers, and when one is replaced or stopped. */
@@ -55,6 +61,8 @@ export interface WorkerOptions {
   idleWorkerMs?: number;
   /** Told when a worker is given up (see {@link Workers.giveUp}). */
   onLost?: (message: string) => void;
+  /** Told when a worker could not be started for want of descriptors (once until one starts). */
+  onNoRoom?: (message: string) => void;
 }
 
 /** The worker threads of a pool. */
@@ -70,6 +78,8 @@ export class Workers {
   #idleMs: number;
   #lost = 0;
   #nextRunId = 1;
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  #saidNoRoom = false;
 
   constructor(readonly options: WorkerOptions) {
     this.#idleMs = options.idleWorkerMs ?? IDLE_WORKER_MS;
@@ -111,7 +121,11 @@ export class Workers {
   /** Starts workers until `warm` of them are alive, and the timer that stops surplus ones. */
   #warmUp(): void {
     this.#warmed = true;
-    while (!this.#closed && this.#alive.size < this.options.warm) this.#idle.push(this.#spawn());
+    while (!this.#closed && this.#alive.size < this.options.warm) {
+      const spawned = this.#spawn();
+      if (!spawned) break;
+      this.#idle.push(spawned);
+    }
     // A burst may have started up to `max` workers: the extra ones go once they sit idle.
     // Deno timers are numbers (the type says Timeout when Node types are loaded).
     this.#trimTimer ??= setInterval(() => this.#trimIdle(), this.#idleMs / 2) as unknown as number;
@@ -128,17 +142,39 @@ export class Workers {
     }
   }
 
-  #spawn(): PoolWorker {
+  /** A new worker, or none while the process has no descriptors to spare for its thread. */
+  #spawn(): PoolWorker | undefined {
+    if (!roomForThread()) {
+      if (!this.#saidNoRoom) {
+        this.#saidNoRoom = true;
+        this.options.onNoRoom?.(
+          "a pool worker was not started: the process has almost no descriptors left; runs " +
+            "wait for a busy worker, and a worker starts once descriptors are free again",
+        );
+      }
+      return undefined;
+    }
+    this.#saidNoRoom = false;
     const worker = new Worker(GUEST_WORKER_URL, { type: "module" });
     const control = RunControl.create();
     worker.postMessage({ type: "control", buffer: control.buffer });
-    const spawned = {
+    const spawned: PoolWorker = {
       worker,
       control,
       modules: new Set<number>(),
       idleSince: performance.now(),
       usedBytes: 0,
     };
+    // A worker that fails by itself (its script could not be loaded: no descriptor left, say)
+    // is dropped; a run that has it is told by its own handler, and gives it back failed.
+    worker.addEventListener("error", (event) => {
+      event.preventDefault();
+      spawned.failed = true;
+      const at = this.#idle.indexOf(spawned);
+      if (at === -1) return;
+      this.#idle.splice(at, 1);
+      this.#stop(spawned);
+    });
     this.#alive.add(spawned);
     return spawned;
   }
@@ -158,8 +194,25 @@ export class Workers {
     }
     const idle = this.#idle.pop();
     if (idle) return idle;
-    if (this.#alive.size < this.options.max) return this.#spawn();
+    if (this.#alive.size < this.options.max) {
+      const spawned = this.#spawn();
+      if (spawned) return spawned;
+      this.#retryLater();
+    }
     return await new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  /** Tries again to start workers for the runs waiting, until they have one. */
+  #retryLater(): void {
+    this.#retry ??= setTimeout(() => {
+      this.#retry = undefined;
+      if (this.#closed) return;
+      while (this.#waiting.length > 0 && this.#alive.size < this.options.max) {
+        const spawned = this.#spawn();
+        if (!spawned) return this.#retryLater();
+        this.#handOver(spawned);
+      }
+    }, ROOM_RETRY_MS);
   }
 
   /**
@@ -167,6 +220,7 @@ export class Workers {
    * serves the next run unless its guests have used too much memory.
    */
   release(worker: PoolWorker, memoryBytes: number): void {
+    if (worker.failed) return this.replace(worker);
     worker.usedBytes += memoryBytes;
     const keep = memoryBytes <= this.options.replaceAboveBytes &&
       worker.usedBytes <= REPLACE_AFTER_BYTES;
@@ -190,8 +244,12 @@ export class Workers {
   replace(worker: PoolWorker): void {
     this.#stop(worker);
     if (this.#closed) return;
-    if (this.#waiting.length > 0) this.#handOver(this.#spawn());
-    else if (this.#idle.length < this.options.warm) this.#idle.push(this.#spawn());
+    const spawned = this.#waiting.length > 0 || this.#idle.length < this.options.warm
+      ? this.#spawn()
+      : undefined;
+    if (spawned && this.#waiting.length > 0) this.#handOver(spawned);
+    else if (spawned) this.#idle.push(spawned);
+    else if (this.#waiting.length > 0) this.#retryLater();
   }
 
   #handOver(worker: PoolWorker): void {
@@ -208,6 +266,7 @@ export class Workers {
   close(): void {
     this.#closed = true;
     clearInterval(this.#trimTimer);
+    clearTimeout(this.#retry);
     for (const waiter of this.#waiting.splice(0)) waiter(undefined);
     for (const worker of this.#idle) this.#stop(worker);
     this.#idle = [];

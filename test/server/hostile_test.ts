@@ -281,11 +281,15 @@ module = "${ROOT}modules/hello.wasm"
     { openFiles: 300 },
   );
   try {
-    // Four at once: 400 descriptors wanted, fewer than 300 for the whole process.
+    // Eight at once: 800 descriptors wanted, fewer than 300 for the whole process, with more
+    // runs than warm workers and a second server isolate due to start: threads are started
+    // (or wait to be) while the descriptors run out, which must never abort the process. A
+    // worker that could not load its script for want of one fails its run (500), no more.
     const hogs = await Promise.all(
-      Array.from({ length: 4 }, () => fetch(`${server.url}/hog`).then((r) => r.text(), () => "")),
+      Array.from({ length: 8 }, () => fetch(`${server.url}/hog`).then((r) => r.text(), () => "")),
     );
-    for (const text of hogs.filter((t) => t !== "")) {
+    const workerFailed = "Internal Server Error\n";
+    for (const text of hogs.filter((t) => t !== "" && t !== workerFailed)) {
       const opened = Number(text.match(/opened (\d+)/)?.[1]);
       assertOk(opened <= 100 - 4, `a run had ${opened} files open: ${text}`);
       assertOk(/No file descriptors available|Too many open files|table overflow/.test(text), text);
