@@ -450,6 +450,7 @@ export async function serve(
       tls,
       logger: ownLogger,
       reusePort: servers > 1,
+      firstOfPort: main,
       signals: main,
       onStop: () => {
         isolatesStopped = isolates?.stop(options.drainTimeoutMs);

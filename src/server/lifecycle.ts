@@ -42,6 +42,8 @@ export interface ListenOptions {
   onDrainTimeout: () => void;
   /** Share the port with other listeners of this process (SO_REUSEPORT: several isolates). */
   reusePort?: boolean;
+  /** With `reusePort`: the process's first listener on the port, which checks it is free. */
+  firstOfPort?: boolean;
   /** Stop on SIGTERM and SIGINT (default); without, only {@link RunningServer.stop} stops it. */
   signals?: boolean;
   /** Told when a stop begins, before the drain. */
@@ -130,6 +132,11 @@ export function listen(handler: FetchHandler, options: ListenOptions): RunningSe
   const stopped = new Promise<void>((resolve) => (done = resolve));
   let ready = false;
   const start = () => {
+    if (options.reusePort && options.firstOfPort && !ready && options.port !== 0) {
+      // SO_REUSEPORT would let this process share a port another server (a second copy of
+      // this one, say) already listens on: a plain bind first says whether it is busy.
+      Deno.listen({ hostname: options.hostname, port: options.port }).close();
+    }
     server = Deno.serve({
       hostname: options.hostname,
       port: options.port,

@@ -10,7 +10,7 @@ import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
 import { fixture, ROOT } from "../_fixtures.ts";
 import { IDLE, idleLoad } from "../_proc.ts";
 import { writeConfig } from "../_temp.ts";
-import { type ServerProcess, startServer } from "../server/_server.ts";
+import { type ServerProcess, spawnServer, startServer } from "../server/_server.ts";
 import { ServerIsolates } from "../../src/cli/server_isolates.ts";
 import { parseServeArgs } from "../../src/cli/serve_options.ts";
 import { freePort } from "../_net.ts";
@@ -173,4 +173,28 @@ Deno.test("an isolate that cannot start is reported by name and reason, and the 
   assertEquals(errors.length, 1);
   assertIncludes(errors[0], "server isolate 1 did not start: ");
   assertIncludes(errors[0], config);
+});
+
+Deno.test("--servers 2 on a port another server already serves is the usual busy-port error", async () => {
+  const first = await startTwo(await writeConfig(CONFIG));
+  try {
+    const listen = new URL(first.url).host;
+    const second = await spawnServer([
+      "-c",
+      await writeConfig(CONFIG),
+      "--servers",
+      "2",
+      "-l",
+      listen,
+    ]);
+    assertOk("code" in second, "the second server did not start");
+    assertEquals(second.code, 1);
+    assertIncludes(second.stderr, `cannot listen on ${listen}`);
+    // Every connection still reaches the first one.
+    for (let i = 0; i < 10; i++) {
+      assertEquals(await fresh(`${first.url}/hello`), [200, "hello world\n"]);
+    }
+  } finally {
+    assertEquals((await first.stop()).code, 0);
+  }
 });
