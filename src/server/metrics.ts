@@ -25,6 +25,9 @@ export const LATENCY_BUCKETS_S = [
   30,
 ];
 
+/** How the values of one metric in several isolates make the process's one. */
+export type Merge = "sum" | "max" | "min";
+
 /**
  * A gauge read when scraped: its name, help text and current value, and how the values of
  * several server isolates make the process's one (default: added up).
@@ -34,7 +37,7 @@ export interface Gauge {
   help: string;
   value(): number;
   /** `max` for a value of the whole process (each isolate reads the same), `min` for a flag. */
-  merge?: "sum" | "max" | "min";
+  merge?: Merge;
 }
 
 /**
@@ -50,8 +53,8 @@ export interface MetricsSnapshot {
   buckets: Float64Array;
   sums: Float64Array;
   guestSeconds: Float64Array;
-  counters: [name: string, help: string, value: number, merge: "sum" | "max"][];
-  gauges: [name: string, help: string, value: number, merge: "sum" | "max" | "min"][];
+  counters: [name: string, help: string, value: number, merge: Merge][];
+  gauges: [name: string, help: string, value: number, merge: Merge][];
 }
 
 /** Where requests no route matched are counted. */
@@ -263,31 +266,27 @@ export class Metrics {
       const count = snapshot.byClass.reduce((sum, n) => sum + n, 0);
       lines.push(`wagi_server_requests_total{isolate="${snapshot.isolate}"} ${count}`);
     }
-    const counters = new Map<string, { help: string; value: number }>();
-    for (const snapshot of all) {
-      for (const [name, help, value, merge] of snapshot.counters) {
-        const counter = counters.get(name);
-        if (!counter) counters.set(name, { help, value });
-        else if (merge === "max") counter.value = Math.max(counter.value, value);
-        else counter.value += value;
+    for (const type of ["counter", "gauge"] as const) {
+      const series = merged(all.flatMap((s) => type === "counter" ? s.counters : s.gauges));
+      for (const [name, { help, value }] of series) {
+        lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
       }
-    }
-    for (const [name, { help, value }] of counters) {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${value}`);
-    }
-    const gauges = new Map<string, { help: string; value: number }>();
-    for (const snapshot of all) {
-      for (const [name, help, value, merge] of snapshot.gauges) {
-        const gauge = gauges.get(name);
-        if (!gauge) gauges.set(name, { help, value });
-        else if (merge === "max") gauge.value = Math.max(gauge.value, value);
-        else if (merge === "min") gauge.value = Math.min(gauge.value, value);
-        else gauge.value += value;
-      }
-    }
-    for (const [name, { help, value }] of gauges) {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${value}`);
     }
     return lines.join("\n") + "\n";
   }
+}
+
+/** Values declared by name in several isolates, each name's made one as it says. */
+function merged(
+  entries: readonly (readonly [name: string, help: string, value: number, merge: Merge])[],
+): Map<string, { help: string; value: number }> {
+  const byName = new Map<string, { help: string; value: number }>();
+  for (const [name, help, value, merge] of entries) {
+    const known = byName.get(name);
+    if (!known) byName.set(name, { help, value });
+    else if (merge === "max") known.value = Math.max(known.value, value);
+    else if (merge === "min") known.value = Math.min(known.value, value);
+    else known.value += value;
+  }
+  return byName;
 }
