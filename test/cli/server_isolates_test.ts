@@ -198,3 +198,22 @@ Deno.test("--servers 2 on a port another server already serves is the usual busy
     assertEquals((await first.stop()).code, 0);
   }
 });
+
+Deno.test("--servers 2 with --metrics on an address of its own: that listener counts every isolate", async () => {
+  const server = await startTwo(await writeConfig(CONFIG), ["--metrics", "127.0.0.1:0"]);
+  try {
+    const address = server.output().stderr.match(/metrics on (http:\/\/\S+\/metrics)/)?.[1];
+    assertOk(address, server.output().stderr);
+    for (let i = 0; i < 30; i++) {
+      assertEquals(await fresh(`${server.url}/hello`), [200, "hello world\n"]);
+    }
+    const [status, metrics] = await fresh(address);
+    assertEquals(status, 200);
+    assertEquals(sample(metrics, 'wagi_requests_total{route="/hello",code="2xx"}'), 30);
+    assertOk(sample(metrics, 'wagi_server_requests_total{isolate="1"}') > 0, metrics);
+    // Not on the main port, whichever isolate gets the connection.
+    for (let i = 0; i < 6; i++) assertEquals((await fresh(`${server.url}/metrics`))[0], 404);
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
