@@ -56,15 +56,14 @@ export type FromIsolate =
   | { type: "gather"; id: number }
   | { type: "stopped" };
 
-/** Whether this process may listen with SO_REUSEPORT (Linux, with Deno's `--unstable-net`). */
+/**
+ * Whether this process may listen with SO_REUSEPORT: Linux, with Deno's `--unstable-net`. The
+ * flag is told by the API it adds (`Deno.listenDatagram`), not by trying `reusePort`: without
+ * the flag that ends the process instead of throwing.
+ */
 export function canSharePort(): boolean {
-  if (Deno.build.os !== "linux") return false;
-  try {
-    Deno.listen({ hostname: "127.0.0.1", port: 0, reusePort: true }).close();
-    return true;
-  } catch {
-    return false;
-  }
+  return Deno.build.os === "linux" &&
+    typeof (Deno as { listenDatagram?: unknown }).listenDatagram === "function";
 }
 
 /** `--workers` and `--max-concurrency` are the process's: each isolate's pool has its share. */

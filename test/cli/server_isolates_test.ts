@@ -9,7 +9,7 @@
 import { assertEquals, assertIncludes, assertOk } from "../_assert.ts";
 import { fixture, ROOT } from "../_fixtures.ts";
 import { IDLE, idleLoad } from "../_proc.ts";
-import { writeConfig } from "../_temp.ts";
+import { tempDir, writeConfig } from "../_temp.ts";
 import { type ServerProcess, spawnServer, startServer } from "../server/_server.ts";
 import { ServerIsolates } from "../../src/cli/server_isolates.ts";
 import { parseServeArgs } from "../../src/cli/serve_options.ts";
@@ -216,4 +216,44 @@ Deno.test("--servers 2 with --metrics on an address of its own: that listener co
   } finally {
     assertEquals((await server.stop()).code, 0);
   }
+});
+
+Deno.test("without Deno's --unstable-net, --servers 2 says so and serves from one isolate", async () => {
+  // The project's configuration with `net` taken out of its unstable features.
+  const denoJson = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
+  denoJson.unstable = denoJson.unstable.filter((feature: string) => feature !== "net");
+  const dir = await tempDir("wagi-no-unstable-net-");
+  await Deno.writeTextFile(`${dir}/deno.json`, JSON.stringify(denoJson));
+  const port = freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      ...["run", "--allow-all", "--no-lock", "--config", `${dir}/deno.json`],
+      ...[`${ROOT}src/main.ts`, "-c", await writeConfig(CONFIG), "--servers", "2"],
+      ...["-l", `127.0.0.1:${port}`, "--module-cache", `${dir}/cache`],
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    let out = "";
+    while (!out.includes("Ready: serving on")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`exited before it was ready: ${await stderr}`);
+      out += value;
+    }
+    for (let i = 0; i < 10; i++) {
+      assertEquals(await fresh(`http://127.0.0.1:${port}/hello`), [200, "hello world\n"]);
+    }
+  } finally {
+    reader.cancel();
+    child.kill("SIGTERM");
+    assertEquals((await child.status).code, 0);
+  }
+  assertIncludes(
+    await stderr,
+    "--servers 2: this process cannot share its port (SO_REUSEPORT needs Linux and Deno's " +
+      "--unstable-net); serving from one isolate",
+  );
 });
