@@ -299,7 +299,6 @@ export class MainIsolateLink {
       this.post({ type: "snapshot", id: message.id, snapshot: this.snapshot() });
     } else if (message.type === "gathered") {
       this.#pending.get(message.id)?.(message.snapshots);
-      this.#pending.delete(message.id);
     } else if (message.type === "reload") {
       this.#onReload(message.why);
     } else if (message.type === "stop") {
@@ -313,11 +312,13 @@ export class MainIsolateLink {
     const id = this.#nextId++;
     return new Promise((resolve) => {
       // The main isolate bounds each isolate's answer: this only guards against its loss.
-      const timer = setTimeout(() => resolve([]), 2 * SNAPSHOT_TIMEOUT_MS + 500);
-      this.#pending.set(id, (snapshots) => {
+      const done = (snapshots: MetricsSnapshot[]) => {
         clearTimeout(timer);
+        this.#pending.delete(id);
         resolve(snapshots);
-      });
+      };
+      const timer = setTimeout(() => done([]), 2 * SNAPSHOT_TIMEOUT_MS + 500);
+      this.#pending.set(id, done);
       this.post({ type: "gather", id });
     });
   };
