@@ -1,7 +1,10 @@
 /**
- * The worker side of the pool: runs one guest at a time with stdin and stdout on byte rings,
- * then reports how it ended. A guest is stopped through the worker's control block (see
- * control.ts): it traps by itself, this worker reports, and it serves the next run.
+ * The worker side of the pool: runs one guest at a time and reports how it ended. A run comes
+ * either through the worker's mailbox (see mailbox.ts: no request body to stream, a module the
+ * worker already holds), its stdout held back and answered whole when small, else streamed
+ * through the worker's own ring; or as a message, with stdin and stdout on rings of its own.
+ * A guest is stopped through the worker's control block (see control.ts): it traps by itself,
+ * this worker reports, and it serves the next run.
  * @module
  */
 
@@ -11,9 +14,12 @@ import { GuestRunner } from "../run/guest.ts";
 import { Runners } from "./runners.ts";
 import { ByteRing } from "./byte_ring.ts";
 import { CHUNK_BYTES, RingSink, RingSource } from "./ring_stdio.ts";
-import { CollectingSink } from "../wasi/streams.ts";
-import type { PoolMessage, RunReport } from "./protocol.ts";
+import { BytesSource, CollectingSink, NO_BYTES } from "../wasi/streams.ts";
+import type { InputSource } from "../wasi/descriptors.ts";
+import type { PoolMessage, RunJob, RunReport } from "./protocol.ts";
+import { MAX_STDERR } from "../run/contract.ts";
 import { RunControl } from "./control.ts";
+import { Mailbox, type MailedJob, POSTED } from "./mailbox.ts";
 import { moduleInfo } from "../run/module_info.ts";
 import type { StopSignal } from "../wasi/state.ts";
 import { lowerThreadPriority, POOL_WORKER_NICE } from "./thread_priority.ts";
@@ -29,35 +35,37 @@ const held = new Uint8Array(CHUNK_BYTES);
 /** The run in progress, and what aborts its outbound requests when it is stopped. */
 let current: { runId: number; abort: AbortController } | undefined;
 
-self.onmessage = async (event: MessageEvent<PoolMessage>) => {
-  const message = event.data;
-  if (message.type === "control") {
-    control = new RunControl(message.buffer);
-    return;
-  }
-  if (message.type === "forget") {
-    runners.forget(message.moduleIds);
-    return;
-  }
-  if (message.type === "stop") {
-    // Only a guest waiting on the network lets this message through while it runs.
-    if (current?.runId === message.runId) current.abort.abort();
-    return;
-  }
-  const job = message;
-  if (job.module) runners.set(job.moduleId, new GuestRunner(job.module, job.reuse));
-  const runner = runners.get(job.moduleId);
+/** One run, whichever way it came. */
+interface Run extends MailedJob {
+  runId: number;
+  moduleId: number;
+  maxStderr: number;
+  /** stdin for the guest, given its stop signal and what hands its held output over. */
+  stdin(stop: StopSignal, flushStdout: () => void): InputSource;
+  stdout: ByteRing;
+  /** Called before the first stdout bytes go into the ring. */
+  streams?: () => void;
+}
+
+/** Runs the guest of `run`; stdout is left held when none of it went to the ring yet. */
+async function runGuest(run: Run): Promise<{ report: RunReport; stdout: RingSink }> {
+  const runner = runners.get(run.moduleId);
   const stopping = control!;
-  stopping.begin(job.runId);
-  const signal = stopping.signal(job.runId);
-  current = { runId: job.runId, abort: new AbortController() };
-  const stdinRing = new ByteRing(job.stdin);
-  const stdoutRing = new ByteRing(job.stdout);
+  stopping.begin(run.runId);
+  const signal = stopping.signal(run.runId);
+  current = { runId: run.runId, abort: new AbortController() };
   // Small writes go out in chunks, and before every wait: a sleep, a read of the body (the
   // source below), a fuel refill long after the last write. A guest waiting on the network
   // (outbound HTTP, under JSPI) hands every write over at once instead.
   const hold = runner !== undefined && !moduleInfo(runner.module).usesHttp;
-  const stdout = new RingSink(stdoutRing, signal, job.maxOutput, hold ? held : undefined);
+  const stdout = new RingSink(
+    run.stdout,
+    signal,
+    run.maxOutput,
+    hold ? held : undefined,
+    undefined,
+    run.streams,
+  );
   const stop: StopSignal = {
     check: signal.check,
     sleep(ms) {
@@ -65,22 +73,22 @@ self.onmessage = async (event: MessageEvent<PoolMessage>) => {
       signal.sleep(ms);
     },
   };
-  const refuel = stopping.refuel(job.runId);
-  const stderr = new CollectingSink(job.maxStderr);
+  const refuel = stopping.refuel(run.runId);
+  const stderr = new CollectingSink(run.maxStderr);
   const end = runner
     ? await runner.run(
-      job.entrypoint,
+      run.entrypoint,
       {
-        args: job.args,
-        env: job.env,
-        stdin: new RingSource(stdinRing, stop, () => stdout.flush()),
+        args: run.args,
+        env: run.env,
+        stdin: run.stdin(stop, () => stdout.flush()),
         stdout,
         stderr,
-        preopens: job.preopens,
+        preopens: run.preopens,
         stop,
-        maxDescriptors: job.maxDescriptors,
+        maxDescriptors: run.maxDescriptors,
       },
-      job.outbound,
+      run.outbound,
       {
         refuel: () => {
           stdout.flushIfDue();
@@ -91,16 +99,112 @@ self.onmessage = async (event: MessageEvent<PoolMessage>) => {
     )
     : { exitCode: 0, failure: "worker has no copy of the module", memoryBytes: 0 };
   current = undefined;
-  stdout.flush();
-  stdoutRing.close();
-  stdinRing.abandon();
   const report: RunReport = {
     ...end,
     stderr: stderr.bytes(),
     truncated: stdout.truncated,
-    stopped: stopping.stopped(job.runId),
+    stopped: stopping.stopped(run.runId),
   };
+  return { report, stdout };
+}
+
+/**
+ * How long the worker sleeps at most before its event loop gets a turn. The pool wakes a worker
+ * it terminates (see Mailbox.close): this is only a safety net.
+ */
+const SLEEP_MS = 10_000;
+
+/** Messages read so far (the pool counts those it sent: see Mailbox.sent). */
+let messagesRead = 0;
+/** The run that came as a message, while it is in progress. */
+let messageRun: Promise<void> | undefined;
+/** The worker's mailbox and ring, once the pool sent them; whether they are being served. */
+let mailbox: Mailbox | undefined;
+let mailboxRing: ByteRing | undefined;
+let serving = false;
+
+/**
+ * Serves the mailbox: runs the jobs posted to it one after another, sleeping between them.
+ * Returns to the event loop whenever it is needed: messages are waiting (they are read only
+ * then, and reading one serves the mailbox again), a message's run is in progress (its guest
+ * may wait on the network), the pool closed the mailbox (a termination follows), or the worker
+ * slept for long.
+ */
+async function serveMailbox(): Promise<void> {
+  if (serving || !mailbox || !mailboxRing) return;
+  serving = true;
+  try {
+    for (;;) {
+      if (messageRun || mailbox.messages !== messagesRead || mailbox.closing) return;
+      const seen = mailbox.events;
+      if (mailbox.state === POSTED) await runMailed(mailbox, mailboxRing);
+      else if (!mailbox.sleep(seen, SLEEP_MS)) {
+        setTimeout(serveMailbox, 0);
+        return;
+      }
+    }
+  } finally {
+    serving = false;
+  }
+}
+
+/** Runs the job posted to `mailbox`, and answers. */
+async function runMailed(mailbox: Mailbox, ring: ByteRing): Promise<void> {
+  const job = mailbox.job();
+  const body = job.stdin;
+  const { report, stdout } = await runGuest({
+    ...job,
+    maxStderr: MAX_STDERR,
+    stdin: () => new BytesSource(body ?? NO_BYTES),
+    stdout: ring,
+    streams: () => mailbox.streaming(),
+  });
+  const whole = stdout.unsent();
+  if (!whole) {
+    stdout.flush();
+    ring.close();
+  }
+  mailbox.answer(report, whole);
+  runners.used(job.moduleId);
+}
+
+self.onmessage = (event: MessageEvent<PoolMessage>) => {
+  const message = event.data;
+  if (message.type === "control") {
+    control = new RunControl(message.buffer);
+    mailbox = new Mailbox(message.mailbox);
+    mailboxRing = new ByteRing(message.ring);
+  } else {
+    messagesRead++;
+    if (message.type === "forget") runners.forget(message.moduleIds);
+    else if (message.type === "stop") {
+      // Only a guest waiting on the network lets this message through while it runs.
+      if (current?.runId === message.runId) current.abort.abort();
+    } else {
+      // The worker does not sleep while this run is in progress.
+      messageRun = runMessaged(message).finally(() => {
+        messageRun = undefined;
+        serveMailbox();
+      });
+    }
+  }
+  serveMailbox();
+};
+
+/** Runs a job that came as a message, with stdin and stdout on rings of its own. */
+async function runMessaged(job: RunJob): Promise<void> {
+  if (job.module) runners.set(job.moduleId, new GuestRunner(job.module, job.reuse));
+  const stdinRing = new ByteRing(job.stdin);
+  const stdoutRing = new ByteRing(job.stdout);
+  const { report, stdout } = await runGuest({
+    ...job,
+    stdin: (stop, flushStdout) => new RingSource(stdinRing, stop, flushStdout),
+    stdout: stdoutRing,
+  });
+  stdout.flush();
+  stdoutRing.close();
+  stdinRing.abandon();
   self.postMessage(report);
   // After the report: the server need not wait for this.
   runners.used(job.moduleId);
-};
+}

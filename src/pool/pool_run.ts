@@ -1,7 +1,9 @@
 /**
  * One run in the pool, from its spec to its outcome: wait for a slot of its group and for a
- * worker, hand the worker the job, feed the request body into the stdin ring and stream the
- * stdout ring out, and stop the guest at its deadline, on a cancel or when the server stops.
+ * worker, hand the worker the job, and stop the guest at its deadline, on a cancel or when the
+ * server stops. A run without a body to stream, of a module the worker holds, goes through the
+ * worker's mailbox (see mailbox.ts) and most often comes back whole; any other is sent as a
+ * message, with the request body fed into a stdin ring and stdout streamed from a ring.
  *
  * A stop is answered at once; the guest, told through its worker's control block, unwinds by
  * itself, and only then are its worker and rings used again: nothing a stopped guest still
@@ -11,10 +13,13 @@
  */
 
 import { ByteRing, type RingStock } from "./byte_ring.ts";
+import { type MailedReport, POSTED, STREAMING } from "./mailbox.ts";
+import { BytesOutput, RingOutput, type RunOutput } from "./run_output.ts";
+import { NO_BYTES } from "../wasi/streams.ts";
 import type { GroupLimits } from "./group_limits.ts";
 import type { PoolWorker, Workers } from "./workers.ts";
 import type { RunJob, RunReport } from "./protocol.ts";
-import { pumpStdin, type StdinPump } from "./stdin_pump.ts";
+import { pumpStdin } from "./stdin_pump.ts";
 import { moduleInfo, reuseInfo } from "../run/module_info.ts";
 import {
   type Execution,
@@ -60,51 +65,54 @@ function stoppedOutcome(reason: StopReason, spec: RunSpec): RunOutcome {
   };
 }
 
+/** A run's stdout and outcome, when it ended with all of its stdout in hand. */
+type Whole = { stdout: Uint8Array<ArrayBuffer>; outcome: RunOutcome };
+
+/** How the worker answered: its report, or that the run was stopped first. */
+type Answer = RunReport | "stopped";
+
 /** One run of a guest in a worker. */
 export class PoolRun {
   /** The run as the server sees it. */
   readonly execution: Execution;
   #parts: PoolParts;
   #spec: RunSpec;
-  #stdinBuffer: SharedArrayBuffer;
-  #stdoutBuffer: SharedArrayBuffer;
-  #stdinRing: ByteRing;
-  #stdoutRing: ByteRing;
   #stopReason: StopReason | undefined;
   /** Resolves when the run is stopped. */
   #stopped: Promise<"stopped">;
   #markStopped!: (value: "stopped") => void;
   /** Tells the guest to stop (set while a worker has the job). */
   #interrupt: (() => void) | undefined;
-  /**
-   * Resolves once the guest has ended and nothing touches this run's rings: true, so they may
-   * serve another run; false when its worker was given up and they never may.
-   */
-  #released: Promise<boolean>;
-  #release!: (reusable: boolean) => void;
   #stdinFinished!: () => void;
+  /** Where stdout is read from, once the run knows. */
+  #output: Promise<RunOutput>;
+  #setOutput!: (output: RunOutput) => void;
+  #setWhole!: (whole: Whole | undefined) => void;
 
   constructor(parts: PoolParts, spec: RunSpec) {
     this.#parts = parts;
     this.#spec = spec;
-    this.#stdinBuffer = parts.rings.take();
-    this.#stdoutBuffer = parts.rings.take();
-    this.#stdinRing = new ByteRing(this.#stdinBuffer);
-    this.#stdoutRing = new ByteRing(this.#stdoutBuffer);
     this.#stopped = new Promise((resolve) => (this.#markStopped = resolve));
-    this.#released = new Promise((resolve) => (this.#release = resolve));
+    this.#output = new Promise((resolve) => (this.#setOutput = resolve));
+    const whole = new Promise<Whole | undefined>((resolve) => (this.#setWhole = resolve));
     const stdinDone = new Promise<void>((resolve) => (this.#stdinFinished = resolve));
-    if (spec.stdin === null) this.#stdinFinished();
+    if (!(spec.stdin instanceof ReadableStream)) this.#stdinFinished();
     const done = this.#run();
     // However the run ended, its body is no longer wanted and its group slot is free.
     done.finally(() => {
       this.#stdinFinished();
       parts.groups.leave(spec.group);
     });
+    let stdout: ReadableStream<Uint8Array> | undefined;
+    const makeStdout = () => this.#stdoutStream();
     this.execution = {
-      stdout: this.#stdoutStream(),
+      // Made only when read: a run that comes back whole needs none.
+      get stdout() {
+        return stdout ??= makeStdout();
+      },
       done,
       stdinDone,
+      whole,
       cancel: () => this.stop("cancelled"),
     };
   }
@@ -119,31 +127,35 @@ export class PoolRun {
 
   /** stdout as a byte stream: readers may bring their own buffer (BYOB) and reuse it. */
   #stdoutStream(): ReadableStream<Uint8Array> {
-    const ring = this.#stdoutRing;
-    const buffer = this.#stdoutBuffer;
-    const rings = this.#parts.rings;
-    const released = this.#released;
+    const output = this.#output;
     return new ReadableStream({
       type: "bytes",
-      autoAllocateChunkSize: rings.capacity,
+      autoAllocateChunkSize: this.#parts.rings.capacity,
       async pull(controller) {
+        const source = await output;
         const request = controller.byobRequest!;
         const view = request.view!;
-        const n = await ring.readInto(
+        const n = await source.readInto(
           new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
         );
         if (n > 0) request.respond(n);
         else {
           controller.close();
           request.respond(0);
-          // Read to the end: the ring is free once the guest has ended too.
-          released.then((reusable) => reusable && rings.give(buffer));
+          source.finished();
         }
       },
-      cancel() {
-        ring.abandon();
+      async cancel() {
+        (await output).cancel();
       },
     });
+  }
+
+  /** The run ended without its guest starting, or before it could say how its output goes. */
+  #endedEarly(outcome: RunOutcome): RunOutcome {
+    this.#setOutput(new BytesOutput(NO_BYTES));
+    this.#setWhole({ stdout: NO_BYTES, outcome });
+    return outcome;
   }
 
   async #run(): Promise<RunOutcome> {
@@ -151,56 +163,178 @@ export class PoolRun {
     const { workers, groups } = this.#parts;
     if (!moduleInfo(spec.module).preemptible) {
       // A guest that could not be stopped would keep its worker for good: never run one.
-      this.#release(true);
-      this.#stdoutRing.close();
-      return {
+      return this.#endedEarly({
         exitCode: 0,
         failure: "the module was not compiled preemptible: the pool does not run it",
         stop: undefined,
         stderr: new Uint8Array(),
         truncated: false,
-      };
+      });
     }
     await groups.enter(spec.group);
     const worker = await workers.acquire();
     if (!worker || this.#stopReason) {
-      // Never started: no guest touched the rings.
+      // Never started: no guest touched anything of this run.
       if (worker) workers.release(worker, 0);
-      this.#release(true);
-      this.#stdoutRing.close();
-      return stoppedOutcome(this.#stopReason ?? "server-stopping", spec);
+      return this.#endedEarly(stoppedOutcome(this.#stopReason ?? "server-stopping", spec));
     }
     const runId = workers.nextRunId();
+    const failed = this.#failure(worker);
+    const timer = setTimeout(() => this.stop("timeout"), spec.timeoutMs);
+    try {
+      return await this.#mailed(worker, runId, failed) ??
+        await this.#messaged(worker, runId, failed);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Runs the job through `worker`'s mailbox; undefined when it cannot go that way (a body to
+   * stream, a module the worker does not hold yet, outbound HTTP, a job too large).
+   */
+  async #mailed(
+    worker: PoolWorker,
+    runId: number,
+    failed: Promise<RunReport>,
+  ): Promise<RunOutcome | undefined> {
+    const spec = this.#spec;
+    const stdin = spec.stdin;
+    const moduleId = this.#parts.moduleId(spec.module);
+    if (
+      stdin instanceof ReadableStream || (stdin && stdin.length > spec.maxStdin) ||
+      !worker.modules.has(moduleId) || moduleInfo(spec.module).usesHttp
+    ) return undefined;
+    const { mailbox, ring } = worker;
+    // The ring is the pool's between runs: nothing of an earlier run is left in it.
+    ring.reset();
+    const job = {
+      entrypoint: spec.entrypoint,
+      args: spec.args,
+      env: spec.env,
+      preopens: spec.preopens,
+      maxOutput: spec.maxOutput,
+      maxDescriptors: spec.maxDescriptors,
+      outbound: spec.outbound,
+    };
+    if (!mailbox.post(runId, moduleId, job, stdin)) return undefined;
+    this.#interrupt = () => {
+      // The control block first: a guest woken by the ring must find itself stopped.
+      worker.control.stop(runId);
+      ring.interrupt();
+    };
+    const output = new RingOutput(ring);
+    const answered = (async (): Promise<MailedReport> => {
+      if (await mailbox.changeFrom(POSTED) === STREAMING) {
+        this.#setOutput(output);
+        this.#setWhole(undefined);
+        await mailbox.changeFrom(STREAMING);
+      }
+      return mailbox.report();
+    })();
+    const first: MailedReport | "stopped" = await Promise.race([answered, failed, this.#stopped]);
+    if (first !== "stopped") this.#interrupt = undefined;
+    const report = first === "stopped" ? await this.#unwound(answered, failed) : first;
+    if (report?.failure?.startsWith("worker failed")) ring.close();
+    // Whatever the reader has not taken yet is copied out: the worker serves the next run.
+    if (report) await output.detach();
+    mailbox.clear();
+    if (report) this.#parts.workers.release(worker, report.memoryBytes);
+    else {
+      this.#parts.workers.giveUp(
+        worker,
+        `a guest stopped (${this.#stopReason}) did not end within ${this.#parts.graceMs} ms`,
+      );
+    }
+    if (first === "stopped") return this.#endedEarly(stoppedOutcome(this.#stopReason!, spec));
+    const outcome: RunOutcome = {
+      exitCode: first.exitCode,
+      failure: first.failure,
+      stop: undefined,
+      stderr: first.stderr,
+      truncated: first.truncated,
+    };
+    const stdout = first.stdout;
+    if (stdout && !outcome.truncated) {
+      this.#setOutput(new BytesOutput(stdout));
+      this.#setWhole({ stdout, outcome });
+    } else {
+      // A cut output is streamed so that the response is cut the same way as a streamed one.
+      this.#setOutput(stdout ? new BytesOutput(stdout) : output);
+      this.#setWhole(undefined);
+    }
+    return outcome;
+  }
+
+  /** Runs the job sent as a message, with stdin and stdout on rings of its own. */
+  async #messaged(
+    worker: PoolWorker,
+    runId: number,
+    failed: Promise<RunReport>,
+  ): Promise<RunOutcome> {
+    const spec = this.#spec;
+    const rings = this.#parts.rings;
+    const stdinBuffer = rings.take();
+    const stdoutBuffer = rings.take();
+    const stdinRing = new ByteRing(stdinBuffer);
+    const stdoutRing = new ByteRing(stdoutBuffer);
+    /**
+     * Resolves once the guest has ended and nothing touches the rings: true, so they may
+     * serve another run; false when its worker was given up and they never may.
+     */
+    let release!: (reusable: boolean) => void;
+    const released = new Promise<boolean>((resolve) => (release = resolve));
+    this.#setOutput(
+      new RingOutput(
+        stdoutRing,
+        () => void released.then((reusable) => reusable && rings.give(stdoutBuffer)),
+      ),
+    );
+    this.#setWhole(undefined);
     this.#interrupt = () => {
       // The control block first: a guest woken by its rings must find itself stopped.
       worker.control.stop(runId);
       worker.worker.postMessage({ type: "stop", runId });
-      this.#stdinRing.interrupt();
-      this.#stdoutRing.interrupt();
+      worker.mailbox.sent();
+      stdinRing.interrupt();
+      stdoutRing.interrupt();
     };
-    const report = this.#report(worker);
-    worker.worker.postMessage(this.#job(worker, runId));
-    const timer = setTimeout(() => this.stop("timeout"), spec.timeoutMs);
+    const reported = new Promise<RunReport>((resolve) => {
+      worker.worker.onmessage = (event: MessageEvent<RunReport>) => resolve(event.data);
+    });
+    worker.worker.postMessage(this.#job(worker, runId, stdinBuffer, stdoutBuffer));
+    worker.mailbox.sent();
     const pump = pumpStdin(
       spec.stdin,
-      this.#stdinRing,
+      stdinRing,
       spec.maxStdin,
       () => this.stop("body-too-large"),
     );
     pump.finished.then(this.#stdinFinished);
-    const first = await Promise.race([report, this.#stopped]);
-    clearTimeout(timer);
+    const first: Answer = await Promise.race([reported, failed, this.#stopped]);
     // Whatever of the body has not arrived yet is no longer wanted.
     pump.stop();
-    if (first === "stopped") {
-      this.#afterStop(worker, report, pump);
-      return stoppedOutcome(this.#stopReason!, spec);
+    // The worker is gone (its script did not even load, say): it will never close the stdout
+    // ring, so it is closed on its behalf and the response ends with this report.
+    if (first !== "stopped" && first.failure?.startsWith("worker failed")) stdoutRing.close();
+    const report = first === "stopped" ? await this.#unwound(reported, failed) : first;
+    if (first !== "stopped") {
+      this.#interrupt = undefined;
+      stdinRing.abandon();
     }
-    this.#interrupt = undefined;
-    this.#stdinRing.abandon();
-    this.#giveBackStdin(pump);
-    this.#release(true);
-    workers.release(worker, first.memoryBytes);
+    if (report) {
+      // The stdin ring goes back once the body feeding has let go of it too.
+      pump.finished.then(() => rings.give(stdinBuffer));
+      release(true);
+      this.#parts.workers.release(worker, report.memoryBytes);
+    } else {
+      release(false);
+      this.#parts.workers.giveUp(
+        worker,
+        `a guest stopped (${this.#stopReason}) did not end within ${this.#parts.graceMs} ms`,
+      );
+    }
+    if (first === "stopped") return stoppedOutcome(this.#stopReason!, spec);
     return {
       exitCode: first.exitCode,
       failure: first.failure,
@@ -211,36 +345,29 @@ export class PoolRun {
   }
 
   /**
-   * Waits for a stopped guest to unwind: then its worker serves again and its rings are
-   * free; after the grace period the worker is given up, and the rings with it.
+   * Waits for a stopped guest to unwind: its report, or undefined when it did not within the
+   * grace period (its worker is then given up, and whatever the run used with it).
    */
-  async #afterStop(worker: PoolWorker, report: Promise<RunReport>, pump: StdinPump) {
+  async #unwound(
+    report: Promise<RunReport>,
+    failed: Promise<RunReport>,
+  ): Promise<RunReport | undefined> {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const grace = new Promise<"late">((resolve) => {
-      timer = setTimeout(() => resolve("late"), this.#parts.graceMs);
+    const grace = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), this.#parts.graceMs);
     });
-    const ended = await Promise.race([report, grace]);
+    const ended = await Promise.race([report, failed, grace]);
     clearTimeout(timer);
-    if (ended === "late") {
-      this.#release(false);
-      this.#parts.workers.giveUp(
-        worker,
-        `a guest stopped (${this.#stopReason}) did not end within ${this.#parts.graceMs} ms`,
-      );
-      return;
-    }
-    this.#giveBackStdin(pump);
-    this.#release(true);
-    this.#parts.workers.release(worker, ended.memoryBytes);
-  }
-
-  /** The stdin ring goes back once the body feeding has let go of it too. */
-  #giveBackStdin(pump: StdinPump): void {
-    pump.finished.then(() => this.#parts.rings.give(this.#stdinBuffer));
+    return ended;
   }
 
   /** The job for `worker`: the module goes along the first time that worker runs it. */
-  #job(worker: PoolWorker, runId: number): RunJob {
+  #job(
+    worker: PoolWorker,
+    runId: number,
+    stdin: SharedArrayBuffer,
+    stdout: SharedArrayBuffer,
+  ): RunJob {
     const spec = this.#spec;
     const moduleId = this.#parts.moduleId(spec.module);
     const job: RunJob = {
@@ -254,8 +381,8 @@ export class PoolRun {
       args: spec.args,
       env: spec.env,
       preopens: spec.preopens,
-      stdin: this.#stdinBuffer,
-      stdout: this.#stdoutBuffer,
+      stdin,
+      stdout,
       maxOutput: spec.maxOutput,
       maxDescriptors: spec.maxDescriptors,
       maxStderr: MAX_STDERR,
@@ -265,15 +392,11 @@ export class PoolRun {
     return job;
   }
 
-  /** The worker's report of how the guest ended. */
-  #report(worker: PoolWorker): Promise<RunReport> {
+  /** Resolves if `worker` fails by itself during this run (its script did not load, say). */
+  #failure(worker: PoolWorker): Promise<RunReport> {
     return new Promise((resolve) => {
-      worker.worker.onmessage = (event: MessageEvent<RunReport>) => resolve(event.data);
       worker.worker.onerror = (event) => {
         event.preventDefault();
-        // The worker is gone (its script did not even load, say): it will never close the
-        // stdout ring, so it is closed on its behalf and the response ends with this report.
-        this.#stdoutRing.close();
         resolve({
           exitCode: 0,
           failure: `worker failed: ${event.message}`,

@@ -29,10 +29,15 @@ export type RunJob =
     maxStderr: number;
   };
 
-/** Pool → worker, once, first: the control block through which its runs are stopped. */
+/**
+ * Pool → worker, once, first: the control block through which its runs are stopped, and the
+ * worker's mailbox and stdout ring (see mailbox.ts).
+ */
 export interface ControlMessage {
   type: "control";
   buffer: SharedArrayBuffer;
+  mailbox: SharedArrayBuffer;
+  ring: SharedArrayBuffer;
 }
 
 /**

@@ -53,6 +53,8 @@ export class RingSink implements OutputSink {
   #written = 0;
   #heldBytes = 0;
   #heldSince = 0;
+  /** Whether anything was handed to the ring yet. */
+  #handedOver = false;
   /** True once output was dropped: the consumer left, or the limit was passed. */
   truncated = false;
   readonly #held: Uint8Array;
@@ -63,6 +65,8 @@ export class RingSink implements OutputSink {
     held?: Uint8Array,
     /** The clock held output is timed by, in milliseconds. */
     readonly now: () => number = () => performance.now(),
+    /** Called once, before the first bytes go into the ring (the output starts streaming). */
+    readonly beforeFirst: () => void = () => {},
   ) {
     this.#held = held ?? new Uint8Array(0);
   }
@@ -81,7 +85,26 @@ export class RingSink implements OutputSink {
       if (due && !this.flush()) this.#lost();
       return;
     }
-    if (!this.flush() || !this.ring.writeSync(memory, at, room)) this.#lost();
+    if (!this.flush() || !this.#toRing(memory, at, room)) this.#lost();
+  }
+
+  #toRing(source: Uint8Array, at: number, length: number): boolean {
+    if (!this.#handedOver) {
+      this.#handedOver = true;
+      this.beforeFirst();
+    }
+    return this.ring.writeSync(source, at, length);
+  }
+
+  /**
+   * All the output, when none of it went to the ring yet (the run wrote little and ended):
+   * the held bytes, valid until the buffer's next use. Undefined once output has streamed.
+   */
+  unsent(): Uint8Array | undefined {
+    if (this.#handedOver) return undefined;
+    const bytes = this.#held.subarray(0, this.#heldBytes);
+    this.#heldBytes = 0;
+    return bytes;
   }
 
   /**
@@ -92,7 +115,7 @@ export class RingSink implements OutputSink {
     if (this.#heldBytes === 0) return true;
     const bytes = this.#heldBytes;
     this.#heldBytes = 0;
-    if (this.ring.writeSync(this.#held, 0, bytes)) return true;
+    if (this.#toRing(this.#held, 0, bytes)) return true;
     this.truncated = true;
     return false;
   }

@@ -7,12 +7,17 @@
  */
 
 import { RunControl } from "./control.ts";
+import { Mailbox } from "./mailbox.ts";
+import { ByteRing, createRing } from "./byte_ring.ts";
 import { roomForThread } from "../open_files.ts";
 
 /** The worker script; a bundle of the server (dist/, see deno.json) has its own beside it. */
 const GUEST_WORKER_URL = import.meta.url.endsWith(".js")
   ? new URL("./guest_worker.js", import.meta.url).href
   : new URL("./guest_worker.ts", import.meta.url).href;
+
+/** Size of a worker's own stdout ring (a power of two). */
+const WORKER_RING_BYTES = 64 * 1024;
 
 /** How often a worker that could not be started (no descriptors to spare) is tried again. */
 const ROOM_RETRY_MS = 250;
@@ -32,6 +37,10 @@ export interface PoolWorker {
   worker: Worker;
   /** How its runs are stopped. */
   control: RunControl;
+  /** Where it is handed runs without a message (see mailbox.ts). */
+  mailbox: Mailbox;
+  /** Its own stdout ring, for the output of mailbox runs that stream. */
+  ring: ByteRing;
   /** Modules this worker already holds, by id. */
   modules: Set<number>;
   /** When it last went idle (performance.now()). */
@@ -99,7 +108,9 @@ export class Workers {
     if (moduleIds.length === 0) return;
     for (const worker of this.#alive) {
       const held = moduleIds.filter((id) => worker.modules.delete(id));
-      if (held.length > 0) worker.worker.postMessage({ type: "forget", moduleIds: held });
+      if (held.length === 0) continue;
+      worker.worker.postMessage({ type: "forget", moduleIds: held });
+      worker.mailbox.sent();
     }
   }
 
@@ -157,10 +168,19 @@ export class Workers {
     this.#saidNoRoom = false;
     const worker = new Worker(GUEST_WORKER_URL, { type: "module" });
     const control = RunControl.create();
-    worker.postMessage({ type: "control", buffer: control.buffer });
+    const mailbox = new Mailbox();
+    const ring = createRing(WORKER_RING_BYTES);
+    worker.postMessage({
+      type: "control",
+      buffer: control.buffer,
+      mailbox: mailbox.buffer,
+      ring,
+    });
     const spawned: PoolWorker = {
       worker,
       control,
+      mailbox,
+      ring: new ByteRing(ring),
       modules: new Set<number>(),
       idleSince: performance.now(),
       usedBytes: 0,
@@ -180,6 +200,7 @@ export class Workers {
   }
 
   #stop(worker: PoolWorker): void {
+    worker.mailbox.close();
     worker.worker.terminate();
     this.#alive.delete(worker);
   }

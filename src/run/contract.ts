@@ -69,6 +69,12 @@ export interface Execution {
    * bytes may be the executor's scratch buffer: valid until its next run, so read them first.
    */
   finished?: { stdout: Uint8Array<ArrayBuffer>; outcome: RunOutcome };
+  /**
+   * Set by an executor that learns soon after a run starts whether it ends with all of its
+   * stdout in hand: then this resolves to that stdout and the outcome (and `stdout` need not be
+   * read); to undefined when the output streams (read `stdout`).
+   */
+  whole?: Promise<{ stdout: Uint8Array<ArrayBuffer>; outcome: RunOutcome } | undefined>;
 }
 
 /** Runs guests for the server; HTTP stays on the other side of this interface. */

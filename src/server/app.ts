@@ -190,9 +190,13 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
       if (outcome.stop === "timeout") countTimeout();
       logStderr(handler, where, outcome);
     });
-    return respond(execution, where, streaming).finally(() =>
-      request.signal.removeEventListener("abort", cancel)
-    );
+    // A run that comes back whole (most pool runs) needs no stream at all.
+    const response = execution.whole
+      ? execution.whole.then((whole) =>
+        whole ? respondFinished(whole, where, logger, parser) : respond(execution, where, streaming)
+      )
+      : respond(execution, where, streaming);
+    return response.finally(() => request.signal.removeEventListener("abort", cancel));
   };
 
   const metrics = options.metrics;

@@ -84,7 +84,10 @@ export function respondFinished(
 ): Response {
   const failed = failureResponse(finished.outcome);
   if (failed) {
-    logger.error(`${where}: ${failureReason(finished.outcome)}`);
+    // A client that went away has no one to answer, and nothing went wrong to log.
+    if (finished.outcome.stop !== "cancelled") {
+      logger.error(`${where}: ${failureReason(finished.outcome)}`);
+    }
     return failed;
   }
   const output = parser.parse(finished.stdout);

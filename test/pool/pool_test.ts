@@ -183,3 +183,75 @@ Deno.test("a module the pool was told to forget is sent again when it runs again
     pool.close();
   }
 });
+
+/** A whole body for `cat.wasm`: a header block and `size` bytes after it, all `fill`. */
+const catBody = (size: number, fill = "x") =>
+  new TextEncoder().encode(`Content-Type: text/plain\n\n${fill.repeat(size)}`);
+
+Deno.test("a run of a module its worker holds comes back whole; a large output streams, every byte", async () => {
+  const pool = new WorkerPool({ warm: 1, max: 1, maxPerGroup: 1 });
+  try {
+    const cat = await loadFixture("cat.wasm");
+    // The first run takes the module to the worker, as a message, and streams.
+    const first = pool.run(runSpec(cat, { stdin: catBody(10) }));
+    assertEquals(await first.whole, undefined);
+    assertEquals(await text(first.stdout), new TextDecoder().decode(catBody(10)));
+    // Then through the mailbox: small output comes back whole, no stream made.
+    const small = pool.run(runSpec(cat, { stdin: catBody(100, "s") }));
+    const whole = await small.whole;
+    assertEquals(
+      new TextDecoder().decode(whole?.stdout),
+      new TextDecoder().decode(catBody(100, "s")),
+    );
+    assertEquals(whole?.outcome.exitCode, 0);
+    // Over the 16 KiB held back: it streams through the worker's own ring.
+    const large = pool.run(runSpec(cat, { stdin: catBody(40_000, "L") }));
+    assertEquals(await large.whole, undefined);
+    assertEquals(await text(large.stdout), new TextDecoder().decode(catBody(40_000, "L")));
+    assertEquals((await large.done).exitCode, 0);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("output left unread when its guest ended does not hold the worker, and is all read later", async () => {
+  const pool = new WorkerPool({ warm: 1, max: 1, maxPerGroup: 1 });
+  try {
+    const cat = await loadFixture("cat.wasm");
+    await text(pool.run(runSpec(cat, { stdin: catBody(1) })).stdout);
+    // 40 KB fits the worker's ring: the guest ends without anyone reading.
+    const unread = pool.run(runSpec(cat, { stdin: catBody(40_000, "u") }));
+    assertEquals(await unread.whole, undefined);
+    assertEquals((await unread.done).exitCode, 0);
+    // The only worker serves the next runs meanwhile, with their own bytes.
+    for (let i = 0; i < 3; i++) {
+      const next = pool.run(runSpec(cat, { stdin: catBody(20_000, String(i)) }));
+      assertEquals(await text(next.stdout), new TextDecoder().decode(catBody(20_000, String(i))));
+    }
+    assertEquals(await text(unread.stdout), new TextDecoder().decode(catBody(40_000, "u")));
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("a run stopped while its output streams leaves nothing in its worker for the next run", async () => {
+  const pool = new WorkerPool({ warm: 1, max: 1, maxPerGroup: 1 });
+  try {
+    const cat = await loadFixture("cat.wasm");
+    const flood = await loadFixture("flood.wasm");
+    await text(pool.run(runSpec(cat, { stdin: catBody(1) })).stdout);
+    for (let round = 0; round < 2; round++) {
+      // The first flood goes as a message, the second through the mailbox: both fill their
+      // ring, nobody reads, and their deadline stops them.
+      const stopped = pool.run(runSpec(flood, { timeoutMs: 300 }));
+      const outcome = await stopped.done;
+      assertEquals(outcome.stop, "timeout");
+      const next = pool.run(runSpec(cat, { stdin: catBody(30_000, "n") }));
+      assertEquals(await text(next.stdout), new TextDecoder().decode(catBody(30_000, "n")));
+      await stopped.stdout.cancel();
+    }
+    assertEquals(pool.lostWorkers, 0);
+  } finally {
+    pool.close();
+  }
+});
