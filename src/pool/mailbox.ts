@@ -11,6 +11,7 @@
 
 import type { RunJob, RunReport } from "./protocol.ts";
 import { MAX_STDERR } from "../run/contract.ts";
+import { NO_BYTES } from "../wasi/streams.ts";
 
 /** Header words (Int32). */
 const STATE = 0;
@@ -77,6 +78,21 @@ export interface ReceivedJob extends MailedJob {
 export interface MailedReport extends RunReport {
   /** All of stdout, when the run never streamed. */
   stdout?: Uint8Array<ArrayBuffer>;
+}
+
+/** How the failure of a run whose worker failed by itself begins. */
+export const WORKER_FAILED = "worker failed";
+
+/** The report of a run whose worker failed by itself (its script did not load, say). */
+export function workerFailed(why: string): RunReport {
+  return {
+    exitCode: 0,
+    failure: `${WORKER_FAILED}: ${why}`,
+    memoryBytes: Infinity,
+    stderr: NO_BYTES,
+    truncated: false,
+    stopped: false,
+  };
 }
 
 const encoder = new TextEncoder();
@@ -219,6 +235,15 @@ export class Mailbox {
     Atomics.notify(words, STATE);
   }
 
+  /**
+   * Pool: answers on behalf of a worker that failed by itself, if it had a job: it never
+   * will, and the run waiting for it ends with this.
+   */
+  fail(why: string): void {
+    const state = this.state;
+    if (state === POSTED || state === STREAMING) this.answer(workerFailed(why), undefined);
+  }
+
   /** Pool: the answer (copied out: the mailbox serves the next run). */
   report(): MailedReport {
     const words = this.#words;
@@ -234,7 +259,9 @@ export class Mailbox {
           ),
         }
         : {}),
-      stderr: bytes.slice(EXCHANGE_BYTES, EXCHANGE_BYTES + stderrBytes),
+      stderr: stderrBytes === 0
+        ? NO_BYTES
+        : bytes.slice(EXCHANGE_BYTES, EXCHANGE_BYTES + stderrBytes),
       truncated: (flags & TRUNCATED) !== 0,
       stopped: (flags & STOPPED) !== 0,
       memoryBytes: this.#memory[0],

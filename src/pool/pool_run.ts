@@ -13,7 +13,7 @@
  */
 
 import { ByteRing, type RingStock } from "./byte_ring.ts";
-import { type MailedReport, POSTED, STREAMING } from "./mailbox.ts";
+import { type MailedReport, POSTED, STREAMING, WORKER_FAILED, workerFailed } from "./mailbox.ts";
 import { BytesOutput, RingOutput, type RunOutput } from "./run_output.ts";
 import { NO_BYTES } from "../wasi/streams.ts";
 import type { GroupLimits } from "./group_limits.ts";
@@ -179,11 +179,9 @@ export class PoolRun {
       return this.#endedEarly(stoppedOutcome(this.#stopReason ?? "server-stopping", spec));
     }
     const runId = workers.nextRunId();
-    const failed = this.#failure(worker);
     const timer = setTimeout(() => this.stop("timeout"), spec.timeoutMs);
     try {
-      return await this.#mailed(worker, runId, failed) ??
-        await this.#messaged(worker, runId, failed);
+      return await this.#mailed(worker, runId) ?? await this.#messaged(worker, runId);
     } finally {
       clearTimeout(timer);
     }
@@ -193,11 +191,7 @@ export class PoolRun {
    * Runs the job through `worker`'s mailbox; undefined when it cannot go that way (a body to
    * stream, a module the worker does not hold yet, outbound HTTP, a job too large).
    */
-  async #mailed(
-    worker: PoolWorker,
-    runId: number,
-    failed: Promise<RunReport>,
-  ): Promise<RunOutcome | undefined> {
+  async #mailed(worker: PoolWorker, runId: number): Promise<RunOutcome | undefined> {
     const spec = this.#spec;
     const stdin = spec.stdin;
     const moduleId = this.#parts.moduleId(spec.module);
@@ -223,21 +217,29 @@ export class PoolRun {
       worker.control.stop(runId);
       ring.interrupt();
     };
-    const output = new RingOutput(ring);
+    // Made once the output streams; a worker that fails answers through the mailbox too (see
+    // Workers), so the answer is all there is to wait for.
+    let output: RingOutput | undefined;
     const answered = (async (): Promise<MailedReport> => {
       if (await mailbox.changeFrom(POSTED) === STREAMING) {
+        output = new RingOutput(ring);
         this.#setOutput(output);
         this.#setWhole(undefined);
         await mailbox.changeFrom(STREAMING);
       }
       return mailbox.report();
     })();
-    const first: MailedReport | "stopped" = await Promise.race([answered, failed, this.#stopped]);
+    const first: MailedReport | "stopped" = await Promise.race([answered, this.#stopped]);
     if (first !== "stopped") this.#interrupt = undefined;
-    const report = first === "stopped" ? await this.#unwound(answered, failed) : first;
-    if (report?.failure?.startsWith("worker failed")) ring.close();
-    // Whatever the reader has not taken yet is copied out: the worker serves the next run.
-    if (report) await output.detach();
+    const report = first === "stopped" ? await this.#unwound(answered) : first;
+    if (report?.failure?.startsWith(WORKER_FAILED)) ring.close();
+    // Output that went to the ring (the worker may have said so and ended before this thread
+    // looked) and that the reader has not taken yet is copied out: the worker serves the next
+    // run at once.
+    if (report && !(report as MailedReport).stdout) {
+      output ??= new RingOutput(ring);
+      await output.detach();
+    }
     mailbox.clear();
     if (report) this.#parts.workers.release(worker, report.memoryBytes);
     else {
@@ -260,19 +262,16 @@ export class PoolRun {
       this.#setWhole({ stdout, outcome });
     } else {
       // A cut output is streamed so that the response is cut the same way as a streamed one.
-      this.#setOutput(stdout ? new BytesOutput(stdout) : output);
+      this.#setOutput(stdout ? new BytesOutput(stdout) : output!);
       this.#setWhole(undefined);
     }
     return outcome;
   }
 
   /** Runs the job sent as a message, with stdin and stdout on rings of its own. */
-  async #messaged(
-    worker: PoolWorker,
-    runId: number,
-    failed: Promise<RunReport>,
-  ): Promise<RunOutcome> {
+  async #messaged(worker: PoolWorker, runId: number): Promise<RunOutcome> {
     const spec = this.#spec;
+    const failed = this.#failure(worker);
     const rings = this.#parts.rings;
     const stdinBuffer = rings.take();
     const stdoutBuffer = rings.take();
@@ -316,7 +315,7 @@ export class PoolRun {
     pump.stop();
     // The worker is gone (its script did not even load, say): it will never close the stdout
     // ring, so it is closed on its behalf and the response ends with this report.
-    if (first !== "stopped" && first.failure?.startsWith("worker failed")) stdoutRing.close();
+    if (first !== "stopped" && first.failure?.startsWith(WORKER_FAILED)) stdoutRing.close();
     const report = first === "stopped" ? await this.#unwound(reported, failed) : first;
     if (first !== "stopped") {
       this.#interrupt = undefined;
@@ -350,13 +349,13 @@ export class PoolRun {
    */
   async #unwound(
     report: Promise<RunReport>,
-    failed: Promise<RunReport>,
+    failed?: Promise<RunReport>,
   ): Promise<RunReport | undefined> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const grace = new Promise<undefined>((resolve) => {
       timer = setTimeout(() => resolve(undefined), this.#parts.graceMs);
     });
-    const ended = await Promise.race([report, failed, grace]);
+    const ended = await Promise.race(failed ? [report, failed, grace] : [report, grace]);
     clearTimeout(timer);
     return ended;
   }
@@ -397,14 +396,7 @@ export class PoolRun {
     return new Promise((resolve) => {
       worker.worker.onerror = (event) => {
         event.preventDefault();
-        resolve({
-          exitCode: 0,
-          failure: `worker failed: ${event.message}`,
-          memoryBytes: Infinity,
-          stderr: new Uint8Array(),
-          truncated: false,
-          stopped: false,
-        });
+        resolve(workerFailed(event.message));
       };
     });
   }

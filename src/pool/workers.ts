@@ -190,6 +190,8 @@ export class Workers {
     worker.addEventListener("error", (event) => {
       event.preventDefault();
       spawned.failed = true;
+      // A run in its mailbox is answered from here: the worker never will.
+      mailbox.fail(event.message);
       const at = this.#idle.indexOf(spawned);
       if (at === -1) return;
       this.#idle.splice(at, 1);
