@@ -65,6 +65,17 @@ function stoppedOutcome(reason: StopReason, spec: RunSpec): RunOutcome {
   };
 }
 
+/** The outcome of a run whose guest ended, as its worker reported it. */
+function reportedOutcome(report: RunReport): RunOutcome {
+  return {
+    exitCode: report.exitCode,
+    failure: report.failure,
+    stop: undefined,
+    stderr: report.stderr,
+    truncated: report.truncated,
+  };
+}
+
 /** A run's stdout and outcome, when it ended with all of its stdout in hand. */
 type Whole = { stdout: Uint8Array<ArrayBuffer>; outcome: RunOutcome };
 
@@ -243,19 +254,10 @@ export class PoolRun {
     mailbox.clear();
     if (report) this.#parts.workers.release(worker, report.memoryBytes);
     else {
-      this.#parts.workers.giveUp(
-        worker,
-        `a guest stopped (${this.#stopReason}) did not end within ${this.#parts.graceMs} ms`,
-      );
+      this.#giveUp(worker);
     }
     if (first === "stopped") return this.#endedEarly(stoppedOutcome(this.#stopReason!, spec));
-    const outcome: RunOutcome = {
-      exitCode: first.exitCode,
-      failure: first.failure,
-      stop: undefined,
-      stderr: first.stderr,
-      truncated: first.truncated,
-    };
+    const outcome = reportedOutcome(first);
     const stdout = first.stdout;
     if (stdout && !outcome.truncated) {
       this.#setOutput(new BytesOutput(stdout));
@@ -328,19 +330,18 @@ export class PoolRun {
       this.#parts.workers.release(worker, report.memoryBytes);
     } else {
       release(false);
-      this.#parts.workers.giveUp(
-        worker,
-        `a guest stopped (${this.#stopReason}) did not end within ${this.#parts.graceMs} ms`,
-      );
+      this.#giveUp(worker);
     }
     if (first === "stopped") return stoppedOutcome(this.#stopReason!, spec);
-    return {
-      exitCode: first.exitCode,
-      failure: first.failure,
-      stop: undefined,
-      stderr: first.stderr,
-      truncated: first.truncated,
-    };
+    return reportedOutcome(first);
+  }
+
+  /** Gives up `worker`, whose stopped guest did not unwind in time (and what the run used). */
+  #giveUp(worker: PoolWorker): void {
+    this.#parts.workers.giveUp(
+      worker,
+      `a guest stopped (${this.#stopReason}) did not end within ${this.#parts.graceMs} ms`,
+    );
   }
 
   /**
