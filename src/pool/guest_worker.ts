@@ -174,6 +174,7 @@ self.onmessage = (event: MessageEvent<PoolMessage>) => {
     control = new RunControl(message.buffer);
     mailbox = new Mailbox(message.mailbox);
     mailboxRing = new ByteRing(message.ring);
+    mailbox.ready();
   } else {
     messagesRead++;
     if (message.type === "forget") runners.forget(message.moduleIds);

@@ -32,9 +32,11 @@ const EVENTS = 11;
 const MESSAGES = 12;
 /** 1 once the worker is about to be terminated: it must not sleep again. */
 const CLOSING = 13;
-/** Float64 at this byte offset (words 14 and 15): the guest's memory at its end. */
-const MEMORY_AT = 56;
-const HEADER_BYTES = 64;
+/** 1 once the worker has loaded and reads its mailbox. */
+const READY = 14;
+/** Float64 at this byte offset: the guest's memory at its end. */
+const MEMORY_AT = 64;
+const HEADER_BYTES = 72;
 
 /** Nothing posted; the worker waits. */
 export const IDLE = 0;
@@ -151,6 +153,18 @@ export class Mailbox {
   close(): void {
     Atomics.store(this.#words, CLOSING, 1);
     this.#event();
+  }
+
+  /** Worker: says it has loaded (see {@link Mailbox.loaded}). */
+  ready(): void {
+    Atomics.store(this.#words, READY, 1);
+    Atomics.notify(this.#words, READY);
+  }
+
+  /** Pool: resolves once the worker has loaded its code and reads its mailbox. */
+  async loaded(): Promise<void> {
+    const wait = Atomics.waitAsync(this.#words, READY, 0);
+    if (wait.async) await wait.value;
   }
 
   /** Worker: true once the pool closed the mailbox. */

@@ -49,6 +49,8 @@ export interface PoolWorker {
   usedBytes: number;
   /** It failed by itself (its script did not load, say): it never serves again. */
   failed?: boolean;
+  /** Its code is still loading. */
+  starting: boolean;
 }
 
 /** How many workers, and when one is replaced or stopped. */
@@ -89,6 +91,8 @@ export class Workers {
   #nextRunId = 1;
   #retry: ReturnType<typeof setTimeout> | undefined;
   #saidNoRoom = false;
+  /** Workers whose code is still loading (see {@link Workers.acquire}). */
+  #starting = 0;
 
   constructor(readonly options: WorkerOptions) {
     this.#idleMs = options.idleWorkerMs ?? IDLE_WORKER_MS;
@@ -184,12 +188,16 @@ export class Workers {
       modules: new Set<number>(),
       idleSince: performance.now(),
       usedBytes: 0,
+      starting: true,
     };
+    this.#starting++;
+    mailbox.loaded().then(() => this.#loaded(spawned));
     // A worker that fails by itself (its script could not be loaded: no descriptor left, say)
     // is dropped; a run that has it is told by its own handler, and gives it back failed.
     worker.addEventListener("error", (event) => {
       event.preventDefault();
       spawned.failed = true;
+      this.#loaded(spawned);
       // A run in its mailbox is answered from here: the worker never will.
       mailbox.fail(event.message);
       const at = this.#idle.indexOf(spawned);
@@ -201,7 +209,30 @@ export class Workers {
     return spawned;
   }
 
+  /**
+   * `worker` has loaded its code, failed or been stopped: another may start now, for the runs
+   * waiting for one.
+   */
+  #loaded(worker: PoolWorker): void {
+    if (!worker.starting) return;
+    worker.starting = false;
+    this.#starting--;
+    this.#startMore();
+  }
+
+  /** Starts a worker for the runs waiting, if there is room for one and none is loading. */
+  #startMore(): void {
+    if (
+      this.#closed || this.#waiting.length === 0 || this.#alive.size >= this.options.max ||
+      this.#starting > 0
+    ) return;
+    const spawned = this.#spawn();
+    if (spawned) this.#handOver(spawned);
+    else this.#retryLater();
+  }
+
   #stop(worker: PoolWorker): void {
+    this.#loaded(worker);
     worker.mailbox.close();
     worker.worker.terminate();
     this.#alive.delete(worker);
@@ -217,7 +248,11 @@ export class Workers {
     }
     const idle = this.#idle.pop();
     if (idle) return idle;
-    if (this.#alive.size < this.options.max) {
+    // One worker loads at a time: a burst of runs on a cold pool would otherwise start every
+    // worker at once, holding this thread (starting a worker does) and the cores (each loads
+    // and compiles its code) for most of a second. Runs wait for a worker that frees up or
+    // the next that loads.
+    if (this.#alive.size < this.options.max && this.#starting === 0) {
       const spawned = this.#spawn();
       if (spawned) return spawned;
       this.#retryLater();
@@ -229,12 +264,7 @@ export class Workers {
   #retryLater(): void {
     this.#retry ??= setTimeout(() => {
       this.#retry = undefined;
-      if (this.#closed) return;
-      while (this.#waiting.length > 0 && this.#alive.size < this.options.max) {
-        const spawned = this.#spawn();
-        if (!spawned) return this.#retryLater();
-        this.#handOver(spawned);
-      }
+      this.#startMore();
     }, ROOM_RETRY_MS);
   }
 

@@ -121,18 +121,31 @@ Deno.test("a module that was not made preemptible is refused by the pool, not ru
   }
 });
 
-Deno.test("workers started by a burst are stopped once idle; the warm ones stay", async () => {
+Deno.test("a burst starts workers one at a time up to the maximum; those beyond the warm ones stop once idle", async () => {
   const pool = new WorkerPool({
     warm: 1,
+    lazy: true,
     max: 4,
     maxPerGroup: 4,
     idleWorkerMs: 100,
   });
   try {
-    const module = await loadFixture("exits.wasm");
-    const runs = Array.from({ length: 4 }, () => pool.run(request(module)));
-    await Promise.all(runs.map(async (run) => (await text(run.stdout), await run.done)));
+    const cat = await loadFixture("cat.wasm");
+    // Bodies that never end keep their guests reading: each run holds its worker.
+    const runs = Array.from(
+      { length: 4 },
+      () => pool.run(request(cat, new ReadableStream<Uint8Array>({ start() {} }))),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    // Not four threads loading at once: the first run's, and the warm one.
+    assertOk(pool.workers <= 2, `${pool.workers} workers started at once`);
+    const deadline = Date.now() + 20_000;
+    while (pool.workers < 4 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     assertEquals(pool.workers, 4);
+    for (const run of runs) run.cancel();
+    await Promise.all(runs.map((run) => run.done));
     await new Promise((resolve) => setTimeout(resolve, 400));
     assertEquals(pool.workers, 1);
   } finally {
