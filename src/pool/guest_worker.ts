@@ -20,6 +20,7 @@ import type { PoolMessage, RunJob, RunReport } from "./protocol.ts";
 import { MAX_STDERR } from "../run/contract.ts";
 import { RunControl } from "./control.ts";
 import { Mailbox, type MailedJob, POSTED } from "./mailbox.ts";
+import { CompletionSignal } from "./completions.ts";
 import { moduleInfo } from "../run/module_info.ts";
 import type { StopSignal } from "../wasi/state.ts";
 import { lowerThreadPriority, POOL_WORKER_NICE } from "./thread_priority.ts";
@@ -121,6 +122,8 @@ let messageRun: Promise<void> | undefined;
 /** The worker's mailbox and ring, once the pool sent them; whether they are being served. */
 let mailbox: Mailbox | undefined;
 let mailboxRing: ByteRing | undefined;
+/** Tells the pool that the mailbox changed. */
+let completions: CompletionSignal | undefined;
 let serving = false;
 
 /**
@@ -157,7 +160,10 @@ async function runMailed(mailbox: Mailbox, ring: ByteRing): Promise<void> {
     maxStderr: MAX_STDERR,
     stdin: () => new BytesSource(body ?? NO_BYTES),
     stdout: ring,
-    streams: () => mailbox.streaming(),
+    streams: () => {
+      mailbox.streaming();
+      completions!.signal();
+    },
   });
   const whole = stdout.unsent();
   if (!whole) {
@@ -165,6 +171,7 @@ async function runMailed(mailbox: Mailbox, ring: ByteRing): Promise<void> {
     ring.close();
   }
   mailbox.answer(report, whole);
+  completions!.signal();
   runners.used(job.moduleId);
 }
 
@@ -174,6 +181,7 @@ self.onmessage = (event: MessageEvent<PoolMessage>) => {
     control = new RunControl(message.buffer);
     mailbox = new Mailbox(message.mailbox);
     mailboxRing = new ByteRing(message.ring);
+    completions = new CompletionSignal(message.completions);
     mailbox.ready();
   } else {
     messagesRead++;

@@ -218,13 +218,15 @@ export class Mailbox {
     };
   }
 
-  /** Worker: says the run's output streams through the worker's ring from now on. */
+  /**
+   * Worker: says the run's output streams through the worker's ring from now on (the pool
+   * learns it through its completions, see completions.ts).
+   */
   streaming(): void {
     Atomics.store(this.#words, STATE, STREAMING);
-    Atomics.notify(this.#words, STATE);
   }
 
-  /** Worker: answers; `stdout` is all of it when the run never streamed. */
+  /** Worker (or the pool for a failed one): answers; `stdout` is all of it when the run never streamed. */
   answer(report: RunReport, stdout: Uint8Array | undefined): void {
     const words = this.#words;
     const bytes = this.#bytes;
@@ -246,7 +248,6 @@ export class Mailbox {
     words[FLAGS] = flags;
     this.#memory[0] = report.memoryBytes;
     Atomics.store(words, STATE, DONE);
-    Atomics.notify(words, STATE);
   }
 
   /**
@@ -286,15 +287,5 @@ export class Mailbox {
   /** Pool: the mailbox is free for the next job. */
   clear(): void {
     Atomics.store(this.#words, STATE, IDLE);
-  }
-
-  /** Pool: waits (without blocking) until the worker moves the state on from `state`. */
-  async changeFrom(state: number): Promise<number> {
-    for (;;) {
-      const now = Atomics.load(this.#words, STATE);
-      if (now !== state) return now;
-      const wait = Atomics.waitAsync(this.#words, STATE, state);
-      if (wait.async) await wait.value;
-    }
   }
 }

@@ -231,12 +231,13 @@ export class PoolRun {
     // Made once the output streams; a worker that fails answers through the mailbox too (see
     // Workers), so the answer is all there is to wait for.
     let output: RingOutput | undefined;
+    const completions = this.#parts.workers.completions;
     const answered = (async (): Promise<MailedReport> => {
-      if (await mailbox.changeFrom(POSTED) === STREAMING) {
+      if (await completions.watch(mailbox, POSTED) === STREAMING) {
         output = new RingOutput(ring);
         this.#setOutput(output);
         this.#setWhole(undefined);
-        await mailbox.changeFrom(STREAMING);
+        await completions.watch(mailbox, STREAMING);
       }
       return mailbox.report();
     })();

@@ -31,13 +31,15 @@ export type RunJob =
 
 /**
  * Pool → worker, once, first: the control block through which its runs are stopped, and the
- * worker's mailbox and stdout ring (see mailbox.ts).
+ * worker's mailbox and stdout ring (see mailbox.ts), and how it tells the pool its mailbox changed.
  */
 export interface ControlMessage {
   type: "control";
   buffer: SharedArrayBuffer;
   mailbox: SharedArrayBuffer;
   ring: SharedArrayBuffer;
+  /** The pool's counter of mailbox changes (see completions.ts). */
+  completions: SharedArrayBuffer;
 }
 
 /**

@@ -8,6 +8,7 @@
 
 import { RunControl } from "./control.ts";
 import { Mailbox } from "./mailbox.ts";
+import { Completions } from "./completions.ts";
 import { ByteRing, createRing } from "./byte_ring.ts";
 import { roomForThread } from "../open_files.ts";
 
@@ -93,6 +94,8 @@ export class Workers {
   #saidNoRoom = false;
   /** Workers whose code is still loading (see {@link Workers.acquire}). */
   #starting = 0;
+  /** How runs learn that their worker's mailbox changed. */
+  readonly completions = new Completions();
 
   constructor(readonly options: WorkerOptions) {
     this.#idleMs = options.idleWorkerMs ?? IDLE_WORKER_MS;
@@ -179,6 +182,7 @@ export class Workers {
       buffer: control.buffer,
       mailbox: mailbox.buffer,
       ring,
+      completions: this.completions.buffer,
     });
     const spawned: PoolWorker = {
       worker,
@@ -200,6 +204,7 @@ export class Workers {
       this.#loaded(spawned);
       // A run in its mailbox is answered from here: the worker never will.
       mailbox.fail(event.message);
+      this.completions.changed();
       const at = this.#idle.indexOf(spawned);
       if (at === -1) return;
       this.#idle.splice(at, 1);

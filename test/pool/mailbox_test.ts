@@ -1,5 +1,6 @@
 import { assertEquals } from "../_assert.ts";
 import { DONE, IDLE, Mailbox, POSTED, STREAMING } from "../../src/pool/mailbox.ts";
+import { Completions, CompletionSignal } from "../../src/pool/completions.ts";
 import { DEFAULT_OUTBOUND } from "../../src/outbound_http/names.ts";
 
 const JOB = {
@@ -77,7 +78,7 @@ Deno.test("mailbox: the answer carries the outcome, stderr and a whole stdout, o
   assertEquals([streamed.stdout, streamed.failure, streamed.exitCode], [undefined, undefined, 0]);
 });
 
-Deno.test("mailbox: a sleeping worker is woken by a job, a message and a close", async () => {
+Deno.test("mailbox: a sleeping worker is woken by a job, a message and a close", () => {
   const pool = new Mailbox();
   const worker = new Mailbox(pool.buffer);
   const seen = worker.events;
@@ -89,14 +90,36 @@ Deno.test("mailbox: a sleeping worker is woken by a job, a message and a close",
   assertEquals(worker.sleep(seen + 1, 10_000), true);
   pool.close();
   assertEquals([worker.sleep(seen + 2, 10_000), worker.closing], [true, true]);
-  // The pool waits for the answer without blocking.
-  const answered = pool.changeFrom(POSTED);
-  worker.answer({
-    exitCode: 0,
-    stderr: new Uint8Array(),
-    truncated: false,
-    stopped: false,
-    memoryBytes: 0,
-  }, new Uint8Array());
-  assertEquals(await answered, DONE);
+});
+
+Deno.test("completions: a run learns its mailbox moved on, each change signalled once by its worker", async () => {
+  const completions = new Completions();
+  const signal = new CompletionSignal(completions.buffer);
+  // An Atomics wait does not keep the event loop alive (in the server, its listener does).
+  const alive = setInterval(() => {}, 1000);
+  const boxes = [new Mailbox(), new Mailbox()];
+  for (const box of boxes) box.post(1, 1, JOB, null);
+  const watched = boxes.map((box) => completions.watch(box, POSTED));
+  const answer = (box: Mailbox) =>
+    new Mailbox(box.buffer).answer({
+      exitCode: 0,
+      stderr: new Uint8Array(),
+      truncated: false,
+      stopped: false,
+      memoryBytes: 0,
+    }, new Uint8Array());
+  answer(boxes[1]);
+  signal.signal();
+  assertEquals(await watched[1], DONE);
+  new Mailbox(boxes[0].buffer).streaming();
+  signal.signal();
+  assertEquals(await watched[0], STREAMING);
+  // A mailbox already moved on resolves at once; a change made on the pool's own thread (a
+  // failed worker's run answered there) is signalled by the pool.
+  assertEquals(await completions.watch(boxes[1], POSTED), DONE);
+  const streaming = completions.watch(boxes[0], STREAMING);
+  answer(boxes[0]);
+  completions.changed();
+  assertEquals(await streaming, DONE);
+  clearInterval(alive);
 });

@@ -1,0 +1,96 @@
+/**
+ * How the pool's thread learns that workers moved their mailboxes on (a run streams, a run
+ * ended) without a wake-up per run: every worker bumps one shared counter, and wakes the pool
+ * only if it is asleep waiting on it; once awake, the pool looks at every mailbox it waits for.
+ * Waking a thread through its event loop costs the waker tens of microseconds, more under load;
+ * under load most changes now find the pool awake, and cost no wake-up at all.
+ * @module
+ */
+
+import type { Mailbox } from "./mailbox.ts";
+
+/** Changes signalled so far. */
+const COUNT = 0;
+/** 1 while the pool's thread waits on the counter: only then is it woken. */
+const WAITING = 1;
+
+/** A run waiting for its mailbox to leave a state. */
+interface Watch {
+  mailbox: Mailbox;
+  from: number;
+  resolve: (state: number) => void;
+}
+
+/** The shared counter, seen from a worker. */
+export class CompletionSignal {
+  readonly #words: Int32Array;
+
+  constructor(buffer: SharedArrayBuffer) {
+    this.#words = new Int32Array(buffer);
+  }
+
+  /** Worker: its mailbox changed state. */
+  signal(): void {
+    const words = this.#words;
+    Atomics.add(words, COUNT, 1);
+    // Read after the bump: either the pool sees the bump before it sleeps, or this sees it
+    // asleep.
+    if (Atomics.load(words, WAITING) === 1) Atomics.notify(words, COUNT);
+  }
+}
+
+/** The shared counter, seen from the pool: the mailboxes its runs wait on. */
+export class Completions {
+  readonly buffer = new SharedArrayBuffer(8);
+  readonly #words = new Int32Array(this.buffer);
+  #watches: Watch[] = [];
+  #looping = false;
+
+  /** Pool: a mailbox changed state on this thread (a failed worker's run was answered). */
+  changed(): void {
+    Atomics.add(this.#words, COUNT, 1);
+    Atomics.notify(this.#words, COUNT);
+  }
+
+  /** Resolves with the mailbox's new state once it is no longer `from`. */
+  watch(mailbox: Mailbox, from: number): Promise<number> {
+    const now = mailbox.state;
+    if (now !== from) return Promise.resolve(now);
+    return new Promise((resolve) => {
+      this.#watches.push({ mailbox, from, resolve });
+      if (!this.#looping) this.#loop();
+    });
+  }
+
+  /** Looks at the mailboxes watched each time workers signal, while any is watched. */
+  async #loop(): Promise<void> {
+    this.#looping = true;
+    const words = this.#words;
+    try {
+      while (this.#watches.length > 0) {
+        const seen = Atomics.load(words, COUNT);
+        this.#settle();
+        if (this.#watches.length === 0) break;
+        Atomics.store(words, WAITING, 1);
+        // A signal between the look above and here changed the count: the wait returns at once.
+        const wait = Atomics.waitAsync(words, COUNT, seen);
+        if (wait.async) await wait.value;
+        Atomics.store(words, WAITING, 0);
+      }
+    } finally {
+      this.#looping = false;
+    }
+  }
+
+  /** Resolves the watches whose mailbox moved on. */
+  #settle(): void {
+    const watches = this.#watches;
+    let kept = 0;
+    for (const watch of watches) {
+      const state = watch.mailbox.state;
+      if (state !== watch.from) watch.resolve(state);
+      else watches[kept++] = watch;
+    }
+    watches.length = kept;
+  }
+}
