@@ -23,6 +23,12 @@ const WORKER_RING_BYTES = 64 * 1024;
 /** How often a worker that could not be started (no descriptors to spare) is tried again. */
 const ROOM_RETRY_MS = 250;
 
+/**
+ * A worker still loading after this long no longer keeps the next from starting (workers
+ * start one at a time, see {@link Workers.acquire}): one that hangs must not stall the pool.
+ */
+const SLOW_LOAD_MS = 5_000;
+
 /** Default for how long a worker beyond the warm ones may sit idle before it is stopped. */
 const IDLE_WORKER_MS = 30_000;
 
@@ -195,7 +201,12 @@ export class Workers {
       starting: true,
     };
     this.#starting++;
-    mailbox.loaded().then(() => this.#loaded(spawned));
+    const slow = setTimeout(() => this.#loaded(spawned), SLOW_LOAD_MS);
+    Deno.unrefTimer(slow);
+    mailbox.loaded().then(() => {
+      clearTimeout(slow);
+      this.#loaded(spawned);
+    });
     // A worker that fails by itself (its script could not be loaded: no descriptor left, say)
     // is dropped; a run that has it is told by its own handler, and gives it back failed.
     worker.addEventListener("error", (event) => {
@@ -215,8 +226,8 @@ export class Workers {
   }
 
   /**
-   * `worker` has loaded its code, failed or been stopped: another may start now, for the runs
-   * waiting for one.
+   * `worker` has loaded its code, failed, been stopped or taken too long: another may start
+   * now, for the runs waiting for one.
    */
   #loaded(worker: PoolWorker): void {
     if (!worker.starting) return;
