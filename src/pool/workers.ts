@@ -145,10 +145,9 @@ export class Workers {
   /** Starts workers until `warm` of them are alive, and the timer that stops surplus ones. */
   #warmUp(): void {
     this.#warmed = true;
+    // Each joins the idle ones (or takes a waiting run) once it has loaded.
     while (!this.#closed && this.#alive.size < this.options.warm) {
-      const spawned = this.#spawn();
-      if (!spawned) break;
-      this.#idle.push(spawned);
+      if (!this.#spawn()) break;
     }
     // A burst may have started up to `max` workers: the extra ones go once they sit idle.
     // Deno timers are numbers (the type says Timeout when Node types are loaded).
@@ -201,18 +200,22 @@ export class Workers {
       starting: true,
     };
     this.#starting++;
-    const slow = setTimeout(() => this.#loaded(spawned), SLOW_LOAD_MS);
+    const slow = setTimeout(() => this.#started(spawned), SLOW_LOAD_MS);
     Deno.unrefTimer(slow);
     mailbox.loaded().then(() => {
       clearTimeout(slow);
-      this.#loaded(spawned);
+      this.#started(spawned);
+      // Only a loaded worker is handed out: a run given one still loading would wait for
+      // all of its loading, where another worker may free up much sooner (a worker started
+      // by a server isolate that is itself a worker takes about a second to load).
+      if (this.#alive.has(spawned) && !spawned.failed) this.#handOver(spawned);
     });
     // A worker that fails by itself (its script could not be loaded: no descriptor left, say)
     // is dropped; a run that has it is told by its own handler, and gives it back failed.
     worker.addEventListener("error", (event) => {
       event.preventDefault();
       spawned.failed = true;
-      this.#loaded(spawned);
+      this.#started(spawned);
       // A run in its mailbox is answered from here: the worker never will.
       mailbox.fail(event.message);
       this.completions.changed();
@@ -229,7 +232,7 @@ export class Workers {
    * `worker` has loaded its code, failed, been stopped or taken too long: another may start
    * now, for the runs waiting for one.
    */
-  #loaded(worker: PoolWorker): void {
+  #started(worker: PoolWorker): void {
     if (!worker.starting) return;
     worker.starting = false;
     this.#starting--;
@@ -242,13 +245,11 @@ export class Workers {
       this.#closed || this.#waiting.length === 0 || this.#alive.size >= this.options.max ||
       this.#starting > 0
     ) return;
-    const spawned = this.#spawn();
-    if (spawned) this.#handOver(spawned);
-    else this.#retryLater();
+    if (!this.#spawn()) this.#retryLater();
   }
 
   #stop(worker: PoolWorker): void {
-    this.#loaded(worker);
+    this.#started(worker);
     worker.mailbox.close();
     worker.worker.terminate();
     this.#alive.delete(worker);
@@ -267,13 +268,12 @@ export class Workers {
     // One worker loads at a time: a burst of runs on a cold pool would otherwise start every
     // worker at once, holding this thread (starting a worker does) and the cores (each loads
     // and compiles its code) for most of a second. Runs wait for a worker that frees up or
-    // the next that loads.
-    if (this.#alive.size < this.options.max && this.#starting === 0) {
-      const spawned = this.#spawn();
-      if (spawned) return spawned;
+    // the next that loads, whichever comes first.
+    const waited = new Promise<PoolWorker | undefined>((resolve) => this.#waiting.push(resolve));
+    if (this.#alive.size < this.options.max && this.#starting === 0 && !this.#spawn()) {
       this.#retryLater();
     }
-    return await new Promise((resolve) => this.#waiting.push(resolve));
+    return await waited;
   }
 
   /** Tries again to start workers for the runs waiting, until they have one. */
@@ -313,12 +313,9 @@ export class Workers {
   replace(worker: PoolWorker): void {
     this.#stop(worker);
     if (this.#closed) return;
-    const spawned = this.#waiting.length > 0 || this.#idle.length < this.options.warm
-      ? this.#spawn()
-      : undefined;
-    if (spawned && this.#waiting.length > 0) this.#handOver(spawned);
-    else if (spawned) this.#idle.push(spawned);
-    else if (this.#waiting.length > 0) this.#retryLater();
+    // The new one joins the idle ones, or takes a waiting run, once it has loaded.
+    const wanted = this.#waiting.length > 0 || this.#idle.length < this.options.warm;
+    if (wanted && !this.#spawn() && this.#waiting.length > 0) this.#retryLater();
   }
 
   #handOver(worker: PoolWorker): void {
