@@ -183,8 +183,10 @@ export async function serve(
   });
   const pool = new WorkerPool({
     warm: shareOf(options.workers, servers),
-    // Most requests run on the server's thread: the pool starts when one first needs it.
-    lazy: !options.poolOnly,
+    // Most requests run on the server's thread: the pool starts when one first needs it. A
+    // second server isolate starts its own at once, off the first request's path: its
+    // workers (started from a worker) take about a second to load.
+    lazy: main && !options.poolOnly,
     max: shareOf(options.maxConcurrency, servers),
     onWorkerLost: (message) => logger.warn(message),
   });
