@@ -49,7 +49,7 @@ interface Run extends MailedJob {
 }
 
 /** Runs the guest of `run`; stdout is left held when none of it went to the ring yet. */
-async function runGuest(run: Run): Promise<{ report: RunReport; stdout: RingSink }> {
+async function runJob(run: Run): Promise<{ report: RunReport; stdout: RingSink }> {
   const runner = runners.get(run.moduleId);
   const stopping = control!;
   stopping.begin(run.runId);
@@ -155,7 +155,7 @@ async function serveMailbox(): Promise<void> {
 async function runMailed(mailbox: Mailbox, ring: ByteRing): Promise<void> {
   const job = mailbox.job();
   const body = job.stdin;
-  const { report, stdout } = await runGuest({
+  const { report, stdout } = await runJob({
     ...job,
     maxStderr: MAX_STDERR,
     stdin: () => new BytesSource(body ?? NO_BYTES),
@@ -205,7 +205,7 @@ async function runMessaged(job: RunJob): Promise<void> {
   if (job.module) runners.set(job.moduleId, new GuestRunner(job.module, job.reuse));
   const stdinRing = new ByteRing(job.stdin);
   const stdoutRing = new ByteRing(job.stdout);
-  const { report, stdout } = await runGuest({
+  const { report, stdout } = await runJob({
     ...job,
     stdin: (stop, flushStdout) => new RingSource(stdinRing, stop, flushStdout),
     stdout: stdoutRing,

@@ -17,7 +17,7 @@ import { type MailedReport, POSTED, STREAMING, WORKER_FAILED, workerFailed } fro
 import { BytesOutput, RingOutput, type RunOutput } from "./run_output.ts";
 import { NO_BYTES } from "../wasi/streams.ts";
 import type { GroupLimits } from "./group_limits.ts";
-import type { PoolWorker, Workers } from "./workers.ts";
+import { type PoolWorker, sendTo, type Workers } from "./workers.ts";
 import type { RunJob, RunReport } from "./protocol.ts";
 import { pumpStdin } from "./stdin_pump.ts";
 import { moduleInfo, reuseInfo } from "../run/module_info.ts";
@@ -296,16 +296,14 @@ export class PoolRun {
     this.#interrupt = () => {
       // The control block first: a guest woken by its rings must find itself stopped.
       worker.control.stop(runId);
-      worker.worker.postMessage({ type: "stop", runId });
-      worker.mailbox.sent();
+      sendTo(worker, { type: "stop", runId });
       stdinRing.interrupt();
       stdoutRing.interrupt();
     };
     const reported = new Promise<RunReport>((resolve) => {
       worker.worker.onmessage = (event: MessageEvent<RunReport>) => resolve(event.data);
     });
-    worker.worker.postMessage(this.#job(worker, runId, stdinBuffer, stdoutBuffer));
-    worker.mailbox.sent();
+    sendTo(worker, this.#job(worker, runId, stdinBuffer, stdoutBuffer));
     const pump = pumpStdin(
       spec.stdin,
       stdinRing,

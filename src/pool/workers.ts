@@ -8,6 +8,7 @@
 
 import { RunControl } from "./control.ts";
 import { Mailbox } from "./mailbox.ts";
+import type { PoolMessage } from "./protocol.ts";
 import { Completions } from "./completions.ts";
 import { ByteRing, createRing } from "./byte_ring.ts";
 import { roomForThread } from "../open_files.ts";
@@ -83,6 +84,15 @@ export interface WorkerOptions {
   onNoRoom?: (message: string) => void;
 }
 
+/**
+ * Sends `message` to `worker` (never the first, control message): a worker asleep waiting for
+ * jobs reads its messages only once told there are some (see Mailbox.sent).
+ */
+export function sendTo(worker: PoolWorker, message: PoolMessage): void {
+  worker.worker.postMessage(message);
+  worker.mailbox.sent();
+}
+
 /** The worker threads of a pool. */
 export class Workers {
   #idle: PoolWorker[] = [];
@@ -122,8 +132,7 @@ export class Workers {
     for (const worker of this.#alive) {
       const held = moduleIds.filter((id) => worker.modules.delete(id));
       if (held.length === 0) continue;
-      worker.worker.postMessage({ type: "forget", moduleIds: held });
-      worker.mailbox.sent();
+      sendTo(worker, { type: "forget", moduleIds: held });
     }
   }
 
