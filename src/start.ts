@@ -1,0 +1,75 @@
+/**
+ * `deno task start`'s entry: runs the server from a bundle of the sources, made on the first
+ * start after a change to them, so that a start does not load the ~90 source files one by one
+ * (measured: ~60 ms of a ~250 ms start). The bundle is named for the sources it was made from
+ * (their paths, sizes and modification times), under `.bundle/`; a start that finds its bundle
+ * runs it at once.
+ * @module
+ */
+
+const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const BUNDLES = `${ROOT}/.bundle`;
+
+/** Lists every file under `dir` with its size and modification time. */
+function listFiles(dir: string, into: string[]): void {
+  for (const entry of Deno.readDirSync(dir)) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory) listFiles(path, into);
+    else if (entry.isFile) {
+      const { size, mtime } = Deno.statSync(path);
+      into.push(`${path} ${size} ${mtime?.getTime()}`);
+    }
+  }
+}
+
+/** A name for the current sources: what the program is built from, and its import map. */
+function sourcesStamp(): string {
+  const lines: string[] = [];
+  listFiles(`${ROOT}/src`, lines);
+  for (const file of ["deno.json", "deno.lock"]) {
+    const { size, mtime } = Deno.statSync(`${ROOT}/${file}`);
+    lines.push(`${file} ${size} ${mtime?.getTime()}`);
+  }
+  // Two 32-bit FNV-1a hashes (different offsets): a name, not a defence (the files are the
+  // developer's own); cheaper at start than the first use of the crypto API.
+  let a = 0x811c9dc5;
+  let b = 0x01000193;
+  const text = lines.sort().join("\n");
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193);
+  }
+  return (a >>> 0).toString(16).padStart(8, "0") + (b >>> 0).toString(16).padStart(8, "0");
+}
+
+/** The directory of the bundle of the current sources, made if there is none yet. */
+async function currentBundle(): Promise<string> {
+  const dir = `${BUNDLES}/${sourcesStamp()}`;
+  try {
+    Deno.statSync(`${dir}/main.js`);
+    return dir;
+  } catch {
+    // Not made yet.
+  }
+  console.error("start: bundling the sources (they changed since the last start)");
+  const { bundle } = await import("./cli/bundle.ts");
+  // Made aside and renamed into place: a start running at the same time never sees half of it.
+  const partial = `${dir}.${Deno.pid}.partial`;
+  await bundle(ROOT, partial);
+  try {
+    Deno.renameSync(partial, dir);
+  } catch {
+    // Another start made it first: theirs is the same bundle.
+    Deno.removeSync(partial, { recursive: true });
+  }
+  // Bundles of earlier sources are never used again.
+  for (const entry of Deno.readDirSync(BUNDLES)) {
+    if (`${BUNDLES}/${entry.name}` === dir || entry.name.endsWith(".partial")) continue;
+    Deno.removeSync(`${BUNDLES}/${entry.name}`, { recursive: true });
+  }
+  return dir;
+}
+
+const { main } = await import(`${await currentBundle()}/main.js`);
+Deno.exit(await main(Deno.args));
