@@ -1,7 +1,8 @@
 /**
- * How the pool's thread learns that workers moved their mailboxes on (a run streams, a run
- * ended) without a wake-up per run: every worker bumps one shared counter, and wakes the pool
- * only if it is asleep waiting on it; once awake, the pool looks at every mailbox it waits for.
+ * How the pool's thread learns that workers moved the queue's slots on (a run streams, a run
+ * ended, a worker retired) without a wake-up per change: every worker bumps one shared counter,
+ * and wakes the pool only if it is asleep waiting on it; once awake, the pool looks at every
+ * slot (and condition) it waits for.
  * Waking a thread through its event loop costs the waker tens of microseconds, more under load;
  * under load most changes now find the pool awake, and cost no wake-up at all.
  * @module
@@ -14,10 +15,10 @@ const COUNT = 0;
 /** 1 while the pool's thread waits on the counter: only then is it woken. */
 const WAITING = 1;
 
-/** A run waiting for its mailbox to leave a state. */
+/** Something waiting for a change: settled once `check` says so. */
 interface Watch {
-  mailbox: Mailbox;
-  from: number;
+  /** The state it waited for, or undefined while it has not come. */
+  check(): number | undefined;
   resolve: (state: number) => void;
 }
 
@@ -56,8 +57,21 @@ export class Completions {
   watch(mailbox: Mailbox, from: number): Promise<number> {
     const now = mailbox.state;
     if (now !== from) return Promise.resolve(now);
+    return this.#add(() => {
+      const state = mailbox.state;
+      return state === from ? undefined : state;
+    });
+  }
+
+  /** Resolves once `condition` holds (checked at each change a worker signals). */
+  async until(condition: () => boolean): Promise<void> {
+    if (condition()) return;
+    await this.#add(() => (condition() ? 1 : undefined));
+  }
+
+  #add(check: () => number | undefined): Promise<number> {
     return new Promise((resolve) => {
-      this.#watches.push({ mailbox, from, resolve });
+      this.#watches.push({ check, resolve });
       if (!this.#looping) this.#loop();
     });
   }
@@ -82,13 +96,13 @@ export class Completions {
     }
   }
 
-  /** Resolves the watches whose mailbox moved on. */
+  /** Resolves the watches whose change came. */
   #settle(): void {
     const watches = this.#watches;
     let kept = 0;
     for (const watch of watches) {
-      const state = watch.mailbox.state;
-      if (state !== watch.from) watch.resolve(state);
+      const state = watch.check();
+      if (state !== undefined) watch.resolve(state);
       else watches[kept++] = watch;
     }
     watches.length = kept;

@@ -1,8 +1,9 @@
 /**
  * The worker side of the pool: runs one guest at a time and reports how it ended. A run comes
- * either through the worker's mailbox (see mailbox.ts: no request body to stream, a module the
- * worker already holds), its stdout held back and answered whole when small, else streamed
- * through the worker's own ring; or as a message, with stdin and stdout on rings of its own.
+ * either through the pool's job queue (see job_queue.ts: no request body to stream), taken by
+ * whichever worker is free first, its stdout held back and answered whole when small, else
+ * streamed through its slot's ring; or as a message to this worker (reserved for it), with
+ * stdin and stdout on rings of its own.
  * A guest is stopped through the worker's control block (see control.ts): it traps by itself,
  * this worker reports, and it serves the next run.
  * @module
@@ -16,10 +17,12 @@ import { ByteRing } from "./byte_ring.ts";
 import { CHUNK_BYTES, RingSink, RingSource } from "./ring_stdio.ts";
 import { BytesSource, CollectingSink, NO_BYTES } from "../wasi/streams.ts";
 import type { InputSource } from "../wasi/descriptors.ts";
-import type { PoolMessage, RunJob, RunReport } from "./protocol.ts";
+import type { ModuleMessage, PoolMessage, RunJob, RunReport } from "./protocol.ts";
 import { MAX_STDERR } from "../run/contract.ts";
 import { RunControl } from "./control.ts";
-import { Mailbox, type MailedJob, POSTED } from "./mailbox.ts";
+import type { MailedJob } from "./mailbox.ts";
+import { JobQueue } from "./job_queue.ts";
+import { WorkerBlock } from "./worker_block.ts";
 import { CompletionSignal } from "./completions.ts";
 import { moduleInfo } from "../run/module_info.ts";
 import type { StopSignal } from "../wasi/state.ts";
@@ -110,39 +113,77 @@ async function runJob(run: Run): Promise<{ report: RunReport; stdout: RingSink }
 }
 
 /**
- * How long the worker sleeps at most before its event loop gets a turn. The pool wakes a worker
- * it terminates (see Mailbox.close): this is only a safety net.
+ * How long the worker sleeps at most before its event loop gets a turn. The pool wakes the
+ * workers when it sends one a message or closes it: this is only a safety net.
  */
 const SLEEP_MS = 10_000;
 
-/** Messages read so far (the pool counts those it sent: see Mailbox.sent). */
+/** Messages read so far (the pool counts those it sent: see WorkerBlock.sent). */
 let messagesRead = 0;
 /** The run that came as a message, while it is in progress. */
 let messageRun: Promise<void> | undefined;
-/** The worker's mailbox and ring, once the pool sent them; whether they are being served. */
-let mailbox: Mailbox | undefined;
-let mailboxRing: ByteRing | undefined;
-/** Tells the pool that the mailbox changed. */
+/** This worker's id, its block, the queue and how to tell the pool a slot changed. */
+let workerId = 0;
+let block: WorkerBlock | undefined;
+let queue: JobQueue | undefined;
 let completions: CompletionSignal | undefined;
+/** A slot taken before the message bringing its module was read: run first. */
+let pendingSlot = -1;
 let serving = false;
 
 /**
- * Serves the mailbox: runs the jobs posted to it one after another, sleeping between them.
+ * Serves the queue: takes the posted jobs one after another, sleeping when there are none.
  * Returns to the event loop whenever it is needed: messages are waiting (they are read only
- * then, and reading one serves the mailbox again), a message's run is in progress (its guest
- * may wait on the network), the pool closed the mailbox (a termination follows), or the worker
- * slept for long.
+ * then, and reading one serves the queue again), a message's run is in progress (its guest may
+ * wait on the network), the pool closed or retired this worker, or it slept for long.
  */
-async function serveMailbox(): Promise<void> {
-  if (serving || !mailbox || !mailboxRing) return;
+async function serveQueue(): Promise<void> {
+  if (serving || !block || !queue) return;
   serving = true;
   try {
     for (;;) {
-      if (messageRun || mailbox.messages !== messagesRead || mailbox.closing) return;
-      const seen = mailbox.events;
-      if (mailbox.state === POSTED) await runMailed(mailbox, mailboxRing);
-      else if (!mailbox.sleep(seen, SLEEP_MS)) {
-        setTimeout(serveMailbox, 0);
+      // Read first: whatever the pool does after this (posts a job, sends a message, closes
+      // or retires this worker, ends its reservation) is an event, and the sleep below does
+      // not block past it.
+      const seen = queue.events;
+      if (messageRun || block.messages !== messagesRead || block.closing) {
+        queue.passOn();
+        return;
+      }
+      if (pendingSlot !== -1) {
+        const slot = pendingSlot;
+        pendingSlot = -1;
+        await runSlot(queue, slot);
+        continue;
+      }
+      if (block.retiring && block.markRetired()) {
+        completions!.signal();
+        queue.passOn();
+        return;
+      }
+      // The status is touched only when there is a job to take: a worker with none stays free
+      // for the pool to reserve.
+      if (queue.posted > 0 && block.startJob()) {
+        const slot = queue.take(workerId);
+        if (slot !== -1) {
+          if (runners.get(queue.mailbox(slot).moduleId) || block.messages === messagesRead) {
+            await runSlot(queue, slot);
+          } else {
+            // The message bringing its module was sent before the job was posted: read it
+            // first (the worker stays busy meanwhile, so the pool cannot reserve it).
+            pendingSlot = slot;
+          }
+          continue;
+        }
+        // Others took them first. A reservation tried meanwhile failed: the pool tries again
+        // when told of a change.
+        block.endJob();
+        completions!.signal();
+      }
+      // No job, or it is reserved: then its message is on its way, and jobs posted meanwhile
+      // wake every sleeper (see JobQueue.post), so they are for the others.
+      if (!queue.sleep(seen, SLEEP_MS)) {
+        setTimeout(serveQueue, 0);
         return;
       }
     }
@@ -151,8 +192,10 @@ async function serveMailbox(): Promise<void> {
   }
 }
 
-/** Runs the job posted to `mailbox`, and answers. */
-async function runMailed(mailbox: Mailbox, ring: ByteRing): Promise<void> {
+/** Runs the job taken from `slot`, answers in it, and is free again. */
+async function runSlot(queue: JobQueue, slot: number): Promise<void> {
+  const mailbox = queue.mailbox(slot);
+  const ring = queue.ring(slot);
   const job = mailbox.job();
   const body = job.stdin;
   const { report, stdout } = await runJob({
@@ -171,6 +214,8 @@ async function runMailed(mailbox: Mailbox, ring: ByteRing): Promise<void> {
     ring.close();
   }
   mailbox.answer(report, whole);
+  // Free before the pool hears of the answer: then it may reserve this worker.
+  block!.endJob();
   completions!.signal();
   runners.used(job.moduleId);
 }
@@ -179,26 +224,37 @@ self.onmessage = (event: MessageEvent<PoolMessage>) => {
   const message = event.data;
   if (message.type === "control") {
     control = new RunControl(message.buffer);
-    mailbox = new Mailbox(message.mailbox);
-    mailboxRing = new ByteRing(message.ring);
+    workerId = message.workerId;
+    block = new WorkerBlock(message.block);
+    queue = new JobQueue(message.queue);
     completions = new CompletionSignal(message.completions);
-    mailbox.ready();
+    for (const held of message.modules) hold(held);
+    block.ready();
   } else {
     messagesRead++;
-    if (message.type === "forget") runners.forget(message.moduleIds);
+    if (message.type === "module") hold(message);
+    else if (message.type === "forget") runners.forget(message.moduleIds);
     else if (message.type === "stop") {
       // Only a guest waiting on the network lets this message through while it runs.
       if (current?.runId === message.runId) current.abort.abort();
     } else {
-      // The worker does not sleep while this run is in progress.
+      // The worker takes no job from the queue while this run is in progress.
       messageRun = runMessaged(message).finally(() => {
         messageRun = undefined;
-        serveMailbox();
+        // Still reserved: the pool ends that once it has the report, and wakes it.
+        serveQueue();
       });
     }
   }
-  serveMailbox();
+  serveQueue();
 };
+
+/** Keeps the module of `message` (a runner for it), unless it holds it already. */
+function hold(message: ModuleMessage): void {
+  if (!runners.get(message.moduleId)) {
+    runners.set(message.moduleId, new GuestRunner(message.module, message.reuse));
+  }
+}
 
 /** Runs a job that came as a message, with stdin and stdout on rings of its own. */
 async function runMessaged(job: RunJob): Promise<void> {

@@ -1,11 +1,11 @@
 /**
- * A worker's mailbox: one block of shared memory through which the pool hands a worker a run
- * and the worker answers, with `Atomics` wake-ups instead of messages (a message costs both
- * threads a copy, an allocation and a trip through their event loops; this is most of what a
- * short run in the pool used to cost). The job (its arguments, environment and a small request
- * body), and the answer (how the guest ended, its stderr and, when it ended having written
- * little, all of its stdout) are written in place. A run whose output must stream says so and
- * goes on through the worker's own stdout ring.
+ * A mailbox: one block of shared memory through which the pool hands a run to a worker and the
+ * worker answers, instead of messages (a message costs both threads a copy, an allocation and a
+ * trip through their event loops; this is most of what a short run in the pool used to cost).
+ * The job (its arguments, environment and a small request body), and the answer (how the guest
+ * ended, its stderr and, when it ended having written little, all of its stdout) are written in
+ * place. A run whose output must stream says so and goes on through its slot's stdout ring.
+ * Each slot of the job queue is one (see job_queue.ts).
  * @module
  */
 
@@ -24,16 +24,6 @@ const FLAGS = 6;
 const STDOUT_BYTES = 7;
 const STDERR_BYTES = 8;
 const FAILURE_BYTES = 9;
-/** 1 while the worker sleeps waiting for an event: only then does an event wake it. */
-const SLEEPING = 10;
-/** Events so far: jobs posted and messages sent; the worker sleeps on this word. */
-const EVENTS = 11;
-/** Messages the pool has sent the worker so far. */
-const MESSAGES = 12;
-/** 1 once the worker is about to be terminated: it must not sleep again. */
-const CLOSING = 13;
-/** 1 once the worker has loaded and reads its mailbox. */
-const READY = 14;
 /** Float64 at this byte offset: the guest's memory at its end. */
 const MEMORY_AT = 64;
 const HEADER_BYTES = 72;
@@ -117,6 +107,11 @@ export class Mailbox {
     return Atomics.load(this.#words, STATE);
   }
 
+  /** The id of the module of the job posted. */
+  get moduleId(): number {
+    return this.#words[MODULE_ID];
+  }
+
   /**
    * Pool: posts a job, or returns false when it does not fit (the job then goes as a message).
    * The body must be bytes already, and the worker must hold the module.
@@ -133,75 +128,7 @@ export class Mailbox {
     words[STDIN_BYTES] = stdin ? stdin.length : -1;
     if (stdin) this.#bytes.set(stdin, written);
     Atomics.store(words, STATE, POSTED);
-    this.#event();
     return true;
-  }
-
-  /**
-   * Pool: a message was just posted to the worker. A worker waiting for jobs sleeps without
-   * reading its messages; this wakes it to read them.
-   */
-  sent(): void {
-    Atomics.add(this.#words, MESSAGES, 1);
-    this.#event();
-  }
-
-  /**
-   * Pool: the worker is about to be terminated. A thread asleep in a wait is not interrupted
-   * by a termination: this wakes it, and it does not sleep again.
-   */
-  close(): void {
-    Atomics.store(this.#words, CLOSING, 1);
-    this.#event();
-  }
-
-  /** Worker: says it has loaded (see {@link Mailbox.loaded}). */
-  ready(): void {
-    Atomics.store(this.#words, READY, 1);
-    Atomics.notify(this.#words, READY);
-  }
-
-  /** Pool: resolves once the worker has loaded its code and reads its mailbox. */
-  async loaded(): Promise<void> {
-    const wait = Atomics.waitAsync(this.#words, READY, 0);
-    if (wait.async) await wait.value;
-  }
-
-  /** Worker: true once the pool closed the mailbox. */
-  get closing(): boolean {
-    return Atomics.load(this.#words, CLOSING) === 1;
-  }
-
-  #event(): void {
-    const words = this.#words;
-    Atomics.add(words, EVENTS, 1);
-    // A wake-up costs this thread ~10 µs: a worker that is not asleep needs none.
-    if (Atomics.load(words, SLEEPING) === 1) Atomics.notify(words, EVENTS);
-  }
-
-  /** Worker: events so far (see {@link Mailbox.sleep}). */
-  get events(): number {
-    return Atomics.load(this.#words, EVENTS);
-  }
-
-  /** Worker: messages the pool has sent so far. */
-  get messages(): number {
-    return Atomics.load(this.#words, MESSAGES);
-  }
-
-  /**
-   * Worker: blocks the thread until there are more than `seen` events, or for `timeoutMs`
-   * (then returns false). Blocking, not awaiting: a thread woken through its event loop takes
-   * far longer, and with several workers the difference grows (measured: 35k against 7k
-   * hand-offs a second with eight workers).
-   */
-  sleep(seen: number, timeoutMs: number): boolean {
-    const words = this.#words;
-    Atomics.store(words, SLEEPING, 1);
-    // Waits only if no event came since `seen`; the pool, seeing it asleep, wakes it.
-    const woke = Atomics.wait(words, EVENTS, seen, timeoutMs);
-    Atomics.store(words, SLEEPING, 0);
-    return woke !== "timed-out";
   }
 
   /** Worker: the job posted (a copy: the mailbox is the answer's next). */

@@ -1,14 +1,16 @@
 /**
- * One run in the pool, from its spec to its outcome: wait for a slot of its group and for a
- * worker, hand the worker the job, and stop the guest at its deadline, on a cancel or when the
- * server stops. A run without a body to stream, of a module the worker holds, goes through the
- * worker's mailbox (see mailbox.ts) and most often comes back whole; any other is sent as a
- * message, with the request body fed into a stdin ring and stdout streamed from a ring.
+ * One run in the pool, from its spec to its outcome: wait for a share of its group, post the job
+ * or hand it to a worker of its own, and stop the guest at its deadline (which counts from
+ * here: waiting for a worker counts too), on a cancel or when the server stops. A run without a
+ * body to stream is posted to the job queue (see job_queue.ts), which any worker takes, and
+ * most often comes back whole; any other is sent as a message to a worker reserved for it, with
+ * the request body fed into a stdin ring and stdout streamed from a ring.
  *
- * A stop is answered at once; the guest, told through its worker's control block, unwinds by
- * itself, and only then are its worker and rings used again: nothing a stopped guest still
- * does can reach another run. A guest that does not unwind within a grace period (a host call
- * that cannot be woken) has its worker given up.
+ * A stop is answered at once. A job no worker took yet is withdrawn; a guest that runs, told
+ * through its worker's control block, unwinds by itself, and only then are its worker and rings
+ * used again: nothing a stopped guest still does can reach another run. A guest that does not
+ * unwind within a grace period (a host call that cannot be woken) has its worker given up, and
+ * its slot or rings with it.
  * @module
  */
 
@@ -17,7 +19,7 @@ import { type MailedReport, POSTED, STREAMING, WORKER_FAILED, workerFailed } fro
 import { BytesOutput, RingOutput, type RunOutput } from "./run_output.ts";
 import { NO_BYTES } from "../wasi/streams.ts";
 import type { GroupLimits } from "./group_limits.ts";
-import { type PoolWorker, sendTo, type Workers } from "./workers.ts";
+import type { PoolWorker, Workers } from "./workers.ts";
 import type { RunJob, RunReport } from "./protocol.ts";
 import { pumpStdin } from "./stdin_pump.ts";
 import { moduleInfo, reuseInfo } from "../run/module_info.ts";
@@ -73,6 +75,17 @@ function reportedOutcome(report: RunReport): RunOutcome {
     stop: undefined,
     stderr: report.stderr,
     truncated: report.truncated,
+  };
+}
+
+/** What a job withdrawn before any worker took it is answered with: it never ran. */
+function withdrawnReport(): RunReport {
+  return {
+    exitCode: 0,
+    memoryBytes: 0,
+    stderr: NO_BYTES,
+    truncated: true,
+    stopped: true,
   };
 }
 
@@ -183,35 +196,68 @@ export class PoolRun {
       });
     }
     await groups.enter(spec.group);
-    const worker = await workers.acquire();
-    if (!worker || this.#stopReason) {
-      // Never started: no guest touched anything of this run.
-      if (worker) workers.release(worker, 0);
-      return this.#endedEarly(stoppedOutcome(this.#stopReason ?? "server-stopping", spec));
-    }
     const runId = workers.nextRunId();
     const timer = setTimeout(() => this.stop("timeout"), spec.timeoutMs);
     try {
-      return await this.#mailed(worker, runId) ?? await this.#messaged(worker, runId);
+      return await this.#queued(runId) ?? await this.#reserved(runId);
     } finally {
       clearTimeout(timer);
     }
   }
 
+  /** Waits for `waiting` unless the run is stopped first; `onLate` gets what came too late. */
+  async #unlessStopped<T>(
+    waiting: Promise<T>,
+    onLate: (late: T) => void,
+  ): Promise<T | "stopped"> {
+    if (this.#stopReason) {
+      waiting.then(onLate);
+      return "stopped";
+    }
+    const first = await Promise.race([waiting, this.#stopped]);
+    if (first === "stopped") waiting.then(onLate);
+    return first;
+  }
+
+  /** Runs the job on a worker reserved for it, sent as a message. */
+  async #reserved(runId: number): Promise<RunOutcome> {
+    const { workers } = this.#parts;
+    const worker = await this.#unlessStopped(
+      workers.acquire(),
+      (late) => late && workers.release(late, 0),
+    );
+    if (worker === "stopped" || !worker) {
+      // Never started: no guest touched anything of this run.
+      return this.#endedEarly(stoppedOutcome(this.#stopReason ?? "server-stopping", this.#spec));
+    }
+    return await this.#messaged(worker, runId);
+  }
+
   /**
-   * Runs the job through `worker`'s mailbox; undefined when it cannot go that way (a body to
-   * stream, a module the worker does not hold yet, outbound HTTP, a job too large).
+   * Runs the job through the queue; undefined when it cannot go that way (a body to stream,
+   * outbound HTTP, a job too large).
    */
-  async #mailed(worker: PoolWorker, runId: number): Promise<RunOutcome | undefined> {
+  async #queued(runId: number): Promise<RunOutcome | undefined> {
     const spec = this.#spec;
     const stdin = spec.stdin;
-    const moduleId = this.#parts.moduleId(spec.module);
     if (
       stdin instanceof ReadableStream || (stdin && stdin.length > spec.maxStdin) ||
-      !worker.modules.has(moduleId) || moduleInfo(spec.module).usesHttp
+      moduleInfo(spec.module).usesHttp
     ) return undefined;
-    const { mailbox, ring } = worker;
-    // The ring is the pool's between runs: nothing of an earlier run is left in it.
+    const { workers } = this.#parts;
+    const queue = workers.queue;
+    const moduleId = this.#parts.moduleId(spec.module);
+    const slot = await this.#unlessStopped(
+      workers.slot(),
+      (late) => late !== undefined && workers.finished(late, moduleId, 0),
+    );
+    if (slot === "stopped" || slot === undefined) {
+      return this.#endedEarly(stoppedOutcome(this.#stopReason ?? "server-stopping", spec));
+    }
+    workers.announce(moduleId, spec.module);
+    const mailbox = queue.mailbox(slot);
+    const ring = queue.ring(slot);
+    // The slot is the pool's between runs: nothing of an earlier run is left in its ring.
     ring.reset();
     const job = {
       entrypoint: spec.entrypoint,
@@ -222,16 +268,23 @@ export class PoolRun {
       maxDescriptors: spec.maxDescriptors,
       outbound: spec.outbound,
     };
-    if (!mailbox.post(runId, moduleId, job, stdin)) return undefined;
+    if (!workers.post(slot, runId, moduleId, job, stdin)) return undefined;
     this.#interrupt = () => {
+      const taker = queue.withdraw(slot);
+      if (taker === 0) {
+        // No worker took it, and none will: the pool answers in its place.
+        mailbox.answer(withdrawnReport(), undefined);
+        workers.completions.changed();
+        return;
+      }
       // The control block first: a guest woken by the ring must find itself stopped.
-      worker.control.stop(runId);
+      workers.stopRun(taker, runId);
       ring.interrupt();
     };
-    // Made once the output streams; a worker that fails answers through the mailbox too (see
+    // Made once the output streams; a worker that fails answers through the slot too (see
     // Workers), so the answer is all there is to wait for.
     let output: RingOutput | undefined;
-    const completions = this.#parts.workers.completions;
+    const completions = workers.completions;
     const answered = (async (): Promise<MailedReport> => {
       if (await completions.watch(mailbox, POSTED) === STREAMING) {
         output = new RingOutput(ring);
@@ -246,16 +299,18 @@ export class PoolRun {
     const report = first === "stopped" ? await this.#unwound(answered) : first;
     if (report?.failure?.startsWith(WORKER_FAILED)) ring.close();
     // Output that went to the ring (the worker may have said so and ended before this thread
-    // looked) and that the reader has not taken yet is copied out: the worker serves the next
+    // looked) and that the reader has not taken yet is copied out: the slot serves the next
     // run at once.
     if (report && !(report as MailedReport).stdout) {
       output ??= new RingOutput(ring);
       await output.detach();
     }
-    mailbox.clear();
-    if (report) this.#parts.workers.release(worker, report.memoryBytes);
+    if (report) workers.finished(slot, moduleId, report.memoryBytes);
     else {
-      this.#giveUp(worker);
+      // Its worker goes, and the slot with it: the lost guest may still touch it.
+      const taker = workers.byId(queue.takerOf(slot));
+      workers.lostSlot(moduleId);
+      if (taker) this.#giveUp(taker);
     }
     if (first === "stopped") return this.#endedEarly(stoppedOutcome(this.#stopReason!, spec));
     const outcome = reportedOutcome(first);
@@ -296,14 +351,14 @@ export class PoolRun {
     this.#interrupt = () => {
       // The control block first: a guest woken by its rings must find itself stopped.
       worker.control.stop(runId);
-      sendTo(worker, { type: "stop", runId });
+      this.#parts.workers.send(worker, { type: "stop", runId });
       stdinRing.interrupt();
       stdoutRing.interrupt();
     };
     const reported = new Promise<RunReport>((resolve) => {
       worker.worker.onmessage = (event: MessageEvent<RunReport>) => resolve(event.data);
     });
-    sendTo(worker, this.#job(worker, runId, stdinBuffer, stdoutBuffer));
+    this.#parts.workers.send(worker, this.#job(worker, runId, stdinBuffer, stdoutBuffer));
     const pump = pumpStdin(
       spec.stdin,
       stdinRing,

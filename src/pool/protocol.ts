@@ -5,6 +5,7 @@
  */
 
 import type { RingBuffer } from "./byte_ring.ts";
+import type { QueueBuffers } from "./job_queue.ts";
 import type { RunOutcome, RunSpec } from "../run/contract.ts";
 import type { ReuseInfo } from "../run/module_info.ts";
 
@@ -30,16 +31,30 @@ export type RunJob =
   };
 
 /**
- * Pool → worker, once, first: the control block through which its runs are stopped, and the
- * worker's mailbox and stdout ring (see mailbox.ts), and how it tells the pool its mailbox changed.
+ * Pool → worker, once, first: its id, the control block through which its runs are stopped,
+ * the block it shares with the pool (see worker_block.ts), the job queue (see job_queue.ts),
+ * how it tells the pool a slot changed, and the modules every worker holds so far.
  */
 export interface ControlMessage {
   type: "control";
+  workerId: number;
   buffer: SharedArrayBuffer;
-  mailbox: SharedArrayBuffer;
-  ring: SharedArrayBuffer;
-  /** The pool's counter of mailbox changes (see completions.ts). */
+  block: SharedArrayBuffer;
+  queue: QueueBuffers;
+  /** The pool's counter of slot changes (see completions.ts). */
   completions: SharedArrayBuffer;
+  modules: ModuleMessage[];
+}
+
+/**
+ * Pool → every worker: hold this module (runs of it come through the queue, which any worker
+ * may take).
+ */
+export interface ModuleMessage {
+  type: "module";
+  moduleId: number;
+  module: WebAssembly.Module;
+  reuse: ReuseInfo | undefined;
 }
 
 /**
@@ -58,7 +73,12 @@ export interface ForgetMessage {
 }
 
 /** Every message a worker gets. */
-export type PoolMessage = ControlMessage | RunJob | StopMessage | ForgetMessage;
+export type PoolMessage =
+  | ControlMessage
+  | ModuleMessage
+  | RunJob
+  | StopMessage
+  | ForgetMessage;
 
 /** Worker → pool: how the guest ended. */
 export type RunReport = Pick<RunOutcome, "exitCode" | "failure" | "stderr" | "truncated"> & {

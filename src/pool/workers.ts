@@ -1,25 +1,26 @@
 /**
- * The pool's worker threads: started up front or on demand up to a maximum, handed to one
- * run at a time, replaced when their guest grew large, and stopped once surplus and idle. A
- * worker is only ever terminated while it is idle, except one whose stopped guest does not
- * unwind (a host call that cannot be woken): that one is given up ("lost"), and said so.
+ * The pool's worker threads and the job queue they serve: workers start up front or on demand
+ * up to a maximum, take jobs from the queue (see job_queue.ts) or are reserved for one run sent
+ * as a message, are replaced when their guests used much memory, and stop once surplus and
+ * idle. A worker is only ever terminated while it runs nothing (reserved by the pool, or
+ * retired), except one whose stopped guest does not unwind (a host call that cannot be woken):
+ * that one is given up ("lost"), and said so.
  * @module
  */
 
 import { RunControl } from "./control.ts";
-import { Mailbox } from "./mailbox.ts";
-import type { PoolMessage } from "./protocol.ts";
+import type { MailedJob } from "./mailbox.ts";
+import type { ModuleMessage, PoolMessage } from "./protocol.ts";
 import { Completions } from "./completions.ts";
-import { ByteRing, createRing } from "./byte_ring.ts";
+import { JobQueue } from "./job_queue.ts";
+import { RETIRED, WorkerBlock } from "./worker_block.ts";
+import { reuseInfo } from "../run/module_info.ts";
 import { roomForThread } from "../open_files.ts";
 
 /** The worker script; a bundle of the server (dist/, see deno.json) has its own beside it. */
 const GUEST_WORKER_URL = import.meta.url.endsWith(".js")
   ? new URL("./guest_worker.js", import.meta.url).href
   : new URL("./guest_worker.ts", import.meta.url).href;
-
-/** Size of a worker's own stdout ring (a power of two). */
-const WORKER_RING_BYTES = 64 * 1024;
 
 /** How often a worker that could not be started (no descriptors to spare) is tried again. */
 const ROOM_RETRY_MS = 250;
@@ -42,23 +43,27 @@ const REPLACE_AFTER_BYTES = 256 * 1024 * 1024;
 
 /** A worker thread and what it holds. */
 export interface PoolWorker {
+  /** Its id in the queue (a slot it took holds minus this). */
+  id: number;
   worker: Worker;
   /** How its runs are stopped. */
   control: RunControl;
-  /** Where it is handed runs without a message (see mailbox.ts). */
-  mailbox: Mailbox;
-  /** Its own stdout ring, for the output of mailbox runs that stream. */
-  ring: ByteRing;
-  /** Modules this worker already holds, by id. */
+  /** What it shares with the pool (see worker_block.ts). */
+  block: WorkerBlock;
+  /** Modules this worker was sent, by id. */
   modules: Set<number>;
-  /** When it last went idle (performance.now()). */
-  idleSince: number;
+  /** When its last run ended (performance.now()). */
+  lastUsed: number;
   /** Linear memory its guests have used so far, added up. */
   usedBytes: number;
   /** It failed by itself (its script did not load, say): it never serves again. */
   failed?: boolean;
   /** Its code is still loading. */
   starting: boolean;
+  /** The pool reserved it for a run sent as a message. */
+  reserved: boolean;
+  /** It is replaced once its reserved run is over. */
+  retireAfterRun?: boolean;
 }
 
 /** How many workers, and when one is replaced or stopped. */
@@ -84,22 +89,30 @@ export interface WorkerOptions {
   onNoRoom?: (message: string) => void;
 }
 
-/**
- * Sends `message` to `worker` (never the first, control message): a worker asleep waiting for
- * jobs reads its messages only once told there are some (see Mailbox.sent).
- */
-export function sendTo(worker: PoolWorker, message: PoolMessage): void {
-  worker.worker.postMessage(message);
-  worker.mailbox.sent();
-}
-
-/** The worker threads of a pool. */
+/** The worker threads of a pool, and their job queue. */
 export class Workers {
-  #idle: PoolWorker[] = [];
-  /** Every worker alive, busy or idle. */
-  #alive = new Set<PoolWorker>();
-  /** Runs waiting for a worker; `undefined` tells them the pool closed. */
+  /** How runs learn that their slot changed. */
+  readonly completions = new Completions();
+  /** Where runs without a body to stream are posted, for any worker to take. */
+  readonly queue: JobQueue;
+  /** Every worker alive, by id. */
+  #alive = new Map<number, PoolWorker>();
+  #nextWorkerId = 1;
+  /** Runs waiting to reserve a worker; `undefined` tells them the pool closed. */
   #waiting: ((worker: PoolWorker | undefined) => void)[] = [];
+  /** Slots no run uses, and runs waiting for one. */
+  #freeSlots: number[];
+  #slotWaiting: ((slot: number | undefined) => void)[] = [];
+  /** Modules every worker holds (sent to each), by id. */
+  #announced = new Map<number, ModuleMessage>();
+  /** Runs of each module posted to the queue and not over yet, by module id. */
+  #queuedRuns = new Map<number, number>();
+  /** Modules to forget once their queued runs are over. */
+  #forgetLater = new Set<number>();
+  /** Workers reserved now. */
+  #reserved = 0;
+  /** Whether a change workers signal serves the runs waiting (see {@link Workers.acquire}). */
+  #watching = false;
   #closed = false;
   #trimTimer: number | undefined;
   #warmed = false;
@@ -110,11 +123,12 @@ export class Workers {
   #saidNoRoom = false;
   /** Workers whose code is still loading (see {@link Workers.acquire}). */
   #starting = 0;
-  /** How runs learn that their worker's mailbox changed. */
-  readonly completions = new Completions();
 
   constructor(readonly options: WorkerOptions) {
     this.#idleMs = options.idleWorkerMs ?? IDLE_WORKER_MS;
+    // Jobs beyond the workers wait in the queue: room for a second round of them.
+    this.queue = JobQueue.create(Math.max(16, 2 * options.max));
+    this.#freeSlots = Array.from({ length: this.queue.slots }, (_, i) => this.queue.slots - 1 - i);
     if (!options.lazy) this.#warmUp();
   }
 
@@ -123,22 +137,9 @@ export class Workers {
     return this.#alive.size;
   }
 
-  /**
-   * Every worker lets go of the modules `moduleIds` (no longer served); a run that needs one
-   * again sends it again. A worker running one now keeps it until that run ends.
-   */
-  forget(moduleIds: readonly number[]): void {
-    if (moduleIds.length === 0) return;
-    for (const worker of this.#alive) {
-      const held = moduleIds.filter((id) => worker.modules.delete(id));
-      if (held.length === 0) continue;
-      sendTo(worker, { type: "forget", moduleIds: held });
-    }
-  }
-
-  /** Runs waiting for a worker now (all `max` are busy). */
+  /** Runs waiting now: for a worker of their own, for a slot, or in the queue. */
   get waiting(): number {
-    return this.#waiting.length;
+    return this.#waiting.length + this.#slotWaiting.length + this.queue.posted;
   }
 
   /** Workers given up so far, because their stopped guest would not unwind. */
@@ -151,10 +152,152 @@ export class Workers {
     return this.#nextRunId++;
   }
 
+  /** The worker with id `id`, while it is alive. */
+  byId(id: number): PoolWorker | undefined {
+    return this.#alive.get(id);
+  }
+
+  /**
+   * Sends `message` to `worker` (never the first, control message): a worker asleep waiting for
+   * jobs reads its messages only once told there are some.
+   */
+  send(worker: PoolWorker, message: PoolMessage): void {
+    worker.worker.postMessage(message);
+    worker.block.sent();
+    this.queue.wakeAll();
+  }
+
+  /** Every worker holds `module` (id `moduleId`) from now on: its runs may be queued. */
+  announce(moduleId: number, module: WebAssembly.Module): void {
+    this.#forgetLater.delete(moduleId);
+    if (this.#announced.has(moduleId)) return;
+    const message: ModuleMessage = { type: "module", moduleId, module, reuse: reuseInfo(module) };
+    this.#announced.set(moduleId, message);
+    for (const worker of this.#alive.values()) {
+      if (worker.failed || worker.modules.has(moduleId)) continue;
+      worker.modules.add(moduleId);
+      this.send(worker, message);
+    }
+  }
+
+  /**
+   * Every worker lets go of the modules `moduleIds` (no longer served), once their queued runs
+   * are over; a run that needs one again sends it again. A worker running one now keeps it
+   * until that run ends.
+   */
+  forget(moduleIds: readonly number[]): void {
+    for (const id of moduleIds) {
+      if (this.#queuedRuns.get(id)) this.#forgetLater.add(id);
+      else this.#forgetNow([id]);
+    }
+  }
+
+  #forgetNow(moduleIds: readonly number[]): void {
+    for (const id of moduleIds) this.#announced.delete(id);
+    for (const worker of this.#alive.values()) {
+      const held = moduleIds.filter((id) => worker.modules.delete(id));
+      if (held.length === 0 || worker.failed) continue;
+      this.send(worker, { type: "forget", moduleIds: held });
+    }
+  }
+
+  /**
+   * A free slot of the queue, once there is one; undefined once the pool closed. While runs
+   * wait for a worker of their own, new ones wait here too: the jobs queued drain, and the next
+   * worker to be free is theirs.
+   */
+  async slot(): Promise<number | undefined> {
+    if (this.#closed) return undefined;
+    this.#ensureWarm();
+    if (this.#waiting.length === 0) {
+      const free = this.#freeSlots.pop();
+      if (free !== undefined) return free;
+    }
+    return await new Promise((resolve) => this.#slotWaiting.push(resolve));
+  }
+
+  /**
+   * Posts a job into `slot` (see {@link JobQueue.post}); false when it does not fit, and the
+   * slot is given back.
+   */
+  post(
+    slot: number,
+    runId: number,
+    moduleId: number,
+    job: MailedJob,
+    stdin: Uint8Array | null,
+  ): boolean {
+    if (!this.queue.post(slot, runId, moduleId, job, stdin, this.#reserved > 0)) {
+      this.#giveSlot(slot);
+      return false;
+    }
+    this.#queuedRuns.set(moduleId, (this.#queuedRuns.get(moduleId) ?? 0) + 1);
+    // No worker asleep to take it: one more may start.
+    if (this.queue.sleepers === 0) this.#startMore();
+    return true;
+  }
+
+  /**
+   * The run in `slot` (of module `moduleId`) is over and its answer read: the slot is free
+   * again, and its worker, whose guest ended with `memoryBytes` of memory, may be replaced.
+   */
+  finished(slot: number, moduleId: number, memoryBytes: number): void {
+    const worker = this.#alive.get(this.queue.takerOf(slot));
+    this.queue.free(slot);
+    this.#giveSlot(slot);
+    this.#runOver(moduleId);
+    if (worker) {
+      worker.lastUsed = performance.now();
+      if (!this.#keeps(worker, memoryBytes)) this.#retire(worker);
+    }
+    this.#serveWaiting();
+  }
+
+  /**
+   * The run in `slot` (of module `moduleId`) is over but its worker was given up: the slot is
+   * never used again (nothing the lost worker still does may reach another run).
+   */
+  lostSlot(moduleId: number): void {
+    this.#runOver(moduleId);
+  }
+
+  #runOver(moduleId: number): void {
+    const left = (this.#queuedRuns.get(moduleId) ?? 1) - 1;
+    if (left > 0) return void this.#queuedRuns.set(moduleId, left);
+    this.#queuedRuns.delete(moduleId);
+    if (this.#forgetLater.delete(moduleId)) this.#forgetNow([moduleId]);
+  }
+
+  #giveSlot(slot: number): void {
+    const next = this.#waiting.length === 0 ? this.#slotWaiting.shift() : undefined;
+    if (next) next(slot);
+    else this.#freeSlots.push(slot);
+  }
+
+  /** Lets the runs waiting for a slot have one, once no run waits for a worker of its own. */
+  #serveSlotWaiting(): void {
+    while (this.#waiting.length === 0 && this.#slotWaiting.length > 0) {
+      const free = this.#freeSlots.pop();
+      if (free === undefined) return;
+      this.#slotWaiting.shift()!(free);
+    }
+  }
+
+  /** Stops run `runId` in worker `id` (it took the run's job from the queue). */
+  stopRun(id: number, runId: number): void {
+    this.#alive.get(id)?.control.stop(runId);
+  }
+
+  #ensureWarm(): void {
+    if (this.#warmed) return;
+    // The first run that needs the pool: this one starts its worker, the rest follow after.
+    this.#warmed = true;
+    queueMicrotask(() => this.#warmUp());
+  }
+
   /** Starts workers until `warm` of them are alive, and the timer that stops surplus ones. */
   #warmUp(): void {
     this.#warmed = true;
-    // Each joins the idle ones (or takes a waiting run) once it has loaded.
     while (!this.#closed && this.#alive.size < this.options.warm) {
       if (!this.#spawn()) break;
     }
@@ -166,11 +309,11 @@ export class Workers {
 
   #trimIdle(): void {
     const now = performance.now();
-    // Idle workers are taken from the end, so the longest idle ones are at the front.
-    while (
-      this.#idle.length > this.options.warm && now - this.#idle[0].idleSince > this.#idleMs
-    ) {
-      this.#stop(this.#idle.shift()!);
+    for (const worker of this.#alive.values()) {
+      if (this.#alive.size <= this.options.warm) return;
+      if (worker.starting || now - worker.lastUsed <= this.#idleMs) continue;
+      // Only one that runs nothing: reserved, it takes no job from now on.
+      if (worker.block.reserve()) this.#stop(worker);
     }
   }
 
@@ -188,52 +331,56 @@ export class Workers {
     }
     this.#saidNoRoom = false;
     const worker = new Worker(GUEST_WORKER_URL, { type: "module" });
+    const id = this.#nextWorkerId++;
     const control = RunControl.create();
-    const mailbox = new Mailbox();
-    const ring = createRing(WORKER_RING_BYTES);
+    const block = new WorkerBlock();
     worker.postMessage({
       type: "control",
+      workerId: id,
       buffer: control.buffer,
-      mailbox: mailbox.buffer,
-      ring,
+      block: block.buffer,
+      queue: this.queue.buffers,
       completions: this.completions.buffer,
+      modules: [...this.#announced.values()],
     });
     const spawned: PoolWorker = {
+      id,
       worker,
       control,
-      mailbox,
-      ring: new ByteRing(ring),
-      modules: new Set<number>(),
-      idleSince: performance.now(),
+      block,
+      modules: new Set(this.#announced.keys()),
+      lastUsed: performance.now(),
       usedBytes: 0,
       starting: true,
+      reserved: false,
     };
     this.#starting++;
     const slow = setTimeout(() => this.#started(spawned), SLOW_LOAD_MS);
     Deno.unrefTimer(slow);
-    mailbox.loaded().then(() => {
+    block.loaded().then(() => {
       clearTimeout(slow);
       this.#started(spawned);
-      // Only a loaded worker is handed out: a run given one still loading would wait for
-      // all of its loading, where another worker may free up much sooner (a worker started
-      // by a server isolate that is itself a worker takes about a second to load).
-      if (this.#alive.has(spawned) && !spawned.failed) this.#handOver(spawned);
+      // It serves the queue by itself now; runs waiting for a worker of their own may have it.
+      // Only a loaded worker is reserved: a run given one still loading would wait for all of
+      // its loading, where another may free up much sooner (a worker started by a server
+      // isolate that is itself a worker takes about a second to load).
+      this.#serveWaiting();
     });
     // A worker that fails by itself (its script could not be loaded: no descriptor left, say)
-    // is dropped; a run that has it is told by its own handler, and gives it back failed.
+    // is dropped; a run reserving it is told by its own handler, and gives it back failed.
     worker.addEventListener("error", (event) => {
       event.preventDefault();
       spawned.failed = true;
       this.#started(spawned);
-      // A run in its mailbox is answered from here: the worker never will.
-      mailbox.fail(event.message);
+      // A job it took is answered from here: it never will.
+      for (let slot = 0; slot < this.queue.slots; slot++) {
+        if (this.queue.takerOf(slot) === id) this.queue.mailbox(slot).fail(event.message);
+      }
       this.completions.changed();
-      const at = this.#idle.indexOf(spawned);
-      if (at === -1) return;
-      this.#idle.splice(at, 1);
-      this.#stop(spawned);
+      // One that runs nothing goes now; else once its run is over.
+      if (!spawned.reserved) this.replace(spawned);
     });
-    this.#alive.add(spawned);
+    this.#alive.set(id, spawned);
     return spawned;
   }
 
@@ -248,41 +395,85 @@ export class Workers {
     this.#startMore();
   }
 
-  /** Starts a worker for the runs waiting, if there is room for one and none is loading. */
+  /**
+   * Starts a worker if runs wait for one (of their own, or in the queue with no worker asleep
+   * to take them), there is room for one and none is loading.
+   */
   #startMore(): void {
+    const wanted = this.#waiting.length > 0 ||
+      (this.queue.posted > 0 && this.queue.sleepers === 0);
     if (
-      this.#closed || this.#waiting.length === 0 || this.#alive.size >= this.options.max ||
-      this.#starting > 0
+      this.#closed || !wanted || this.#alive.size >= this.options.max || this.#starting > 0
     ) return;
     if (!this.#spawn()) this.#retryLater();
   }
 
   #stop(worker: PoolWorker): void {
     this.#started(worker);
-    worker.mailbox.close();
+    if (worker.reserved) {
+      worker.reserved = false;
+      this.#reserved--;
+    }
+    worker.block.close();
+    this.queue.wakeAll();
     worker.worker.terminate();
-    this.#alive.delete(worker);
+    this.#alive.delete(worker.id);
   }
 
-  /** An idle worker, a new one, or (at the maximum) the next one released; none once closed. */
+  /**
+   * Reserves a worker for a run sent as a message: one that runs nothing now, a new one, or
+   * (at the maximum) the next one free; none once closed.
+   */
   async acquire(): Promise<PoolWorker | undefined> {
     if (this.#closed) return undefined;
-    if (!this.#warmed) {
-      // The first run that needs the pool: this one starts its worker, the rest follow after.
-      this.#warmed = true;
-      queueMicrotask(() => this.#warmUp());
-    }
-    const idle = this.#idle.pop();
-    if (idle) return idle;
+    this.#ensureWarm();
+    const free = this.#waiting.length === 0 ? this.#reserveOne() : undefined;
+    if (free) return free;
     // One worker loads at a time: a burst of runs on a cold pool would otherwise start every
     // worker at once, holding this thread (starting a worker does) and the cores (each loads
     // and compiles its code) for most of a second. Runs wait for a worker that frees up or
     // the next that loads, whichever comes first.
     const waited = new Promise<PoolWorker | undefined>((resolve) => this.#waiting.push(resolve));
-    if (this.#alive.size < this.options.max && this.#starting === 0 && !this.#spawn()) {
-      this.#retryLater();
-    }
+    this.#startMore();
+    this.#watchWaiting();
     return await waited;
+  }
+
+  /**
+   * While runs wait for a worker of their own, tries again at each change workers signal: a
+   * worker running a job from the queue becomes free only then (see guest_worker.ts).
+   */
+  #watchWaiting(): void {
+    if (this.#watching) return;
+    this.#watching = true;
+    this.completions.until(() => {
+      this.#serveWaiting();
+      return this.#waiting.length === 0;
+    }).then(() => (this.#watching = false));
+  }
+
+  /** A loaded worker that runs nothing, reserved; undefined when there is none. */
+  #reserveOne(): PoolWorker | undefined {
+    for (const worker of this.#alive.values()) {
+      if (worker.starting || worker.failed || worker.reserved) continue;
+      if (worker.block.reserve()) {
+        worker.reserved = true;
+        this.#reserved++;
+        return worker;
+      }
+    }
+    return undefined;
+  }
+
+  /** Hands workers that run nothing to the runs waiting for one; then slots to theirs. */
+  #serveWaiting(): void {
+    while (this.#waiting.length > 0) {
+      const worker = this.#reserveOne();
+      if (!worker) break;
+      this.#waiting.shift()!(worker);
+    }
+    this.#serveSlotWaiting();
+    this.#startMore();
   }
 
   /** Tries again to start workers for the runs waiting, until they have one. */
@@ -294,16 +485,48 @@ export class Workers {
   }
 
   /**
-   * Takes a worker back after its run, whose guest ended with `memoryBytes` of memory: it
-   * serves the next run unless its guests have used too much memory.
+   * Takes back a worker reserved for a run, whose guest ended with `memoryBytes` of memory: it
+   * serves the queue again (or the next run waiting for a worker of its own) unless its guests
+   * have used too much memory.
    */
   release(worker: PoolWorker, memoryBytes: number): void {
-    if (worker.failed) return this.replace(worker);
+    worker.lastUsed = performance.now();
+    if (!this.#keeps(worker, memoryBytes) || worker.retireAfterRun || this.#closed) {
+      return this.replace(worker);
+    }
+    const next = this.#waiting.shift();
+    if (next) return next(worker);
+    worker.reserved = false;
+    this.#reserved--;
+    worker.block.unreserve();
+    // It may be asleep: jobs may be waiting for it.
+    this.queue.wakeAll();
+    this.#serveSlotWaiting();
+  }
+
+  /** Adds what a run of `worker` used; false when it must be replaced. */
+  #keeps(worker: PoolWorker, memoryBytes: number): boolean {
     worker.usedBytes += memoryBytes;
-    const keep = memoryBytes <= this.options.replaceAboveBytes &&
+    return !worker.failed && memoryBytes <= this.options.replaceAboveBytes &&
       worker.usedBytes <= REPLACE_AFTER_BYTES;
-    if (keep) this.#handOver(worker);
-    else this.replace(worker);
+  }
+
+  /**
+   * Replaces `worker` once it runs nothing: now if it runs nothing (or is dead); after its run
+   * if it is reserved for one; else once it has said it retired, after the job it runs.
+   */
+  #retire(worker: PoolWorker): void {
+    if (worker.failed) return this.replace(worker);
+    if (worker.reserved) {
+      worker.retireAfterRun = true;
+      return;
+    }
+    if (worker.block.reserve()) return this.replace(worker);
+    worker.block.retire();
+    this.queue.wakeAll();
+    this.completions.until(() => worker.block.status === RETIRED).then(() => {
+      if (this.#alive.get(worker.id) === worker) this.replace(worker);
+    });
   }
 
   /**
@@ -318,32 +541,31 @@ export class Workers {
     this.replace(worker);
   }
 
-  /** Stops `worker` (idle, its guest done) and starts another if one is wanted. */
+  /** Stops `worker` (running nothing, or given up) and starts another if one is wanted. */
   replace(worker: PoolWorker): void {
+    if (this.#alive.get(worker.id) !== worker) return;
     this.#stop(worker);
     if (this.#closed) return;
-    // The new one joins the idle ones, or takes a waiting run, once it has loaded.
-    const wanted = this.#waiting.length > 0 || this.#idle.length < this.options.warm;
+    // The new one serves the queue, or takes a waiting run, once it has loaded.
+    const wanted = this.#waiting.length > 0 || this.#alive.size < this.options.warm ||
+      this.queue.posted > 0;
     if (wanted && !this.#spawn() && this.#waiting.length > 0) this.#retryLater();
   }
 
-  #handOver(worker: PoolWorker): void {
-    const next = this.#waiting.shift();
-    if (next) next(worker);
-    else if (this.#closed) this.#stop(worker);
-    else {
-      worker.idleSince = performance.now();
-      this.#idle.push(worker);
-    }
-  }
-
-  /** Stops the idle workers; busy ones stop when released. Runs still waiting get none. */
+  /**
+   * Stops the workers that run nothing, and the others once their run is over. Runs still
+   * waiting get none.
+   */
   close(): void {
     this.#closed = true;
     clearInterval(this.#trimTimer);
     clearTimeout(this.#retry);
     for (const waiter of this.#waiting.splice(0)) waiter(undefined);
-    for (const worker of this.#idle) this.#stop(worker);
-    this.#idle = [];
+    for (const waiter of this.#slotWaiting.splice(0)) waiter(undefined);
+    for (const worker of [...this.#alive.values()]) {
+      if (worker.reserved) continue; // its run's release stops it
+      if (worker.block.reserve()) this.#stop(worker);
+      else this.#retire(worker);
+    }
   }
 }

@@ -78,20 +78,6 @@ Deno.test("mailbox: the answer carries the outcome, stderr and a whole stdout, o
   assertEquals([streamed.stdout, streamed.failure, streamed.exitCode], [undefined, undefined, 0]);
 });
 
-Deno.test("mailbox: a sleeping worker is woken by a job, a message and a close", () => {
-  const pool = new Mailbox();
-  const worker = new Mailbox(pool.buffer);
-  const seen = worker.events;
-  // Nothing came: the sleep times out.
-  assertEquals(worker.sleep(seen, 10), false);
-  pool.sent();
-  assertEquals([worker.sleep(seen, 10_000), worker.messages], [true, 1]);
-  pool.post(1, 1, JOB, null);
-  assertEquals(worker.sleep(seen + 1, 10_000), true);
-  pool.close();
-  assertEquals([worker.sleep(seen + 2, 10_000), worker.closing], [true, true]);
-});
-
 Deno.test("completions: a run learns its mailbox moved on, each change signalled once by its worker", async () => {
   const completions = new Completions();
   const signal = new CompletionSignal(completions.buffer);

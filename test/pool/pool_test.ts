@@ -4,6 +4,7 @@ import { fixture, loadFixture } from "../_fixtures.ts";
 import { ModuleCache } from "../../src/run/module_cache.ts";
 import { runSpec } from "../_spec.ts";
 import { HOLD_MS } from "../../src/pool/ring_stdio.ts";
+import { tempDir } from "../_temp.ts";
 
 /** A run of `module` with stdin from `stdin` and one variable. */
 const request = (module: WebAssembly.Module, stdin: ReadableStream<Uint8Array> | null = null) =>
@@ -201,23 +202,21 @@ Deno.test("a module the pool was told to forget is sent again when it runs again
 const catBody = (size: number, fill = "x") =>
   new TextEncoder().encode(`Content-Type: text/plain\n\n${fill.repeat(size)}`);
 
-Deno.test("a run of a module its worker holds comes back whole; a large output streams, every byte", async () => {
+Deno.test("a run without a body to stream comes back whole, the module's first too; a large output streams, every byte", async () => {
   const pool = new WorkerPool({ warm: 1, max: 1, maxPerGroup: 1 });
   try {
     const cat = await loadFixture("cat.wasm");
-    // The first run takes the module to the worker, as a message, and streams.
-    const first = pool.run(runSpec(cat, { stdin: catBody(10) }));
-    assertEquals(await first.whole, undefined);
-    assertEquals(await text(first.stdout), new TextDecoder().decode(catBody(10)));
-    // Then through the mailbox: small output comes back whole, no stream made.
-    const small = pool.run(runSpec(cat, { stdin: catBody(100, "s") }));
-    const whole = await small.whole;
-    assertEquals(
-      new TextDecoder().decode(whole?.stdout),
-      new TextDecoder().decode(catBody(100, "s")),
-    );
-    assertEquals(whole?.outcome.exitCode, 0);
-    // Over the 16 KiB held back: it streams through the worker's own ring.
+    // Through the queue: small output comes back whole, no stream made.
+    for (const fill of ["f", "s"]) {
+      const small = pool.run(runSpec(cat, { stdin: catBody(100, fill) }));
+      const whole = await small.whole;
+      assertEquals(
+        new TextDecoder().decode(whole?.stdout),
+        new TextDecoder().decode(catBody(100, fill)),
+      );
+      assertEquals(whole?.outcome.exitCode, 0);
+    }
+    // Over the 16 KiB held back: it streams through its slot's ring.
     const large = pool.run(runSpec(cat, { stdin: catBody(40_000, "L") }));
     assertEquals(await large.whole, undefined);
     assertEquals(await text(large.stdout), new TextDecoder().decode(catBody(40_000, "L")));
@@ -254,8 +253,7 @@ Deno.test("a run stopped while its output streams leaves nothing in its worker f
     const flood = await loadFixture("flood.wasm");
     await text(pool.run(runSpec(cat, { stdin: catBody(1) })).stdout);
     for (let round = 0; round < 2; round++) {
-      // The first flood goes as a message, the second through the mailbox: both fill their
-      // ring, nobody reads, and their deadline stops them.
+      // Each flood fills its slot's ring, nobody reads, and its deadline stops it.
       const stopped = pool.run(runSpec(flood, { timeoutMs: 300 }));
       const outcome = await stopped.done;
       assertEquals(outcome.stop, "timeout");
@@ -263,6 +261,40 @@ Deno.test("a run stopped while its output streams leaves nothing in its worker f
       assertEquals(await text(next.stdout), new TextDecoder().decode(catBody(30_000, "n")));
       await stopped.stdout.cancel();
     }
+    assertEquals(pool.lostWorkers, 0);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("a queued run stopped before any worker took it never runs; its deadline counts while it waits", async () => {
+  const pool = new WorkerPool({ warm: 1, max: 1, maxPerGroup: 4 });
+  try {
+    const spin = await loadFixture("spin.wasm");
+    const fsops = await loadFixture("fsops.wasm");
+    const cat = await loadFixture("cat.wasm");
+    const sandbox = await tempDir();
+    const writer = (timeoutMs: number) =>
+      runSpec(fsops, {
+        preopens: [{ guestPath: "/sandbox", hostPath: sandbox, readOnly: false }],
+        timeoutMs,
+      });
+    // The only worker spins until its deadline; two runs that would write wait behind it.
+    const started = performance.now();
+    const busy = pool.run(runSpec(spin, { timeoutMs: 1500 }));
+    const cancelled = pool.run(writer(60_000));
+    const timedOut = pool.run(writer(300));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    cancelled.cancel();
+    const [cancelledOutcome, timedOutOutcome] = [await cancelled.done, await timedOut.done];
+    const waited = performance.now() - started;
+    assertEquals([cancelledOutcome.stop, timedOutOutcome.stop], ["cancelled", "timeout"]);
+    assertOk(waited < 1400, `stopped while the worker was still busy (after ${waited} ms)`);
+    assertEquals((await busy.done).stop, "timeout");
+    // The worker serves the next run, and neither stopped run ever touched the volume.
+    const next = pool.run(runSpec(cat, { stdin: catBody(5, "n") }));
+    assertEquals(await text(next.stdout), new TextDecoder().decode(catBody(5, "n")));
+    assertEquals([...Deno.readDirSync(sandbox)], []);
     assertEquals(pool.lostWorkers, 0);
   } finally {
     pool.close();
