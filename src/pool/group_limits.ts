@@ -11,6 +11,19 @@ export class GroupLimits {
 
   constructor(readonly maxPerGroup: number) {}
 
+  /** Takes a slot of the group if one is free now (see {@link GroupLimits.enter}). */
+  tryEnter(name: string | undefined): boolean {
+    if (name === undefined) return true;
+    const group = this.#groups.get(name);
+    if (!group) {
+      this.#groups.set(name, { running: 1, waiting: [] });
+      return true;
+    }
+    if (group.running >= this.maxPerGroup && !this.#closed) return false;
+    group.running++;
+    return true;
+  }
+
   /** Waits until the group has a free slot (runs without a group are not limited). */
   async enter(name: string | undefined): Promise<void> {
     if (name === undefined) return;

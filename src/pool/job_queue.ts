@@ -112,6 +112,11 @@ export class JobQueue {
     Atomics.store(this.#words, TICKETS + slot, 0);
   }
 
+  /** Whether `slot` holds a job posted and not taken yet. */
+  isPosted(slot: number): boolean {
+    return Atomics.load(this.#words, TICKETS + slot) > 0;
+  }
+
   /** Jobs posted and not taken yet. */
   get posted(): number {
     let count = 0;

@@ -11,6 +11,7 @@ import { RingStock } from "./byte_ring.ts";
 import { GroupLimits } from "./group_limits.ts";
 import { Workers } from "./workers.ts";
 import { type PoolParts, PoolRun } from "./pool_run.ts";
+import { Deadlines } from "./deadlines.ts";
 import type { Execution, Executor, RunSpec } from "../run/contract.ts";
 
 /** Ring size for each direction: what may be in flight between server and guest. */
@@ -81,6 +82,7 @@ export class WorkerPool implements Executor {
       rings: new RingStock(RING_BYTES, SPARE_RINGS),
       moduleId: (module) => this.#moduleId(module),
       graceMs: options.stopGraceMs ?? STOP_GRACE_MS,
+      deadlines: new Deadlines(),
     };
   }
 
@@ -129,5 +131,6 @@ export class WorkerPool implements Executor {
     for (const run of [...this.#running]) run.stop("server-stopping");
     this.#parts.workers.close();
     this.#parts.groups.close();
+    this.#parts.deadlines.close();
   }
 }

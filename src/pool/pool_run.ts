@@ -22,6 +22,7 @@ import type { GroupLimits } from "./group_limits.ts";
 import type { PoolWorker, Workers } from "./workers.ts";
 import type { RunJob, RunReport } from "./protocol.ts";
 import { pumpStdin } from "./stdin_pump.ts";
+import type { Deadline, Deadlines } from "./deadlines.ts";
 import { moduleInfo, reuseInfo } from "../run/module_info.ts";
 import {
   type Execution,
@@ -40,6 +41,8 @@ export interface PoolParts {
   moduleId(module: WebAssembly.Module): number;
   /** How long a stopped guest may take to unwind before its worker is given up. */
   graceMs: number;
+  /** Where runs' deadlines are kept. */
+  deadlines: Deadlines;
 }
 
 /** How a stopped run's failure reads in the log. */
@@ -89,6 +92,9 @@ function withdrawnReport(): RunReport {
   };
 }
 
+/** What waiting for a body already in hand resolves to at once. */
+const NOTHING_TO_WAIT_FOR = Promise.resolve();
+
 /** A run's stdout and outcome, when it ended with all of its stdout in hand. */
 type Whole = { stdout: Uint8Array<ArrayBuffer>; outcome: RunOutcome };
 
@@ -107,7 +113,7 @@ export class PoolRun {
   #markStopped!: (value: "stopped") => void;
   /** Tells the guest to stop (set while a worker has the job). */
   #interrupt: (() => void) | undefined;
-  #stdinFinished!: () => void;
+  #stdinFinished: () => void = () => {};
   /** Where stdout is read from, once the run knows. */
   #output: Promise<RunOutput>;
   #setOutput!: (output: RunOutput) => void;
@@ -119,14 +125,11 @@ export class PoolRun {
     this.#stopped = new Promise((resolve) => (this.#markStopped = resolve));
     this.#output = new Promise((resolve) => (this.#setOutput = resolve));
     const whole = new Promise<Whole | undefined>((resolve) => (this.#setWhole = resolve));
-    const stdinDone = new Promise<void>((resolve) => (this.#stdinFinished = resolve));
-    if (!(spec.stdin instanceof ReadableStream)) this.#stdinFinished();
+    // A body in hand is never waited for: no promise to make for it.
+    const stdinDone = spec.stdin instanceof ReadableStream
+      ? new Promise<void>((resolve) => (this.#stdinFinished = resolve))
+      : NOTHING_TO_WAIT_FOR;
     const done = this.#run();
-    // However the run ended, its body is no longer wanted and its group slot is free.
-    done.finally(() => {
-      this.#stdinFinished();
-      parts.groups.leave(spec.group);
-    });
     let stdout: ReadableStream<Uint8Array> | undefined;
     const makeStdout = () => this.#stdoutStream();
     this.execution = {
@@ -184,24 +187,30 @@ export class PoolRun {
 
   async #run(): Promise<RunOutcome> {
     const spec = this.#spec;
-    const { workers, groups } = this.#parts;
-    if (!moduleInfo(spec.module).preemptible) {
-      // A guest that could not be stopped would keep its worker for good: never run one.
-      return this.#endedEarly({
-        exitCode: 0,
-        failure: "the module was not compiled preemptible: the pool does not run it",
-        stop: undefined,
-        stderr: new Uint8Array(),
-        truncated: false,
-      });
-    }
-    await groups.enter(spec.group);
-    const runId = workers.nextRunId();
-    const timer = setTimeout(() => this.stop("timeout"), spec.timeoutMs);
+    const { workers, groups, deadlines } = this.#parts;
+    let entered = false;
+    let deadline: Deadline | undefined;
     try {
+      if (!moduleInfo(spec.module).preemptible) {
+        // A guest that could not be stopped would keep its worker for good: never run one.
+        return this.#endedEarly({
+          exitCode: 0,
+          failure: "the module was not compiled preemptible: the pool does not run it",
+          stop: undefined,
+          stderr: new Uint8Array(),
+          truncated: false,
+        });
+      }
+      if (!groups.tryEnter(spec.group)) await groups.enter(spec.group);
+      entered = true;
+      const runId = workers.nextRunId();
+      deadline = deadlines.add(spec.timeoutMs, () => this.stop("timeout"));
       return await this.#queued(runId) ?? await this.#reserved(runId);
     } finally {
-      clearTimeout(timer);
+      // However the run ended, its body is no longer wanted and its group's share is free.
+      if (deadline) deadlines.cancel(deadline);
+      if (entered) groups.leave(spec.group);
+      this.#stdinFinished();
     }
   }
 
@@ -247,7 +256,7 @@ export class PoolRun {
     const { workers } = this.#parts;
     const queue = workers.queue;
     const moduleId = this.#parts.moduleId(spec.module);
-    const slot = await this.#unlessStopped(
+    const slot = workers.trySlot() ?? await this.#unlessStopped(
       workers.slot(),
       (late) => late !== undefined && workers.finished(late, moduleId, 0),
     );

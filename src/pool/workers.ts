@@ -31,6 +31,13 @@ const ROOM_RETRY_MS = 250;
  */
 const SLOW_LOAD_MS = 5_000;
 
+/**
+ * A job left in the queue this long with no worker taking it makes another worker start (up
+ * to the maximum): the workers are held by guests that wait or run long. Jobs that only wait
+ * behind short ones start none: more threads than cores would slow them down.
+ */
+const GROW_AFTER_MS = 5;
+
 /** Default for how long a worker beyond the warm ones may sit idle before it is stopped. */
 const IDLE_WORKER_MS = 30_000;
 
@@ -123,12 +130,17 @@ export class Workers {
   #saidNoRoom = false;
   /** Workers whose code is still loading (see {@link Workers.acquire}). */
   #starting = 0;
+  /** When each slot's job was posted (performance.now()). */
+  #postedAt: Float64Array;
+  /** Looks again whether queued jobs wait too long (see {@link GROW_AFTER_MS}). */
+  #growTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(readonly options: WorkerOptions) {
     this.#idleMs = options.idleWorkerMs ?? IDLE_WORKER_MS;
     // Jobs beyond the workers wait in the queue: room for a second round of them.
     this.queue = JobQueue.create(Math.max(16, 2 * options.max));
     this.#freeSlots = Array.from({ length: this.queue.slots }, (_, i) => this.queue.slots - 1 - i);
+    this.#postedAt = new Float64Array(this.queue.slots);
     if (!options.lazy) this.#warmUp();
   }
 
@@ -208,12 +220,14 @@ export class Workers {
    */
   async slot(): Promise<number | undefined> {
     if (this.#closed) return undefined;
+    return this.trySlot() ?? await new Promise((resolve) => this.#slotWaiting.push(resolve));
+  }
+
+  /** A free slot now, if there is one (see {@link Workers.slot}). */
+  trySlot(): number | undefined {
+    if (this.#closed) return undefined;
     this.#ensureWarm();
-    if (this.#waiting.length === 0) {
-      const free = this.#freeSlots.pop();
-      if (free !== undefined) return free;
-    }
-    return await new Promise((resolve) => this.#slotWaiting.push(resolve));
+    return this.#waiting.length === 0 ? this.#freeSlots.pop() : undefined;
   }
 
   /**
@@ -232,9 +246,28 @@ export class Workers {
       return false;
     }
     this.#queuedRuns.set(moduleId, (this.#queuedRuns.get(moduleId) ?? 0) + 1);
-    // No worker asleep to take it: one more may start.
-    if (this.queue.sleepers === 0) this.#startMore();
+    this.#postedAt[slot] = performance.now();
+    // No worker asleep to take it: one more may start, if it waits long.
+    if (this.queue.sleepers === 0) this.#armGrow();
     return true;
+  }
+
+  #armGrow(): void {
+    if (this.#growTimer !== undefined || this.#alive.size >= this.options.max) return;
+    this.#growTimer = setTimeout(() => {
+      this.#growTimer = undefined;
+      this.#startMore();
+      if (this.queue.posted > 0) this.#armGrow();
+    }, GROW_AFTER_MS);
+  }
+
+  /** Whether a job in the queue has waited {@link GROW_AFTER_MS} or more for a worker. */
+  #queueStuck(): boolean {
+    const now = performance.now();
+    for (let slot = 0; slot < this.queue.slots; slot++) {
+      if (this.queue.isPosted(slot) && now - this.#postedAt[slot] >= GROW_AFTER_MS) return true;
+    }
+    return false;
   }
 
   /**
@@ -396,12 +429,11 @@ export class Workers {
   }
 
   /**
-   * Starts a worker if runs wait for one (of their own, or in the queue with no worker asleep
-   * to take them), there is room for one and none is loading.
+   * Starts a worker if runs wait for one (of their own, or in the queue for long), there is
+   * room for one and none is loading.
    */
   #startMore(): void {
-    const wanted = this.#waiting.length > 0 ||
-      (this.queue.posted > 0 && this.queue.sleepers === 0);
+    const wanted = this.#waiting.length > 0 || this.#queueStuck();
     if (
       this.#closed || !wanted || this.#alive.size >= this.options.max || this.#starting > 0
     ) return;
@@ -560,6 +592,7 @@ export class Workers {
     this.#closed = true;
     clearInterval(this.#trimTimer);
     clearTimeout(this.#retry);
+    clearTimeout(this.#growTimer);
     for (const waiter of this.#waiting.splice(0)) waiter(undefined);
     for (const waiter of this.#slotWaiting.splice(0)) waiter(undefined);
     for (const worker of [...this.#alive.values()]) {
