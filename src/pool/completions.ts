@@ -22,6 +22,9 @@ interface Watch {
   resolve: (state: number) => void;
 }
 
+/** What {@link Completions.watch} resolves with when the watcher gave up waiting. */
+export const GAVE_UP = -1;
+
 /** The shared counter, seen from a worker. */
 export class CompletionSignal {
   readonly #words: Int32Array;
@@ -53,13 +56,16 @@ export class Completions {
     Atomics.notify(this.#words, COUNT);
   }
 
-  /** Resolves with the mailbox's new state once it is no longer `from`. */
-  watch(mailbox: Mailbox, from: number): Promise<number> {
+  /**
+   * Resolves with the mailbox's new state once it is no longer `from`, or with
+   * {@link GAVE_UP} once `givenUp` says so first (checked at each change signalled).
+   */
+  watch(mailbox: Mailbox, from: number, givenUp?: () => boolean): Promise<number> {
     const now = mailbox.state;
     if (now !== from) return Promise.resolve(now);
     return this.#add(() => {
       const state = mailbox.state;
-      return state === from ? undefined : state;
+      return state !== from ? state : givenUp?.() ? GAVE_UP : undefined;
     });
   }
 

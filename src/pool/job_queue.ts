@@ -66,9 +66,9 @@ export class JobQueue {
   }
 
   /**
-   * Pool: posts a job into free slot `slot` and wakes a sleeping worker (every one when
-   * `wakeEvery`: while some are reserved, the one woken may not take it); false when the job
-   * does not fit (it then goes as a message, and the slot stays free).
+   * Pool: posts a job into free slot `slot`, waking `wake` sleeping workers (0: the workers
+   * awake take it when done with theirs); false when the job does not fit (it then goes as a
+   * message, and the slot stays free).
    */
   post(
     slot: number,
@@ -76,15 +76,21 @@ export class JobQueue {
     moduleId: number,
     job: MailedJob,
     stdin: Uint8Array | null,
-    wakeEvery = false,
+    wake: number,
   ): boolean {
     if (!this.#mailboxes[slot].post(runId, moduleId, job, stdin)) return false;
     const ticket = this.#nextTicket;
     // Positive, and lowest first but for one wrap every 2^30 jobs.
     this.#nextTicket = ticket >= 0x3fffffff ? 1 : ticket + 1;
     Atomics.store(this.#words, TICKETS + slot, ticket);
-    this.#event(wakeEvery ? Infinity : 1);
+    // Counted even when nobody is woken: a worker about to sleep sees it and does not.
+    this.#event(wake);
     return true;
+  }
+
+  /** Pool: wakes `count` sleeping workers (jobs waited for the ones awake too long). */
+  wake(count: number): void {
+    this.#event(count);
   }
 
   /**
@@ -143,7 +149,7 @@ export class JobQueue {
     const words = this.#words;
     Atomics.add(words, EVENTS, 1);
     // A wake-up costs the waker ~10 µs: workers that are awake need none.
-    if (Atomics.load(words, SLEEPERS) > 0) Atomics.notify(words, EVENTS, count);
+    if (count > 0 && Atomics.load(words, SLEEPERS) > 0) Atomics.notify(words, EVENTS, count);
   }
 
   /** Worker: events so far (see {@link JobQueue.sleep}). */

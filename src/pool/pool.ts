@@ -83,6 +83,7 @@ export class WorkerPool implements Executor {
       moduleId: (module) => this.#moduleId(module),
       graceMs: options.stopGraceMs ?? STOP_GRACE_MS,
       deadlines: new Deadlines(),
+      ended: (run) => this.#running.delete(run),
     };
   }
 
@@ -112,8 +113,7 @@ export class WorkerPool implements Executor {
 
   run(spec: RunSpec): Execution {
     const run = new PoolRun(this.#parts, spec);
-    this.#running.add(run);
-    run.execution.done.finally(() => this.#running.delete(run));
+    if (!run.ended) this.#running.add(run);
     return run.execution;
   }
 

@@ -15,7 +15,8 @@
  */
 
 import { ByteRing, type RingStock } from "./byte_ring.ts";
-import { type MailedReport, POSTED, STREAMING, WORKER_FAILED, workerFailed } from "./mailbox.ts";
+import { POSTED, STREAMING, WORKER_FAILED, workerFailed } from "./mailbox.ts";
+import { GAVE_UP } from "./completions.ts";
 import { BytesOutput, RingOutput, type RunOutput } from "./run_output.ts";
 import { NO_BYTES } from "../wasi/streams.ts";
 import type { GroupLimits } from "./group_limits.ts";
@@ -43,6 +44,8 @@ export interface PoolParts {
   graceMs: number;
   /** Where runs' deadlines are kept. */
   deadlines: Deadlines;
+  /** Told when a run has ended. */
+  ended(run: PoolRun): void;
 }
 
 /** How a stopped run's failure reads in the log. */
@@ -105,12 +108,17 @@ type Answer = RunReport | "stopped";
 export class PoolRun {
   /** The run as the server sees it. */
   readonly execution: Execution;
+  /** Its guest has ended, or never started. */
+  ended = false;
   #parts: PoolParts;
   #spec: RunSpec;
   #stopReason: StopReason | undefined;
-  /** Resolves when the run is stopped. */
-  #stopped: Promise<"stopped">;
-  #markStopped!: (value: "stopped") => void;
+  /** Resolves when the run is stopped (made when first waited for: see #whenStopped). */
+  #stopped: Promise<"stopped"> | undefined;
+  #markStopped: ((value: "stopped") => void) | undefined;
+  /** A stopped guest's grace period is over (see #queued), and its timer. */
+  #graceOver = false;
+  #graceTimer: ReturnType<typeof setTimeout> | undefined;
   /** Tells the guest to stop (set while a worker has the job). */
   #interrupt: (() => void) | undefined;
   #stdinFinished: () => void = () => {};
@@ -122,7 +130,6 @@ export class PoolRun {
   constructor(parts: PoolParts, spec: RunSpec) {
     this.#parts = parts;
     this.#spec = spec;
-    this.#stopped = new Promise((resolve) => (this.#markStopped = resolve));
     this.#output = new Promise((resolve) => (this.#setOutput = resolve));
     const whole = new Promise<Whole | undefined>((resolve) => (this.#setWhole = resolve));
     // A body in hand is never waited for: no promise to make for it.
@@ -149,7 +156,13 @@ export class PoolRun {
     if (this.#stopReason) return;
     this.#stopReason = reason;
     this.#interrupt?.();
-    this.#markStopped("stopped");
+    this.#markStopped?.("stopped");
+  }
+
+  /** Resolves when the run is stopped. */
+  #whenStopped(): Promise<"stopped"> {
+    if (this.#stopReason) return Promise.resolve("stopped");
+    return this.#stopped ??= new Promise((resolve) => (this.#markStopped = resolve));
   }
 
   /** stdout as a byte stream: readers may bring their own buffer (BYOB) and reuse it. */
@@ -211,6 +224,8 @@ export class PoolRun {
       if (deadline) deadlines.cancel(deadline);
       if (entered) groups.leave(spec.group);
       this.#stdinFinished();
+      this.ended = true;
+      this.#parts.ended(this);
     }
   }
 
@@ -223,7 +238,7 @@ export class PoolRun {
       waiting.then(onLate);
       return "stopped";
     }
-    const first = await Promise.race([waiting, this.#stopped]);
+    const first = await Promise.race([waiting, this.#whenStopped()]);
     if (first === "stopped") waiting.then(onLate);
     return first;
   }
@@ -289,28 +304,34 @@ export class PoolRun {
       // The control block first: a guest woken by the ring must find itself stopped.
       workers.stopRun(taker, runId);
       ring.interrupt();
+      // It unwinds by itself, or within the grace period its worker is given up.
+      this.#graceTimer = setTimeout(() => {
+        this.#graceOver = true;
+        workers.completions.changed();
+      }, this.#parts.graceMs);
     };
     // Made once the output streams; a worker that fails answers through the slot too (see
-    // Workers), so the answer is all there is to wait for.
+    // Workers), so the answer (or the end of a stopped guest's grace period) is all there is
+    // to wait for.
     let output: RingOutput | undefined;
+    const graceOver = () => this.#graceOver;
     const completions = workers.completions;
-    const answered = (async (): Promise<MailedReport> => {
-      if (await completions.watch(mailbox, POSTED) === STREAMING) {
-        output = new RingOutput(ring);
-        this.#setOutput(output);
-        this.#setWhole(undefined);
-        await completions.watch(mailbox, STREAMING);
-      }
-      return mailbox.report();
-    })();
-    const first: MailedReport | "stopped" = await Promise.race([answered, this.#stopped]);
-    if (first !== "stopped") this.#interrupt = undefined;
-    const report = first === "stopped" ? await this.#unwound(answered) : first;
+    let state = await completions.watch(mailbox, POSTED, graceOver);
+    if (state === STREAMING) {
+      output = new RingOutput(ring);
+      this.#setOutput(output);
+      this.#setWhole(undefined);
+      state = await completions.watch(mailbox, STREAMING, graceOver);
+    }
+    this.#interrupt = undefined;
+    clearTimeout(this.#graceTimer);
+    const stopped = this.#stopReason !== undefined;
+    const report = state === GAVE_UP ? undefined : mailbox.report();
     if (report?.failure?.startsWith(WORKER_FAILED)) ring.close();
     // Output that went to the ring (the worker may have said so and ended before this thread
     // looked) and that the reader has not taken yet is copied out: the slot serves the next
     // run at once.
-    if (report && !(report as MailedReport).stdout) {
+    if (report && !report.stdout) {
       output ??= new RingOutput(ring);
       await output.detach();
     }
@@ -321,9 +342,9 @@ export class PoolRun {
       workers.lostSlot(moduleId);
       if (taker) this.#giveUp(taker);
     }
-    if (first === "stopped") return this.#endedEarly(stoppedOutcome(this.#stopReason!, spec));
-    const outcome = reportedOutcome(first);
-    const stdout = first.stdout;
+    if (stopped || !report) return this.#endedEarly(stoppedOutcome(this.#stopReason!, spec));
+    const outcome = reportedOutcome(report);
+    const stdout = report.stdout;
     if (stdout && !outcome.truncated) {
       this.#setOutput(new BytesOutput(stdout));
       this.#setWhole({ stdout, outcome });
@@ -375,7 +396,7 @@ export class PoolRun {
       () => this.stop("body-too-large"),
     );
     pump.finished.then(this.#stdinFinished);
-    const first: Answer = await Promise.race([reported, failed, this.#stopped]);
+    const first: Answer = await Promise.race([reported, failed, this.#whenStopped()]);
     // Whatever of the body has not arrived yet is no longer wanted.
     pump.stop();
     // The worker is gone (its script did not even load, say): it will never close the stdout

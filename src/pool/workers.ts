@@ -32,9 +32,10 @@ const ROOM_RETRY_MS = 250;
 const SLOW_LOAD_MS = 5_000;
 
 /**
- * A job left in the queue this long with no worker taking it makes another worker start (up
- * to the maximum): the workers are held by guests that wait or run long. Jobs that only wait
- * behind short ones start none: more threads than cores would slow them down.
+ * A job left in the queue this long with no worker taking it wakes the sleeping workers, or
+ * when none sleeps makes another start (up to the maximum): the workers awake are held by
+ * guests that wait or run long. Jobs that only wait behind short ones wake or start none: a
+ * wake-up costs the server's thread ~10 µs, and more threads than cores slow them down.
  */
 const GROW_AFTER_MS = 5;
 
@@ -133,7 +134,7 @@ export class Workers {
   /** When each slot's job was posted (performance.now()). */
   #postedAt: Float64Array;
   /** Looks again whether queued jobs wait too long (see {@link GROW_AFTER_MS}). */
-  #growTimer: ReturnType<typeof setTimeout> | undefined;
+  #checkTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(readonly options: WorkerOptions) {
     this.#idleMs = options.idleWorkerMs ?? IDLE_WORKER_MS;
@@ -241,23 +242,39 @@ export class Workers {
     job: MailedJob,
     stdin: Uint8Array | null,
   ): boolean {
-    if (!this.queue.post(slot, runId, moduleId, job, stdin, this.#reserved > 0)) {
+    const queue = this.queue;
+    // A sleeping worker is woken only when the workers awake are fewer than the jobs waiting
+    // (each of them takes one when done with its own): under load most jobs cost no wake-up.
+    // While some are reserved, every sleeper is woken: the one woken might not take it.
+    const sleepers = queue.sleepers;
+    const awake = this.#alive.size - this.#starting - this.#reserved - sleepers;
+    const wake = sleepers === 0
+      ? 0
+      : this.#reserved > 0
+      ? Infinity
+      : queue.posted + 1 > awake
+      ? 1
+      : 0;
+    if (!queue.post(slot, runId, moduleId, job, stdin, wake)) {
       this.#giveSlot(slot);
       return false;
     }
     this.#queuedRuns.set(moduleId, (this.#queuedRuns.get(moduleId) ?? 0) + 1);
     this.#postedAt[slot] = performance.now();
-    // No worker asleep to take it: one more may start, if it waits long.
-    if (this.queue.sleepers === 0) this.#armGrow();
+    // Left to the workers awake, or to none: if it waits long, a sleeper is woken, or another
+    // worker starts.
+    if (wake === 0) this.#armCheck();
     return true;
   }
 
-  #armGrow(): void {
-    if (this.#growTimer !== undefined || this.#alive.size >= this.options.max) return;
-    this.#growTimer = setTimeout(() => {
-      this.#growTimer = undefined;
-      this.#startMore();
-      if (this.queue.posted > 0) this.#armGrow();
+  #armCheck(): void {
+    if (this.#checkTimer !== undefined) return;
+    this.#checkTimer = setTimeout(() => {
+      this.#checkTimer = undefined;
+      if (!this.#queueStuck()) return;
+      if (this.queue.sleepers > 0) this.queue.wake(Infinity);
+      else this.#startMore();
+      this.#armCheck();
     }, GROW_AFTER_MS);
   }
 
@@ -592,7 +609,7 @@ export class Workers {
     this.#closed = true;
     clearInterval(this.#trimTimer);
     clearTimeout(this.#retry);
-    clearTimeout(this.#growTimer);
+    clearTimeout(this.#checkTimer);
     for (const waiter of this.#waiting.splice(0)) waiter(undefined);
     for (const waiter of this.#slotWaiting.splice(0)) waiter(undefined);
     for (const worker of [...this.#alive.values()]) {

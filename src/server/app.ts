@@ -188,7 +188,7 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
     request.signal.addEventListener("abort", cancel, { once: true });
     execution.done.then((outcome) => {
       if (outcome.stop === "timeout") countTimeout();
-      logStderr(handler, where, outcome);
+      if (outcome.stderr.length > 0) logStderr(handler, where, outcome);
     });
     // A run that comes back whole (most pool runs) needs no stream at all.
     const response = execution.whole

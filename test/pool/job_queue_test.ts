@@ -17,7 +17,7 @@ Deno.test("job queue: workers take posted jobs oldest first, each job once, nami
   const pool = JobQueue.create(4);
   const worker = new JobQueue(pool.buffers);
   assertEquals(worker.take(1), -1);
-  for (const slot of [2, 0, 3]) pool.post(slot, 10 + slot, 1, JOB, null);
+  for (const slot of [2, 0, 3]) pool.post(slot, 10 + slot, 1, JOB, null, 1);
   assertEquals(pool.posted, 3);
   // Posted 2, then 0, then 3: taken in that order, whichever worker asks.
   assertEquals([worker.take(1), worker.take(2), worker.take(1), worker.take(2)], [2, 0, 3, -1]);
@@ -33,13 +33,13 @@ Deno.test("job queue: workers take posted jobs oldest first, each job once, nami
 Deno.test("job queue: a job withdrawn before any worker took it is never taken", () => {
   const pool = JobQueue.create(2);
   const worker = new JobQueue(pool.buffers);
-  pool.post(1, 5, 1, JOB, null);
+  pool.post(1, 5, 1, JOB, null, 1);
   assertEquals(pool.withdraw(1), 0);
   assertEquals(worker.take(7), -1);
   assertEquals(pool.posted, 0);
   // Freed and posted again, it is taken as any other.
   pool.free(1);
-  pool.post(1, 6, 1, JOB, null);
+  pool.post(1, 6, 1, JOB, null, 1);
   assertEquals(pool.mailbox(1).state, POSTED);
   assertEquals(worker.take(7), 1);
   assertEquals(worker.mailbox(1).job().runId, 6);
@@ -50,7 +50,7 @@ Deno.test("job queue: a sleeping worker wakes for a job, for a message to any wo
   const worker = new JobQueue(pool.buffers);
   let seen = worker.events;
   assertEquals(worker.sleep(seen, 10), false);
-  pool.post(0, 1, 1, JOB, null);
+  pool.post(0, 1, 1, JOB, null, 1);
   assertEquals(worker.sleep(seen, 10_000), true);
   seen = worker.events;
   pool.wakeAll();
