@@ -104,10 +104,15 @@ type Whole = { stdout: Uint8Array<ArrayBuffer>; outcome: RunOutcome };
 /** How the worker answered: its report, or that the run was stopped first. */
 type Answer = RunReport | "stopped";
 
-/** One run of a guest in a worker. */
-export class PoolRun {
-  /** The run as the server sees it. */
-  readonly execution: Execution;
+/**
+ * One run of a guest in a worker; it is its own {@link Execution} (one object per run, not
+ * a run and a view of it: a short run in the pool allocated several kilobytes on the server's
+ * thread, and collecting them was a sixth of its time there).
+ */
+export class PoolRun implements Execution {
+  readonly done: Promise<RunOutcome>;
+  readonly stdinDone: Promise<void>;
+  readonly whole: Promise<Whole | undefined>;
   /** Its guest has ended, or never started. */
   ended = false;
   #parts: PoolParts;
@@ -122,33 +127,50 @@ export class PoolRun {
   /** Tells the guest to stop (set while a worker has the job). */
   #interrupt: (() => void) | undefined;
   #stdinFinished: () => void = () => {};
-  /** Where stdout is read from, once the run knows. */
-  #output: Promise<RunOutput>;
-  #setOutput!: (output: RunOutput) => void;
+  /** Where stdout is read from, once the run knows; and who waits for it to know. */
+  #output: RunOutput | undefined;
+  #outputKnown: ((output: RunOutput) => void) | undefined;
+  #outputPromise: Promise<RunOutput> | undefined;
   #setWhole!: (whole: Whole | undefined) => void;
+  #stdout: ReadableStream<Uint8Array> | undefined;
 
   constructor(parts: PoolParts, spec: RunSpec) {
     this.#parts = parts;
     this.#spec = spec;
-    this.#output = new Promise((resolve) => (this.#setOutput = resolve));
-    const whole = new Promise<Whole | undefined>((resolve) => (this.#setWhole = resolve));
+    this.whole = new Promise<Whole | undefined>((resolve) => (this.#setWhole = resolve));
     // A body in hand is never waited for: no promise to make for it.
-    const stdinDone = spec.stdin instanceof ReadableStream
+    this.stdinDone = spec.stdin instanceof ReadableStream
       ? new Promise<void>((resolve) => (this.#stdinFinished = resolve))
       : NOTHING_TO_WAIT_FOR;
-    const done = this.#run();
-    let stdout: ReadableStream<Uint8Array> | undefined;
-    const makeStdout = () => this.#stdoutStream();
-    this.execution = {
-      // Made only when read: a run that comes back whole needs none.
-      get stdout() {
-        return stdout ??= makeStdout();
-      },
-      done,
-      stdinDone,
-      whole,
-      cancel: () => this.stop("cancelled"),
-    };
+    this.done = this.#run();
+  }
+
+  /** The run as the server sees it. */
+  get execution(): Execution {
+    return this;
+  }
+
+  /** Made only when read: a run that comes back whole needs none. */
+  get stdout(): ReadableStream<Uint8Array> {
+    return this.#stdout ??= this.#stdoutStream();
+  }
+
+  /** Stops the guest: the client went away. */
+  cancel(): void {
+    this.stop("cancelled");
+  }
+
+  /** Says where stdout is read from (the first said is the one kept). */
+  #setOutput(output: RunOutput): void {
+    if (this.#output) return;
+    this.#output = output;
+    this.#outputKnown?.(output);
+  }
+
+  /** Where stdout is read from, once the run knows. */
+  #outputReady(): Promise<RunOutput> {
+    if (this.#output) return Promise.resolve(this.#output);
+    return this.#outputPromise ??= new Promise((resolve) => (this.#outputKnown = resolve));
   }
 
   /** Stops the guest (the first reason given is the one reported). */
@@ -167,7 +189,7 @@ export class PoolRun {
 
   /** stdout as a byte stream: readers may bring their own buffer (BYOB) and reuse it. */
   #stdoutStream(): ReadableStream<Uint8Array> {
-    const output = this.#output;
+    const output = this.#outputReady();
     return new ReadableStream({
       type: "bytes",
       autoAllocateChunkSize: this.#parts.rings.capacity,

@@ -450,10 +450,8 @@ export class Workers {
    * room for one and none is loading.
    */
   #startMore(): void {
-    const wanted = this.#waiting.length > 0 || this.#queueStuck();
-    if (
-      this.#closed || !wanted || this.#alive.size >= this.options.max || this.#starting > 0
-    ) return;
+    if (this.#closed || this.#alive.size >= this.options.max || this.#starting > 0) return;
+    if (this.#waiting.length === 0 && !this.#queueStuck()) return;
     if (!this.#spawn()) this.#retryLater();
   }
 
@@ -516,6 +514,7 @@ export class Workers {
 
   /** Hands workers that run nothing to the runs waiting for one; then slots to theirs. */
   #serveWaiting(): void {
+    if (this.#waiting.length === 0 && this.#slotWaiting.length === 0) return;
     while (this.#waiting.length > 0) {
       const worker = this.#reserveOne();
       if (!worker) break;
