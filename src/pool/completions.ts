@@ -25,6 +25,21 @@ interface Watch {
 /** What {@link Completions.watch} resolves with when the watcher gave up waiting. */
 export const GAVE_UP = -1;
 
+/** A run waiting for its slot's mailbox to leave a state (or to give up waiting). */
+class SlotWatch implements Watch {
+  constructor(
+    readonly mailbox: Mailbox,
+    readonly from: number,
+    readonly waiter: { readonly gaveUp: boolean } | undefined,
+    readonly resolve: (state: number) => void,
+  ) {}
+
+  check(): number | undefined {
+    const state = this.mailbox.state;
+    return state !== this.from ? state : this.waiter?.gaveUp ? GAVE_UP : undefined;
+  }
+}
+
 /** The shared counter, seen from a worker. */
 export class CompletionSignal {
   readonly #words: Int32Array;
@@ -58,15 +73,12 @@ export class Completions {
 
   /**
    * Resolves with the mailbox's new state once it is no longer `from`, or with
-   * {@link GAVE_UP} once `givenUp` says so first (checked at each change signalled).
+   * {@link GAVE_UP} once `waiter` gave up first (checked at each change signalled).
    */
-  watch(mailbox: Mailbox, from: number, givenUp?: () => boolean): Promise<number> {
+  watch(mailbox: Mailbox, from: number, waiter?: { readonly gaveUp: boolean }): Promise<number> {
     const now = mailbox.state;
     if (now !== from) return Promise.resolve(now);
-    return this.#add(() => {
-      const state = mailbox.state;
-      return state !== from ? state : givenUp?.() ? GAVE_UP : undefined;
-    });
+    return new Promise((resolve) => this.#addWatch(new SlotWatch(mailbox, from, waiter, resolve)));
   }
 
   /** Resolves once `condition` holds (checked at each change a worker signals). */
@@ -76,10 +88,12 @@ export class Completions {
   }
 
   #add(check: () => number | undefined): Promise<number> {
-    return new Promise((resolve) => {
-      this.#watches.push({ check, resolve });
-      if (!this.#looping) this.#loop();
-    });
+    return new Promise((resolve) => this.#addWatch({ check, resolve }));
+  }
+
+  #addWatch(watch: Watch): void {
+    this.#watches.push(watch);
+    if (!this.#looping) this.#loop();
   }
 
   /** Looks at the mailboxes watched each time workers signal, while any is watched. */

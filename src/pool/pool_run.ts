@@ -155,6 +155,11 @@ export class PoolRun implements Execution {
     return this.#stdout ??= this.#stdoutStream();
   }
 
+  /** A stopped guest's grace period is over: its answer is no longer waited for. */
+  get gaveUp(): boolean {
+    return this.#graceOver;
+  }
+
   /** Stops the guest: the client went away. */
   cancel(): void {
     this.stop("cancelled");
@@ -336,14 +341,13 @@ export class PoolRun implements Execution {
     // Workers), so the answer (or the end of a stopped guest's grace period) is all there is
     // to wait for.
     let output: RingOutput | undefined;
-    const graceOver = () => this.#graceOver;
     const completions = workers.completions;
-    let state = await completions.watch(mailbox, POSTED, graceOver);
+    let state = await completions.watch(mailbox, POSTED, this);
     if (state === STREAMING) {
       output = new RingOutput(ring);
       this.#setOutput(output);
       this.#setWhole(undefined);
-      state = await completions.watch(mailbox, STREAMING, graceOver);
+      state = await completions.watch(mailbox, STREAMING, this);
     }
     this.#interrupt = undefined;
     clearTimeout(this.#graceTimer);

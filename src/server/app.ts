@@ -182,21 +182,19 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
       if (outcome.stderr.length > 0) logStderr(handler, where, outcome);
       return respondFinished(execution.finished, where, logger, parser);
     }
-    // Until the response is returned, a client that goes away stops the guest; afterwards the
-    // response body's own cancellation does (and Deno aborts the signal on success too).
-    const cancel = () => execution.cancel();
-    request.signal.addEventListener("abort", cancel, { once: true });
+    // A client that goes away stops the guest (a stop of a run that ended does nothing, so the
+    // listener is never taken off: that cost every pool run a promise and a search).
+    request.signal.addEventListener("abort", () => execution.cancel(), { once: true });
     execution.done.then((outcome) => {
       if (outcome.stop === "timeout") countTimeout();
       if (outcome.stderr.length > 0) logStderr(handler, where, outcome);
     });
     // A run that comes back whole (most pool runs) needs no stream at all.
-    const response = execution.whole
+    return execution.whole
       ? execution.whole.then((whole) =>
         whole ? respondFinished(whole, where, logger, parser) : respond(execution, where, streaming)
       )
       : respond(execution, where, streaming);
-    return response.finally(() => request.signal.removeEventListener("abort", cancel));
   };
 
   const metrics = options.metrics;
