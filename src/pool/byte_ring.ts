@@ -32,8 +32,13 @@ export type RingBuffer = SharedArrayBuffer;
 
 /** Makes the shared memory for a ring of `capacity` bytes (a power of two). */
 export function createRing(capacity: number): RingBuffer {
+  return new SharedArrayBuffer(ringBytes(capacity));
+}
+
+/** The bytes a ring of `capacity` bytes (a power of two) takes, its header included. */
+export function ringBytes(capacity: number): number {
   if (capacity & (capacity - 1)) throw new Error("ring capacity must be a power of two");
-  return new SharedArrayBuffer(HEADER_BYTES + capacity);
+  return HEADER_BYTES + capacity;
 }
 
 /** One end's view of a ring. Counters are 32-bit and wrap; differences stay exact. */
@@ -42,9 +47,10 @@ export class ByteRing {
   readonly #data: Uint8Array;
   readonly #mask: number;
 
-  constructor(buffer: RingBuffer) {
-    this.#header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
-    this.#data = new Uint8Array(buffer, HEADER_BYTES);
+  /** The ring in `buffer`, or in its `byteLength` bytes from `byteOffset` (a multiple of 8). */
+  constructor(buffer: RingBuffer, byteOffset = 0, byteLength = buffer.byteLength - byteOffset) {
+    this.#header = new Int32Array(buffer, byteOffset, HEADER_BYTES / 4);
+    this.#data = new Uint8Array(buffer, byteOffset + HEADER_BYTES, byteLength - HEADER_BYTES);
     this.#mask = this.#data.length - 1;
   }
 

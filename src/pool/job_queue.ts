@@ -10,8 +10,8 @@
  * @module
  */
 
-import { Mailbox, type MailedJob } from "./mailbox.ts";
-import { ByteRing, createRing } from "./byte_ring.ts";
+import { Mailbox, MAILBOX_BYTES, type MailedJob } from "./mailbox.ts";
+import { ByteRing, ringBytes } from "./byte_ring.ts";
 
 /** Header words (Int32); the tickets follow. */
 const EVENTS = 0;
@@ -21,48 +21,55 @@ const TICKETS = 4;
 /** Size of each slot's stdout ring (a power of two). */
 const SLOT_RING_BYTES = 64 * 1024;
 
-/** What a worker is sent to see the queue the pool made. */
+/** Bytes a slot takes: its mailbox, then its ring. */
+const SLOT_BYTES = MAILBOX_BYTES + ringBytes(SLOT_RING_BYTES);
+
+/**
+ * What a worker is sent to see the queue the pool made: its header, and every slot in one
+ * buffer (one large allocation is mapped lazily; one per slot cost ~0.3 ms each at start).
+ */
 export interface QueueBuffers {
   header: SharedArrayBuffer;
-  mailboxes: SharedArrayBuffer[];
-  rings: SharedArrayBuffer[];
+  slots: SharedArrayBuffer;
 }
 
 /** The queue, seen from either thread. */
 export class JobQueue {
   readonly #words: Int32Array;
+  /** How many slots it has. */
+  readonly slots: number;
   readonly #mailboxes: Mailbox[];
   readonly #rings: ByteRing[];
   #nextTicket = 1;
 
   constructor(readonly buffers: QueueBuffers) {
     this.#words = new Int32Array(buffers.header);
-    this.#mailboxes = buffers.mailboxes.map((buffer) => new Mailbox(buffer));
-    this.#rings = buffers.rings.map((buffer) => new ByteRing(buffer));
+    this.slots = buffers.slots.byteLength / SLOT_BYTES;
+    // Views made as slots are first used: a start makes the queue, and most slots wait.
+    this.#mailboxes = new Array(this.slots);
+    this.#rings = new Array(this.slots);
   }
 
   /** Pool: a queue of `slots` slots. */
   static create(slots: number): JobQueue {
     return new JobQueue({
       header: new SharedArrayBuffer((TICKETS + slots) * 4),
-      mailboxes: Array.from({ length: slots }, () => new Mailbox().buffer),
-      rings: Array.from({ length: slots }, () => createRing(SLOT_RING_BYTES)),
+      slots: new SharedArrayBuffer(slots * SLOT_BYTES),
     });
-  }
-
-  /** How many slots it has. */
-  get slots(): number {
-    return this.#mailboxes.length;
   }
 
   /** Slot `slot`'s mailbox. */
   mailbox(slot: number): Mailbox {
-    return this.#mailboxes[slot];
+    return this.#mailboxes[slot] ??= new Mailbox(this.buffers.slots, slot * SLOT_BYTES);
   }
 
   /** Slot `slot`'s stdout ring. */
   ring(slot: number): ByteRing {
-    return this.#rings[slot];
+    return this.#rings[slot] ??= new ByteRing(
+      this.buffers.slots,
+      slot * SLOT_BYTES + MAILBOX_BYTES,
+      ringBytes(SLOT_RING_BYTES),
+    );
   }
 
   /**
@@ -78,7 +85,7 @@ export class JobQueue {
     stdin: Uint8Array | null,
     wake: number,
   ): boolean {
-    if (!this.#mailboxes[slot].post(runId, moduleId, job, stdin)) return false;
+    if (!this.mailbox(slot).post(runId, moduleId, job, stdin)) return false;
     const ticket = this.#nextTicket;
     // Positive, and lowest first but for one wrap every 2^30 jobs.
     this.#nextTicket = ticket >= 0x3fffffff ? 1 : ticket + 1;
@@ -114,7 +121,7 @@ export class JobQueue {
 
   /** Pool: `slot`'s run is over and its answer read: it may be posted to again. */
   free(slot: number): void {
-    this.#mailboxes[slot].clear();
+    this.mailbox(slot).clear();
     Atomics.store(this.#words, TICKETS + slot, 0);
   }
 

@@ -49,8 +49,12 @@ export const EXCHANGE_BYTES = 64 * 1024;
 const STDERR_ROOM = MAX_STDERR;
 const FAILURE_ROOM = 4 * 1024;
 
-/** Bytes of shared memory a mailbox takes (mostly never touched, so never resident). */
-const MAILBOX_BYTES = HEADER_BYTES + EXCHANGE_BYTES + STDERR_ROOM + FAILURE_ROOM;
+/**
+ * Bytes of shared memory a mailbox takes (mostly never touched, so never resident), rounded
+ * up so that mailboxes may follow each other in one buffer.
+ */
+export const MAILBOX_BYTES =
+  Math.ceil((HEADER_BYTES + EXCHANGE_BYTES + STDERR_ROOM + FAILURE_ROOM) / 64) * 64;
 
 /** What a job in the mailbox carries besides its ids and body. */
 export type MailedJob = Pick<
@@ -96,10 +100,18 @@ export class Mailbox {
   readonly #bytes: Uint8Array;
   readonly #memory: Float64Array;
 
-  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(MAILBOX_BYTES)) {
-    this.#words = new Int32Array(buffer, 0, HEADER_BYTES / 4);
-    this.#memory = new Float64Array(buffer, MEMORY_AT, 1);
-    this.#bytes = new Uint8Array(buffer, HEADER_BYTES);
+  /** The mailbox in `buffer` from `byteOffset` (a multiple of 8), {@link MAILBOX_BYTES} long. */
+  constructor(
+    readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(MAILBOX_BYTES),
+    byteOffset = 0,
+  ) {
+    this.#words = new Int32Array(buffer, byteOffset, HEADER_BYTES / 4);
+    this.#memory = new Float64Array(buffer, byteOffset + MEMORY_AT, 1);
+    this.#bytes = new Uint8Array(
+      buffer,
+      byteOffset + HEADER_BYTES,
+      MAILBOX_BYTES - HEADER_BYTES,
+    );
   }
 
   /** The mailbox's state: {@link IDLE}, {@link POSTED}, {@link STREAMING} or {@link DONE}. */
