@@ -44,15 +44,53 @@ function outOfDescriptors(error: unknown): boolean {
  * no /proc).
  */
 export function roomForThread(): boolean {
-  if (Deno.build.os !== "linux") return true;
+  const free = freeDescriptors();
+  return free === undefined ? true : free >= THREAD_DESCRIPTORS;
+}
+
+/**
+ * Descriptors free now; undefined where they cannot be counted (not Linux, no /proc, no limit),
+ * 0 when counting failed for want of one.
+ */
+function freeDescriptors(): number | undefined {
+  if (Deno.build.os !== "linux") return undefined;
   try {
     limit ??= softLimit(Deno.readTextFileSync("/proc/self/limits")) ?? Infinity;
-    if (limit === Infinity) return true;
+    if (limit === Infinity) return undefined;
     // Counting takes a descriptor too.
     let open = 0;
     for (const _ of Deno.readDirSync("/proc/self/fd")) open++;
-    return limit - open >= THREAD_DESCRIPTORS;
+    return limit - open;
   } catch (error) {
-    return !outOfDescriptors(error);
+    return outOfDescriptors(error) ? 0 : undefined;
   }
+}
+
+/**
+ * Descriptors guests may never take, all of them together: a thread that starts needs some
+ * (and Deno aborts the process when it cannot have them), so does the server for connections
+ * and its own files. A thread checks there is room before it starts, but it takes its
+ * descriptors while guests running elsewhere may be opening theirs: they must stop short.
+ */
+export const GUEST_RESERVE = 2 * THREAD_DESCRIPTORS;
+
+/** Guest descriptors allowed on this thread since it last counted, and what it counted. */
+let uncounted = 0;
+let lastFree = 0;
+
+/**
+ * Whether a guest may keep one more descriptor (it has just opened it): only while at least
+ * {@link GUEST_RESERVE} are free. Counting reads a directory, so while many are free it is done
+ * at every eighth descriptor a guest on this thread takes, and at every one once few are.
+ */
+export function roomForGuestDescriptor(): boolean {
+  if (lastFree > 8 * GUEST_RESERVE && ++uncounted < 8) return true;
+  uncounted = 0;
+  const free = freeDescriptors();
+  if (free === undefined) {
+    lastFree = Infinity;
+    return true;
+  }
+  lastFree = free;
+  return free >= GUEST_RESERVE;
 }

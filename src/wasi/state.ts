@@ -5,6 +5,7 @@
  */
 
 import { Errno, WasiError } from "./errno.ts";
+import { roomForGuestDescriptor } from "../open_files.ts";
 import { GuestMemory } from "./memory.ts";
 import { BytesSource, DISCARD, NO_BYTES } from "./streams.ts";
 import {
@@ -180,13 +181,17 @@ export class WasiState {
     return found;
   }
 
-  /** Puts a descriptor in the lowest free slot and returns its fd. */
   /**
    * Puts a descriptor in the lowest free slot and returns its fd; `MFILE` (after closing the
-   * descriptor) when the guest has as many open as it may: the server's own descriptors are
-   * not the guest's to exhaust.
+   * descriptor) when the guest has as many open as it may, `NFILE` when the process has few
+   * left: the server's own descriptors are not the guests' to exhaust.
    */
   allocate(descriptor: Descriptor): number {
+    // The process's last descriptors are not the guests' either, all runs together.
+    if (!roomForGuestDescriptor()) {
+      descriptor.close();
+      throw new WasiError(Errno.NFILE);
+    }
     let fd = this.fds.indexOf(undefined);
     if (fd === -1) {
       if (this.fds.length >= this.maxDescriptors) {
