@@ -291,11 +291,11 @@ export class PoolRun implements Execution {
   async #queued(runId: number): Promise<RunOutcome | undefined> {
     const spec = this.#spec;
     const stdin = spec.stdin;
+    const { workers } = this.#parts;
     if (
       stdin instanceof ReadableStream || (stdin && stdin.length > spec.maxStdin) ||
-      moduleInfo(spec.module).usesHttp
+      moduleInfo(spec.module).usesHttp || !workers.queueUsable
     ) return undefined;
-    const { workers } = this.#parts;
     const queue = workers.queue;
     const moduleId = this.#parts.moduleId(spec.module);
     const slot = workers.trySlot() ?? await this.#unlessStopped(

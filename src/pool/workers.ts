@@ -119,6 +119,8 @@ export class Workers {
   #forgetLater = new Set<number>();
   /** Workers reserved now. */
   #reserved = 0;
+  /** Slots never used again: their worker was given up during their run. */
+  #lostSlots = 0;
   /** Whether a change workers signal serves the runs waiting (see {@link Workers.acquire}). */
   #watching = false;
   #closed = false;
@@ -272,17 +274,19 @@ export class Workers {
     this.#checkTimer = setTimeout(() => {
       this.#checkTimer = undefined;
       if (!this.#queueStuck()) return;
+      // The sleepers first; a job that still waits after that (they are reserved, say) makes
+      // another worker start.
       if (this.queue.sleepers > 0) this.queue.wake(Infinity);
-      else this.#startMore();
+      if (this.queue.sleepers === 0 || this.#queueStuck(2 * GROW_AFTER_MS)) this.#startMore();
       this.#armCheck();
     }, GROW_AFTER_MS);
   }
 
-  /** Whether a job in the queue has waited {@link GROW_AFTER_MS} or more for a worker. */
-  #queueStuck(): boolean {
+  /** Whether a job in the queue has waited `ms` ({@link GROW_AFTER_MS}) or more for a worker. */
+  #queueStuck(ms = GROW_AFTER_MS): boolean {
     const now = performance.now();
     for (let slot = 0; slot < this.queue.slots; slot++) {
-      if (this.queue.isPosted(slot) && now - this.#postedAt[slot] >= GROW_AFTER_MS) return true;
+      if (this.queue.isPosted(slot) && now - this.#postedAt[slot] >= ms) return true;
     }
     return false;
   }
@@ -308,7 +312,16 @@ export class Workers {
    * never used again (nothing the lost worker still does may reach another run).
    */
   lostSlot(moduleId: number): void {
+    this.#lostSlots++;
     this.#runOver(moduleId);
+  }
+
+  /**
+   * Whether the queue has slots left to use: each worker given up takes its slot with it, and
+   * once none is left, runs go as messages to workers of their own.
+   */
+  get queueUsable(): boolean {
+    return this.#lostSlots < this.queue.slots;
   }
 
   #runOver(moduleId: number): void {

@@ -300,3 +300,24 @@ Deno.test("a queued run stopped before any worker took it never runs; its deadli
     pool.close();
   }
 });
+
+Deno.test("a worker given up takes its queue slot with it; with every slot gone, runs still go through", async () => {
+  // A grace period shorter than one of the guest's host calls: it is given up.
+  const pool = new WorkerPool({ warm: 1, max: 1, maxPerGroup: 1, stopGraceMs: 1 });
+  try {
+    const spin = await loadFixture("host_bound.wat");
+    const cat = await loadFixture("cat.wasm");
+    // The pool's sixteen slots (two per worker, at least sixteen), each lost with its worker.
+    for (let attempt = 0; attempt < 100 && pool.lostWorkers < 16; attempt++) {
+      assertEquals((await pool.run(runSpec(spin, { timeoutMs: 20 })).done).stop, "timeout");
+    }
+    assertOk(pool.lostWorkers >= 16, `only ${pool.lostWorkers} workers were given up`);
+    for (const fill of ["a", "b"]) {
+      const next = pool.run(runSpec(cat, { stdin: catBody(5, fill) }));
+      assertEquals(await text(next.stdout), new TextDecoder().decode(catBody(5, fill)));
+    }
+    assertEquals(pool.workers, 1);
+  } finally {
+    pool.close();
+  }
+});
