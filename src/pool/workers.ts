@@ -585,8 +585,10 @@ export class Workers {
     if (worker.block.reserve()) return this.replace(worker);
     worker.block.retire();
     this.queue.wakeAll();
-    this.completions.until(() => worker.block.status === RETIRED).then(() => {
-      if (this.#alive.get(worker.id) === worker) this.replace(worker);
+    // Or until it is gone some other way (it failed, was given up): nothing left to wait for.
+    const gone = () => this.#alive.get(worker.id) !== worker;
+    this.completions.until(() => worker.block.status === RETIRED || gone()).then(() => {
+      if (!gone()) this.replace(worker);
     });
   }
 

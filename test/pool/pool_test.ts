@@ -321,3 +321,36 @@ Deno.test("a worker given up takes its queue slot with it; with every slot gone,
     pool.close();
   }
 });
+
+Deno.test("workers replaced after every run, several runs at once: each answer is its own, none is lost", async () => {
+  // Every guest ends with more memory than this: its worker is replaced once it runs nothing,
+  // at once, or after the job it took meanwhile (a guest that computes for half a second).
+  const pool = new WorkerPool({ warm: 2, max: 2, maxPerGroup: 2, replaceAboveBytes: 1000 });
+  try {
+    const cat = await loadFixture("cat.wasm");
+    const think = await loadFixture("think.wasm");
+    for (let round = 0; round < 2; round++) {
+      const runs = Array.from(
+        { length: 8 },
+        (_, i) =>
+          i % 2 === 0
+            ? pool.run(runSpec(cat, { stdin: catBody(100 + i, String(i)) }))
+            : pool.run(runSpec(think)),
+      );
+      const outputs = await Promise.all(runs.map((run) => text(run.stdout)));
+      outputs.forEach((output, i) =>
+        assertEquals(
+          output,
+          i % 2 === 0
+            ? new TextDecoder().decode(catBody(100 + i, String(i)))
+            : "Content-Type: text/plain\n\nfirst\nsecond\n",
+        )
+      );
+      for (const run of runs) assertEquals((await run.done).exitCode, 0);
+    }
+    assertOk(pool.workers <= 2, `${pool.workers} workers`);
+    assertEquals(pool.lostWorkers, 0);
+  } finally {
+    pool.close();
+  }
+});
