@@ -300,9 +300,12 @@ export class PoolRun implements Execution {
     const moduleId = this.#parts.moduleId(spec.module);
     const slot = workers.trySlot() ?? await this.#unlessStopped(
       workers.slot(),
-      (late) => late !== undefined && workers.finished(late, moduleId, 0),
+      (late) => late !== undefined && workers.unused(late),
     );
-    if (slot === "stopped" || slot === undefined) {
+    if (slot === "stopped" || slot === undefined || this.#stopReason) {
+      // Stopped before its job was posted (while it waited for its route's share, say): no
+      // guest ever runs it.
+      if (typeof slot === "number") workers.unused(slot);
       return this.#endedEarly(stoppedOutcome(this.#stopReason ?? "server-stopping", spec));
     }
     workers.announce(moduleId, spec.module);

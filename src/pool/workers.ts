@@ -307,6 +307,12 @@ export class Workers {
     this.#serveWaiting();
   }
 
+  /** Gives back `slot`, which a run had but never posted to (it was stopped first). */
+  unused(slot: number): void {
+    this.#giveSlot(slot);
+    this.#serveWaiting();
+  }
+
   /**
    * The run in `slot` (of module `moduleId`) is over but its worker was given up: the slot is
    * never used again (nothing the lost worker still does may reach another run).

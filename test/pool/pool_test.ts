@@ -271,11 +271,11 @@ Deno.test("a queued run stopped before any worker took it never runs; its deadli
   const pool = new WorkerPool({ warm: 1, max: 1, maxPerGroup: 4 });
   try {
     const spin = await loadFixture("spin.wasm");
-    const fsops = await loadFixture("fsops.wasm");
+    const mark = await loadFixture("mark.wat");
     const cat = await loadFixture("cat.wasm");
     const sandbox = await tempDir();
     const writer = (timeoutMs: number) =>
-      runSpec(fsops, {
+      runSpec(mark, {
         preopens: [{ guestPath: "/sandbox", hostPath: sandbox, readOnly: false }],
         timeoutMs,
       });
@@ -296,6 +296,9 @@ Deno.test("a queued run stopped before any worker took it never runs; its deadli
     assertEquals(await text(next.stdout), new TextDecoder().decode(catBody(5, "n")));
     assertEquals([...Deno.readDirSync(sandbox)], []);
     assertEquals(pool.lostWorkers, 0);
+    // A run of it that is not stopped does leave its mark.
+    assertEquals((await pool.run(writer(60_000)).done).exitCode, 0);
+    assertEquals([...Deno.readDirSync(sandbox)].map((entry) => entry.name), ["ran"]);
   } finally {
     pool.close();
   }
@@ -350,6 +353,35 @@ Deno.test("workers replaced after every run, several runs at once: each answer i
     }
     assertOk(pool.workers <= 2, `${pool.workers} workers`);
     assertEquals(pool.lostWorkers, 0);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("a run stopped while it waits for its route's share never runs", async () => {
+  const pool = new WorkerPool({ warm: 1, max: 2, maxPerGroup: 1 });
+  try {
+    const spin = await loadFixture("spin.wasm");
+    const mark = await loadFixture("mark.wat");
+    const sandbox = await tempDir();
+    const marking = () => ({
+      ...runSpec(mark, {
+        preopens: [{ guestPath: "/sandbox", hostPath: sandbox, readOnly: false }],
+      }),
+      group: "/a",
+    });
+    const busy = pool.run({ ...runSpec(spin, { timeoutMs: 600 }), group: "/a" });
+    const waiting = pool.run(marking());
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    waiting.cancel();
+    assertEquals((await busy.done).stop, "timeout");
+    assertEquals((await waiting.done).stop, "cancelled");
+    // Its route's share came free after the stop: the job must not have been posted then.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assertEquals([...Deno.readDirSync(sandbox)], []);
+    // A run of it that is not stopped does leave its mark.
+    assertEquals((await pool.run(marking()).done).exitCode, 0);
+    assertEquals([...Deno.readDirSync(sandbox)].map((entry) => entry.name), ["ran"]);
   } finally {
     pool.close();
   }
