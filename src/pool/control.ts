@@ -20,9 +20,17 @@ export class Interrupted extends Unwind {}
 export class RunControl {
   readonly #words: Int32Array;
 
-  /** The control block on `buffer` (made by {@link RunControl.create}), on either thread. */
-  constructor(readonly buffer: SharedArrayBuffer) {
-    this.#words = new Int32Array(buffer);
+  /**
+   * The control block on `buffer` (made by {@link RunControl.create}), or at `byteOffset` in it
+   * (a slot's, see job_queue.ts), on either thread.
+   */
+  constructor(readonly buffer: SharedArrayBuffer, byteOffset = 0) {
+    this.#words = new Int32Array(buffer, byteOffset, 1);
+  }
+
+  /** Pool: no stop is pending (a slot is about to take a new job). */
+  clear(): void {
+    Atomics.store(this.#words, STOP, 0);
   }
 
   /** A new control block. */

@@ -4,7 +4,8 @@
  * whichever worker is free first, its stdout held back and answered whole when small, else
  * streamed through its slot's ring; or as a message to this worker (reserved for it), with
  * stdin and stdout on rings of its own.
- * A guest is stopped through the worker's control block (see control.ts): it traps by itself,
+ * A guest is stopped through its slot's control block, or the worker's for a run that came as a
+ * message (see control.ts): it traps by itself,
  * this worker reports, and it serves the next run.
  * @module
  */
@@ -49,12 +50,14 @@ interface Run extends MailedJob {
   stdout: ByteRing;
   /** Called before the first stdout bytes go into the ring. */
   streams?: () => void;
+  /** How the run is stopped: its slot's control block, or this worker's. */
+  control: RunControl;
 }
 
 /** Runs the guest of `run`; stdout is left held when none of it went to the ring yet. */
 async function runJob(run: Run): Promise<{ report: RunReport; stdout: RingSink }> {
   const runner = runners.get(run.moduleId);
-  const stopping = control!;
+  const stopping = run.control;
   stopping.begin(run.runId);
   const signal = stopping.signal(run.runId);
   current = { runId: run.runId, abort: new AbortController() };
@@ -203,6 +206,7 @@ async function runSlot(queue: JobQueue, slot: number): Promise<void> {
     maxStderr: MAX_STDERR,
     stdin: () => new BytesSource(body ?? NO_BYTES),
     stdout: ring,
+    control: queue.control(slot),
     streams: () => {
       mailbox.streaming();
       completions!.signal();
@@ -265,6 +269,7 @@ async function runMessaged(job: RunJob): Promise<void> {
     ...job,
     stdin: (stop, flushStdout) => new RingSource(stdinRing, stop, flushStdout),
     stdout: stdoutRing,
+    control: control!,
   });
   stdout.flush();
   stdoutRing.close();

@@ -10,7 +10,8 @@
  * @module
  */
 
-import { Mailbox, MAILBOX_BYTES, type MailedJob } from "./mailbox.ts";
+import { Mailbox, MAILBOX_BYTES, type MailedJob, STOP_WORD_AT } from "./mailbox.ts";
+import { RunControl } from "./control.ts";
 import { ByteRing, ringBytes } from "./byte_ring.ts";
 
 /** Header words (Int32); the tickets follow. */
@@ -40,6 +41,7 @@ export class JobQueue {
   readonly slots: number;
   readonly #mailboxes: Mailbox[];
   readonly #rings: ByteRing[];
+  readonly #controls: RunControl[];
   #nextTicket = 1;
 
   constructor(readonly buffers: QueueBuffers) {
@@ -48,6 +50,7 @@ export class JobQueue {
     // Views made as slots are first used: a start makes the queue, and most slots wait.
     this.#mailboxes = new Array(this.slots);
     this.#rings = new Array(this.slots);
+    this.#controls = new Array(this.slots);
   }
 
   /** Pool: a queue of `slots` slots. */
@@ -61,6 +64,14 @@ export class JobQueue {
   /** Slot `slot`'s mailbox. */
   mailbox(slot: number): Mailbox {
     return this.#mailboxes[slot] ??= new Mailbox(this.buffers.slots, slot * SLOT_BYTES);
+  }
+
+  /** Slot `slot`'s control block: how the run in it is stopped. */
+  control(slot: number): RunControl {
+    return this.#controls[slot] ??= new RunControl(
+      this.buffers.slots,
+      slot * SLOT_BYTES + STOP_WORD_AT,
+    );
   }
 
   /** Slot `slot`'s stdout ring. */
@@ -86,6 +97,8 @@ export class JobQueue {
     wake: number,
   ): boolean {
     if (!this.mailbox(slot).post(runId, moduleId, job, stdin)) return false;
+    // A stop of the slot's previous run, if one came late, is not this one's.
+    this.control(slot).clear();
     const ticket = this.#nextTicket;
     // Positive, and lowest first but for one wrap every 2^30 jobs.
     this.#nextTicket = ticket >= 0x3fffffff ? 1 : ticket + 1;

@@ -24,6 +24,11 @@ const FLAGS = 6;
 const STDOUT_BYTES = 7;
 const STDERR_BYTES = 8;
 const FAILURE_BYTES = 9;
+/**
+ * Byte offset of the word that stops the run in this mailbox (a {@link RunControl} of its own:
+ * a stop meant for one job can never reach the next job its worker takes).
+ */
+export const STOP_WORD_AT = 40;
 /** Float64 at this byte offset: the guest's memory at its end. */
 const MEMORY_AT = 64;
 const HEADER_BYTES = 72;

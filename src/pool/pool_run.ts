@@ -331,8 +331,9 @@ export class PoolRun implements Execution {
         workers.completions.changed();
         return;
       }
-      // The control block first: a guest woken by the ring must find itself stopped.
-      workers.stopRun(taker, runId);
+      // The slot's control block first (a stop that comes after the run ended reaches no
+      // other run of the worker): a guest woken by the ring must find itself stopped.
+      queue.control(slot).stop(runId);
       ring.interrupt();
       // It unwinds by itself, or within the grace period its worker is given up.
       this.#graceTimer = setTimeout(() => {

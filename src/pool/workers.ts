@@ -54,7 +54,7 @@ export interface PoolWorker {
   /** Its id in the queue (a slot it took holds minus this). */
   id: number;
   worker: Worker;
-  /** How its runs are stopped. */
+  /** How its runs that come as messages are stopped (queued ones: by their slot's). */
   control: RunControl;
   /** What it shares with the pool (see worker_block.ts). */
   block: WorkerBlock;
@@ -350,11 +350,6 @@ export class Workers {
       if (free === undefined) return;
       this.#slotWaiting.shift()!(free);
     }
-  }
-
-  /** Stops run `runId` in worker `id` (it took the run's job from the queue). */
-  stopRun(id: number, runId: number): void {
-    this.#alive.get(id)?.control.stop(runId);
   }
 
   #ensureWarm(): void {

@@ -76,3 +76,17 @@ Deno.test("worker block: the pool reserves only a free worker; a reserved one ta
   pool.close();
   assertEquals([worker.messages, worker.closing], [1, true]);
 });
+
+Deno.test("job queue: a stop reaches only the run in its slot, and a late one not the slot's next run", () => {
+  const pool = JobQueue.create(2);
+  const worker = new JobQueue(pool.buffers);
+  pool.post(0, 7, 1, JOB, null, 1);
+  pool.post(1, 8, 1, JOB, null, 1);
+  pool.control(0).stop(7);
+  assertEquals([worker.control(0).stopped(7), worker.control(1).stopped(8)], [true, false]);
+  // The run in slot 0 ended; its stop came late: the slot's next job starts unstopped.
+  pool.free(0);
+  pool.control(0).stop(7);
+  pool.post(0, 9, 1, JOB, null, 1);
+  assertEquals([worker.control(0).stopped(7), worker.control(0).stopped(9)], [false, false]);
+});
