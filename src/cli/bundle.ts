@@ -21,7 +21,7 @@ export function bundleCommands(root: string, outdir: string): string[][] {
   ];
 }
 
-/** Writes a bundle of the sources under `root` into `outdir`; throws with Deno's output on failure. */
+/** Writes a bundle of the sources under `root` into `outdir`; throws with Deno's output if not. */
 export async function bundle(root: string, outdir: string): Promise<void> {
   for (const args of bundleCommands(root, outdir)) {
     const { code, stderr } = await new Deno.Command(Deno.execPath(), {

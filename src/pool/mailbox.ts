@@ -25,7 +25,7 @@ const STDOUT_BYTES = 7;
 const STDERR_BYTES = 8;
 const FAILURE_BYTES = 9;
 /**
- * Byte offset of the word that stops the run in this mailbox (a {@link RunControl} of its own:
+ * Byte offset of the word that stops the run in this mailbox (a run control block of its own:
  * a stop meant for one job can never reach the next job its worker takes).
  */
 export const STOP_WORD_AT = 40;
@@ -37,7 +37,7 @@ const HEADER_BYTES = 72;
 export const IDLE = 0;
 /** A job is posted; the worker runs it. */
 export const POSTED = 1;
-/** The run's output streams through the worker's ring; the job goes on. */
+/** The run's output streams through its slot's ring; the job goes on. */
 export const STREAMING = 2;
 /** The run ended: the answer is in the mailbox. */
 export const DONE = 3;
@@ -131,7 +131,7 @@ export class Mailbox {
 
   /**
    * Pool: posts a job, or returns false when it does not fit (the job then goes as a message).
-   * The body must be bytes already, and the worker must hold the module.
+   * The body must be bytes already, and every worker must hold the module (Workers.announce).
    */
   post(runId: number, moduleId: number, job: MailedJob, stdin: Uint8Array | null): boolean {
     const text = JSON.stringify(job);
@@ -163,14 +163,17 @@ export class Mailbox {
   }
 
   /**
-   * Worker: says the run's output streams through the worker's ring from now on (the pool
+   * Worker: says the run's output streams through its slot's ring from now on (the pool
    * learns it through its completions, see completions.ts).
    */
   streaming(): void {
     Atomics.store(this.#words, STATE, STREAMING);
   }
 
-  /** Worker (or the pool for a failed one): answers; `stdout` is all of it when the run never streamed. */
+  /**
+   * Worker (or the pool, for a failed worker or a withdrawn job): answers; `stdout` is all of
+   * it when the run never streamed.
+   */
   answer(report: RunReport, stdout: Uint8Array | undefined): void {
     const words = this.#words;
     const bytes = this.#bytes;

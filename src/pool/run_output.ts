@@ -1,7 +1,7 @@
 /**
  * Where a pool run's stdout is read from, as the run learns it: a ring of its own (a run handed
- * over as a message), its worker's ring (a mailbox run that streams; what is left unread when
- * the guest ends is copied out so that the worker can serve another run at once), or bytes
+ * over as a message), its queue slot's ring (a queued run that streams; what is left unread
+ * when the guest ends is copied out so that the slot can serve another run at once), or bytes
  * already in hand.
  * @module
  */
