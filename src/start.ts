@@ -2,8 +2,9 @@
  * `deno task start`'s entry: runs the server from a bundle of the sources, made on the first
  * start after a change to them, so that a start does not load the ~90 source files one by one
  * (measured: ~60 ms of a ~250 ms start). The bundle is named for the sources it was made from
- * (their paths, sizes and modification times), under `.bundle/`; a start that finds its bundle
- * runs it at once.
+ * (their paths, sizes and modification times), under `.bundle/` (the newest few are kept: a
+ * server started earlier still loads parts of its own); a start that finds its bundle runs it at
+ * once.
  * @module
  */
 
@@ -63,12 +64,28 @@ async function currentBundle(): Promise<string> {
     // Another start made it first: theirs is the same bundle.
     Deno.removeSync(partial, { recursive: true });
   }
-  // Bundles of earlier sources are never used again.
-  for (const entry of Deno.readDirSync(BUNDLES)) {
-    if (`${BUNDLES}/${entry.name}` === dir || entry.name.endsWith(".partial")) continue;
-    Deno.removeSync(`${BUNDLES}/${entry.name}`, { recursive: true });
-  }
+  removeOldBundles();
   return dir;
+}
+
+/** Bundles kept: a server started from an earlier one still loads its files (lazily). */
+const KEPT_BUNDLES = 4;
+
+/** How old a half-made bundle must be to be taken for one whose start died. */
+const STALE_PARTIAL_MS = 10 * 60 * 1000;
+
+/** Removes all but the {@link KEPT_BUNDLES} newest bundles, and half-made ones long left. */
+function removeOldBundles(): void {
+  const now = Date.now();
+  const bundles: { path: string; made: number }[] = [];
+  for (const entry of Deno.readDirSync(BUNDLES)) {
+    const path = `${BUNDLES}/${entry.name}`;
+    const made = Deno.statSync(path).mtime?.getTime() ?? 0;
+    if (!entry.name.endsWith(".partial")) bundles.push({ path, made });
+    else if (now - made > STALE_PARTIAL_MS) Deno.removeSync(path, { recursive: true });
+  }
+  bundles.sort((a, b) => b.made - a.made);
+  for (const { path } of bundles.slice(KEPT_BUNDLES)) Deno.removeSync(path, { recursive: true });
 }
 
 const { main } = await import(`${await currentBundle()}/main.js`);

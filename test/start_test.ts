@@ -60,10 +60,11 @@ Deno.test("deno task start runs a bundle of the sources, made again only when th
   );
   assertEquals(bundles(), [first]);
 
-  // A changed source (its size and modification time) is bundled anew; the old bundle goes.
+  // A changed source (its size and modification time) is bundled anew; the old bundle stays
+  // for a server that may still run from it, until newer ones push it out.
   await Deno.writeTextFile(`${app}/src/cli/start_trace.ts`, "\n// changed\n", { append: true });
   assertIncludes(await startOnce(app), "bundling the sources");
   const after = bundles();
-  assertEquals(after.length, 1);
-  assertOk(after[0] !== first, "the changed sources have a bundle of their own");
+  assertEquals(after.length, 2);
+  assertOk(after.includes(first), "the earlier bundle is kept");
 });
