@@ -74,23 +74,30 @@ function freeDescriptors(): number | undefined {
  */
 export const GUEST_RESERVE = 2 * THREAD_DESCRIPTORS;
 
-/** Guest descriptors allowed on this thread since it last counted, and what it counted. */
+/**
+ * Threads assumed to take guest descriptors at once, each within its share of the room counted:
+ * a thread counts again once it has taken its share.
+ */
+const SHARERS = 256;
+
+/** Guest descriptors taken on this thread since it last counted, and how many it may take. */
 let uncounted = 0;
-let lastFree = 0;
+let share = 0;
 
 /**
  * Whether a guest may keep one more descriptor (it has just opened it): only while at least
- * {@link GUEST_RESERVE} are free. Counting reads a directory, so while many are free it is done
- * at every eighth descriptor a guest on this thread takes, and at every one once few are.
+ * {@link GUEST_RESERVE} are free. Counting reads a directory, so a thread counts again only
+ * once its guests have taken a share of the room it last counted: at once when little is free,
+ * rarely when much is.
  */
 export function roomForGuestDescriptor(): boolean {
-  if (lastFree > 8 * GUEST_RESERVE && ++uncounted < 8) return true;
+  if (++uncounted <= share) return true;
   uncounted = 0;
   const free = freeDescriptors();
   if (free === undefined) {
-    lastFree = Infinity;
+    share = Infinity;
     return true;
   }
-  lastFree = free;
+  share = Math.max(0, Math.floor((free - GUEST_RESERVE) / SHARERS));
   return free >= GUEST_RESERVE;
 }
