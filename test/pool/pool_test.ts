@@ -325,7 +325,7 @@ Deno.test("a worker given up takes its queue slot with it; with every slot gone,
   }
 });
 
-Deno.test("workers replaced after every run, several runs at once: each answer is its own, none is lost", async () => {
+Deno.test("while workers are replaced after every run, runs at once each get their own answer, none lost", async () => {
   // Every guest ends with more memory than this: its worker is replaced once it runs nothing,
   // at once, or after the job it took meanwhile (a guest that computes for half a second).
   const pool = new WorkerPool({ warm: 2, max: 2, maxPerGroup: 2, replaceAboveBytes: 1000 });
