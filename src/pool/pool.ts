@@ -97,6 +97,11 @@ export class WorkerPool implements Executor {
     return this.#parts.groups.waiting + this.#parts.workers.waiting;
   }
 
+  /** Workers started so far, replacements included. */
+  get startedWorkers(): number {
+    return this.#parts.workers.started;
+  }
+
   /** Workers given up so far because a stopped guest would not unwind. */
   get lostWorkers(): number {
     return this.#parts.workers.lost;

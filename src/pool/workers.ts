@@ -157,6 +157,11 @@ export class Workers {
     return this.#waiting.length + this.#slotWaiting.length + this.queue.posted;
   }
 
+  /** Workers started so far, replacements included. */
+  get started(): number {
+    return this.#nextWorkerId - 1;
+  }
+
   /** Workers given up so far, because their stopped guest would not unwind. */
   get lost(): number {
     return this.#lost;

@@ -325,7 +325,7 @@ Deno.test("a worker given up takes its queue slot with it; with every slot gone,
   }
 });
 
-Deno.test("while workers are replaced after every run, runs at once each get their own answer, none lost", async () => {
+Deno.test("workers replaced after every run while runs go on: each run gets its own answer, none lost", async () => {
   // Every guest ends with more memory than this: its worker is replaced once it runs nothing,
   // at once, or after the job it took meanwhile (a guest that computes for half a second).
   const pool = new WorkerPool({ warm: 2, max: 2, maxPerGroup: 2, replaceAboveBytes: 1000 });
@@ -352,6 +352,8 @@ Deno.test("while workers are replaced after every run, runs at once each get the
       for (const run of runs) assertEquals((await run.done).exitCode, 0);
     }
     assertOk(pool.workers <= 2, `${pool.workers} workers`);
+    // Replaced indeed: at least one worker per round of think runs beyond the two warm ones.
+    assertOk(pool.startedWorkers >= 4, `${pool.startedWorkers} workers started`);
     assertEquals(pool.lostWorkers, 0);
   } finally {
     pool.close();
