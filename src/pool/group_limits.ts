@@ -26,15 +26,10 @@ export class GroupLimits {
 
   /** Waits until the group has a free slot (runs without a group are not limited). */
   async enter(name: string | undefined): Promise<void> {
-    if (name === undefined) return;
-    let group = this.#groups.get(name);
-    if (!group) {
-      group = { running: 0, waiting: [] };
-      this.#groups.set(name, group);
-    }
-    if (group.running >= this.maxPerGroup && !this.#closed) {
-      await new Promise<void>((resolve) => group!.waiting.push(resolve));
-    }
+    if (this.tryEnter(name)) return;
+    // A group with a run waiting is kept (see leave).
+    const group = this.#groups.get(name!)!;
+    await new Promise<void>((resolve) => group.waiting.push(resolve));
     group.running++;
   }
 

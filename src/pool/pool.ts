@@ -119,7 +119,7 @@ export class WorkerPool implements Executor {
   run(spec: RunSpec): Execution {
     const run = new PoolRun(this.#parts, spec);
     if (!run.ended) this.#running.add(run);
-    return run.execution;
+    return run;
   }
 
   /** Workers let go of `modules` (no longer served); a run that needs one sends it again. */

@@ -145,11 +145,6 @@ export class PoolRun implements Execution {
     this.done = this.#run();
   }
 
-  /** The run as the server sees it. */
-  get execution(): Execution {
-    return this;
-  }
-
   /** Made only when read: a run that comes back whole needs none. */
   get stdout(): ReadableStream<Uint8Array> {
     return this.#stdout ??= this.#stdoutStream();
