@@ -23,6 +23,11 @@ export function assertIncludes(text: string, part: string, message?: string): vo
   );
 }
 
+/** `text` matches `pattern`. */
+export function assertMatch(text: string, pattern: RegExp, message?: string): void {
+  assert.match(text, pattern, message);
+}
+
 /** `fn` throws an instance of `type` whose message includes `part`. */
 export function assertThrows(
   fn: () => unknown,

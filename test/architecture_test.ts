@@ -28,7 +28,10 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   run: ["wasm", "wasi", "outbound_http"],
   // The two ways of running a guest: neither knows the other.
   inline: ["run", "wasm", "wasi", "outbound_http"],
-  pool: ["run", "wasi", "wasm"],
+  pool: ["run", "wasi", "wasm", "component"],
+  // Running WASI 0.2 components (jco's code and this host's WASI 0.2): beside the pool, which
+  // runs them.
+  component: ["run", "wasi", "wasm"],
   // The HTTP side knows guests through the run contract only.
   server: ["run", "cgi", "routing", "config", "outbound_http"],
   // The composition root.
@@ -44,6 +47,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
     "outbound_http",
     "oci",
     "wasm",
+    "component",
   ],
 };
 

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { componentParts } from "../run/module_component.ts";
+import { loadComponentLazily } from "./components.ts";
 import { isAbsolute, join } from "../paths.ts";
 import { ModuleCache } from "../run/module_cache.ts";
 import { runGuest } from "../run/guest.ts";
@@ -125,15 +127,31 @@ export const TRAP_EXIT_CODE = 134;
 
 /** Runs the module with the process's stdio; returns the exit code for the process. */
 export async function runCommand(options: RunOptions): Promise<number> {
-  const module = await new ModuleCache().load(options.modulePath);
-  const end = await runGuest(module, options.invoke, {
+  const module = await new ModuleCache({ loadComponent: loadComponentLazily })
+    .load(options.modulePath);
+  const wasi = {
     args: [options.module, ...options.args],
     env: options.env,
     stdin: new HandleSource(Deno.stdin),
     stdout: new HandleSink(Deno.stdout),
     stderr: new HandleSink(Deno.stderr),
     preopens: options.preopens,
-  }, { ...DEFAULT_OUTBOUND, allowedHosts: options.allowedHosts });
+  };
+  const component = componentParts(module);
+  let end;
+  if (component) {
+    if (component.world !== "command") {
+      console.error(`error: ${options.module}: a wasi:http component serves requests: use serve`);
+      return 2;
+    }
+    const { ComponentRunner } = await import("../component/runner.ts");
+    end = await new ComponentRunner(module, component).run(wasi);
+  } else {
+    end = await runGuest(module, options.invoke, wasi, {
+      ...DEFAULT_OUTBOUND,
+      allowedHosts: options.allowedHosts,
+    });
+  }
   if (end.failure !== undefined) {
     console.error(`error: ${options.module}: ${end.failure}`);
     return TRAP_EXIT_CODE;

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { componentParts } from "../run/module_component.ts";
+import { loadComponentLazily } from "./components.ts";
 import { ConfigError, type ModuleEntry } from "../config/modules_toml.ts";
 import { whyNoSandbox } from "../wasi/linux_fs.ts";
 import { exists } from "../paths.ts";
@@ -54,7 +56,10 @@ export function knativeNames(env: (name: string) => string | undefined = (n) => 
 /** The route table as printed at start. */
 export function formatRoutes(handlers: readonly RouteHandler[]): string {
   const rows = [["/healthz", "(built-in health check)"]];
-  for (const h of handlers) rows.push([h.pattern.text, `${h.entry.module} (${h.entrypoint})`]);
+  for (const h of handlers) {
+    const how = h.component ? `${h.component} component` : h.entrypoint;
+    rows.push([h.pattern.text, `${h.entry.module} (${how})`]);
+  }
   const width = Math.max(...rows.map(([route]) => route.length));
   return ["Routes:", ...rows.map(([route, what]) => `  ${route.padEnd(width)}  ${what}`)].join(
     "\n",
@@ -180,6 +185,7 @@ export async function serve(
       if (!options.poolOnly) variants.add(compiled);
     },
     compileCache: derived,
+    loadComponent: loadComponentLazily,
   });
   const pool = new WorkerPool({
     warm: shareOf(options.workers, servers),
@@ -270,7 +276,7 @@ export async function serve(
       handlers.map((h) => [h.entry.oci ? h.entry.module : h.entry.modulePath, h.module]),
     );
     const poolOnly = [...modules].flatMap(([path, module]) => {
-      const why = variants.whyNot(module);
+      const why = componentParts(module) ? "a component" : variants.whyNot(module);
       return why === undefined ? [] : [`${path} (${why})`];
     });
     logger.info(

@@ -30,6 +30,10 @@ export interface ModuleEntry {
   /** The reference of an `oci:` module, pulled before its module loads. */
   oci?: OciReference;
   entrypoint: string;
+  /** Whether `entrypoint` was written (a component has none to name). */
+  entrypointGiven?: boolean;
+  /** `kind`: the world the module must be a component of; undefined → any module. */
+  kind?: "http" | "command";
   /** Host directories preopened for the module, at their guest paths. */
   volumes: Volume[];
   environment: Record<string, string>;
@@ -63,6 +67,7 @@ const KNOWN_KEYS = new Set([
   "route",
   "module",
   "entrypoint",
+  "kind",
   "volumes",
   "environment",
   "allowed_hosts",
@@ -185,7 +190,12 @@ function checkEntry(
   const route = string("route", true)!;
   if (!route.startsWith("/")) fail(`route '${route}' must start with '/'`);
   const module = string("module", true)!;
-  const entrypoint = string("entrypoint", false) ?? "_start";
+  const entrypointGiven = string("entrypoint", false);
+  const entrypoint = entrypointGiven ?? "_start";
+  const kind = string("kind", false);
+  if (kind !== undefined && kind !== "http" && kind !== "command") {
+    fail(`'kind' must be "http" or "command" (the world of a WASI 0.2 component), not '${kind}'`);
+  }
   const argv = string("argv", false);
   const environment = stringTable("environment");
 
@@ -271,6 +281,8 @@ function checkEntry(
     modulePath,
     oci,
     entrypoint,
+    entrypointGiven: entrypointGiven !== undefined,
+    kind: kind as ModuleEntry["kind"],
     volumes,
     environment,
     allowedHosts,

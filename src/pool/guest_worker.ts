@@ -13,6 +13,7 @@
 /// <reference lib="deno.worker" />
 
 import { GuestRunner } from "../run/guest.ts";
+import { LazyComponentRunner } from "../component/lazy_runner.ts";
 import { Runners } from "./runners.ts";
 import { ByteRing } from "./byte_ring.ts";
 import { CHUNK_BYTES, RingSink, RingSource } from "./ring_stdio.ts";
@@ -33,7 +34,18 @@ import { lowerThreadPriority, POOL_WORKER_NICE } from "./thread_priority.ts";
 lowerThreadPriority(POOL_WORKER_NICE);
 
 /** A runner per module this worker was sent: each keeps its module's instance between runs. */
-const runners = new Runners<GuestRunner>();
+const runners = new Runners<GuestRunner | LazyComponentRunner>();
+
+/** The runner for a module sent to this worker: a component's, or a WAGI module's. */
+function runnerFor(message: {
+  module: WebAssembly.Module;
+  reuse?: ModuleMessage["reuse"];
+  component?: ModuleMessage["component"];
+}): GuestRunner | LazyComponentRunner {
+  return message.component
+    ? new LazyComponentRunner(message.module, message.component)
+    : new GuestRunner(message.module, message.reuse);
+}
 let control: RunControl | undefined;
 /** Where a run's small writes are gathered (one run at a time: one buffer). */
 const held = new Uint8Array(CHUNK_BYTES);
@@ -82,29 +94,28 @@ async function runJob(run: Run): Promise<{ report: RunReport; stdout: RingSink }
   };
   const refuel = stopping.refuel(run.runId);
   const stderr = new CollectingSink(run.maxStderr);
-  const end = runner
-    ? await runner.run(
-      run.entrypoint,
-      {
-        args: run.args,
-        env: run.env,
-        stdin: run.stdin(stop, () => stdout.flush()),
-        stdout,
-        stderr,
-        preopens: run.preopens,
-        stop,
-        maxDescriptors: run.maxDescriptors,
-      },
-      run.outbound,
-      {
-        refuel: () => {
-          stdout.flushIfDue();
-          return refuel();
-        },
-        signal: current.abort.signal,
-      },
-    )
-    : { exitCode: 0, failure: "worker has no copy of the module", memoryBytes: 0 };
+  const wasi = {
+    args: run.args,
+    env: run.env,
+    stdin: run.stdin(stop, () => stdout.flush()),
+    stdout,
+    stderr,
+    preopens: run.preopens,
+    stop,
+    maxDescriptors: run.maxDescriptors,
+  };
+  const guestControl = {
+    refuel: () => {
+      stdout.flushIfDue();
+      return refuel();
+    },
+    signal: current.abort.signal,
+  };
+  const end = !runner
+    ? { exitCode: 0, failure: "worker has no copy of the module", memoryBytes: 0 }
+    : runner instanceof LazyComponentRunner
+    ? await runner.run(wasi, guestControl, run.request)
+    : await runner.run(run.entrypoint, wasi, run.outbound, guestControl);
   current = undefined;
   const report: RunReport = {
     ...end,
@@ -256,13 +267,13 @@ self.onmessage = (event: MessageEvent<PoolMessage>) => {
 /** Keeps the module of `message` (a runner for it), unless it holds it already. */
 function hold(message: ModuleMessage): void {
   if (!runners.get(message.moduleId)) {
-    runners.set(message.moduleId, new GuestRunner(message.module, message.reuse));
+    runners.set(message.moduleId, runnerFor(message));
   }
 }
 
 /** Runs a job that came as a message, with stdin and stdout on rings of its own. */
 async function runMessaged(job: RunJob): Promise<void> {
-  if (job.module) runners.set(job.moduleId, new GuestRunner(job.module, job.reuse));
+  if (job.module) runners.set(job.moduleId, runnerFor({ ...job, module: job.module }));
   const stdinRing = new ByteRing(job.stdin);
   const stdoutRing = new ByteRing(job.stdout);
   const { report, stdout } = await runJob({

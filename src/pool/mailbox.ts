@@ -64,7 +64,14 @@ export const MAILBOX_BYTES =
 /** What a job in the mailbox carries besides its ids and body. */
 export type MailedJob = Pick<
   RunJob,
-  "entrypoint" | "args" | "env" | "preopens" | "maxOutput" | "outbound" | "maxDescriptors"
+  | "entrypoint"
+  | "args"
+  | "env"
+  | "preopens"
+  | "maxOutput"
+  | "outbound"
+  | "maxDescriptors"
+  | "request"
 >;
 
 /** A job as the worker reads it from its mailbox. */

@@ -25,6 +25,7 @@ import type { RunJob, RunReport } from "./protocol.ts";
 import { pumpStdin } from "./stdin_pump.ts";
 import type { Deadline, Deadlines } from "./deadlines.ts";
 import { moduleInfo, reuseInfo } from "../run/module_info.ts";
+import { componentParts } from "../run/module_component.ts";
 import {
   type Execution,
   MAX_STDERR,
@@ -316,6 +317,7 @@ export class PoolRun implements Execution {
       maxOutput: spec.maxOutput,
       maxDescriptors: spec.maxDescriptors,
       outbound: spec.outbound,
+      request: spec.request,
     };
     if (!workers.post(slot, runId, moduleId, job, stdin)) return undefined;
     this.#interrupt = () => {
@@ -483,9 +485,11 @@ export class PoolRun implements Execution {
       type: "run",
       runId,
       moduleId,
-      ...(worker.modules.has(moduleId)
-        ? {}
-        : { module: spec.module, reuse: reuseInfo(spec.module) }),
+      ...(worker.modules.has(moduleId) ? {} : {
+        module: spec.module,
+        reuse: reuseInfo(spec.module),
+        component: componentParts(spec.module),
+      }),
       entrypoint: spec.entrypoint,
       args: spec.args,
       env: spec.env,
@@ -496,6 +500,7 @@ export class PoolRun implements Execution {
       maxDescriptors: spec.maxDescriptors,
       maxStderr: MAX_STDERR,
       outbound: spec.outbound,
+      request: spec.request,
     };
     worker.modules.add(moduleId);
     return job;

@@ -8,12 +8,20 @@ import type { RingBuffer } from "./byte_ring.ts";
 import type { QueueBuffers } from "./job_queue.ts";
 import type { RunOutcome, RunSpec } from "../run/contract.ts";
 import type { ReuseInfo } from "../run/module_info.ts";
+import type { ComponentParts } from "../run/module_component.ts";
 
 /** Pool → worker: run one guest. */
 export type RunJob =
   & Pick<
     RunSpec,
-    "entrypoint" | "args" | "env" | "preopens" | "maxOutput" | "outbound" | "maxDescriptors"
+    | "entrypoint"
+    | "args"
+    | "env"
+    | "preopens"
+    | "maxOutput"
+    | "outbound"
+    | "maxDescriptors"
+    | "request"
   >
   & {
     type: "run";
@@ -24,6 +32,8 @@ export type RunJob =
     module?: WebAssembly.Module;
     /** Sent with `module`: whether and how the worker may keep an instance of it. */
     reuse?: ReuseInfo;
+    /** Sent with `module` when it stands for a component: the rest of it. */
+    component?: ComponentParts;
     stdin: RingBuffer;
     stdout: RingBuffer;
     /** stderr bytes kept at most. */
@@ -55,6 +65,8 @@ export interface ModuleMessage {
   moduleId: number;
   module: WebAssembly.Module;
   reuse: ReuseInfo | undefined;
+  /** Set when `module` stands for a component: the rest of it. */
+  component: ComponentParts | undefined;
 }
 
 /**

@@ -15,6 +15,7 @@ import { Completions } from "./completions.ts";
 import { JobQueue } from "./job_queue.ts";
 import { RETIRED, WorkerBlock } from "./worker_block.ts";
 import { reuseInfo } from "../run/module_info.ts";
+import { componentParts } from "../run/module_component.ts";
 import { roomForThread } from "../open_files.ts";
 
 /** The worker script; a bundle of the server (dist/, see deno.json) has its own beside it. */
@@ -191,7 +192,13 @@ export class Workers {
   announce(moduleId: number, module: WebAssembly.Module): void {
     this.#forgetLater.delete(moduleId);
     if (this.#announced.has(moduleId)) return;
-    const message: ModuleMessage = { type: "module", moduleId, module, reuse: reuseInfo(module) };
+    const message: ModuleMessage = {
+      type: "module",
+      moduleId,
+      module,
+      reuse: reuseInfo(module),
+      component: componentParts(module),
+    };
     this.#announced.set(moduleId, message);
     for (const worker of this.#alive.values()) {
       if (worker.failed || worker.modules.has(moduleId)) continue;

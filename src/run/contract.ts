@@ -8,6 +8,7 @@
 
 import type { Preopen } from "../wasi/state.ts";
 import type { OutboundOptions } from "../outbound_http/names.ts";
+import type { HttpRequestHead } from "./module_component.ts";
 
 /** One run of a module's entrypoint, as the server asks for it. */
 export interface RunSpec {
@@ -30,6 +31,8 @@ export interface RunSpec {
   maxDescriptors?: number;
   /** Runs of one group (one route) share a cap on workers, see the pool's `maxPerGroup`. */
   group?: string;
+  /** For an HTTP component: the request it serves (its body is `stdin`). */
+  request?: HttpRequestHead;
 }
 
 /**

@@ -13,6 +13,7 @@ import { hasWasmMagic, isWatText, watToWasm } from "../wasm/wat.ts";
 import { importsOf } from "../wasm/binary.ts";
 import { CompileCache } from "./compile_cache.ts";
 import { type ReuseInfo, setReuseInfo } from "./module_info.ts";
+import type { ComponentLoader } from "./module_component.ts";
 import { WasiHost } from "../wasi/host.ts";
 import { idleOptions } from "../wasi/state.ts";
 
@@ -73,6 +74,8 @@ export interface ModuleCacheOptions {
   onCompiled?: (compiled: CompiledModule) => void;
   /** Where text compiled to binary and rewritten modules are kept across starts. */
   compileCache?: CompileCache;
+  /** Loads WASI 0.2 components; without it, a component is refused. */
+  loadComponent?: ComponentLoader;
 }
 
 /**
@@ -161,12 +164,7 @@ export class ModuleCache {
           `the \\0asm magic number) nor WebAssembly text`,
       );
     }
-    if (isComponent(bytes)) {
-      throw new ModuleLoadError(
-        `${path}: a WebAssembly component (component model, WASI 0.2), not a core module: ` +
-          "wagi-deno serves WASI preview1 core modules (WAGI's kind) only so far",
-      );
-    }
+    if (isComponent(bytes)) return await this.#loadComponent(path, bytes, memoryLimitBytes);
     if (memoryLimitBytes !== undefined) {
       try {
         bytes = new Uint8Array(limitMemory(bytes, memoryLimitBytes));
@@ -175,17 +173,52 @@ export class ModuleCache {
       }
     }
     const digest = await sha256Hex(bytes);
-    const key = `${memoryLimitBytes ?? "unlimited"}:${digest}`;
+    return await this.#once(
+      `${memoryLimitBytes ?? "unlimited"}:${digest}`,
+      () => this.#compileBytes(path, bytes, digest, memoryLimitBytes),
+    );
+  }
+
+  /** The module compiled under `key`, compiled by `compile` unless it is (being) already. */
+  #once(key: string, compile: () => Promise<WebAssembly.Module>): Promise<WebAssembly.Module> {
     let compiled = this.#byDigest.get(key);
     if (!compiled) {
-      compiled = this.#compileBytes(path, bytes, digest, memoryLimitBytes);
+      compiled = compile();
       this.#byDigest.set(key, compiled);
       // A failure is not kept: the same bytes are tried again at the next load.
       compiled.then((module) => this.#compiled.set(key, module), () => {
         if (this.#byDigest.get(key) === compiled) this.#byDigest.delete(key);
       });
     }
-    return await compiled;
+    return compiled;
+  }
+
+  /** A component: loaded once per content and memory limit (see component/load.ts). */
+  async #loadComponent(
+    path: string,
+    bytes: Uint8Array<ArrayBuffer>,
+    memoryLimitBytes: number | undefined,
+  ): Promise<WebAssembly.Module> {
+    const loadComponent = this.options.loadComponent;
+    if (!loadComponent) {
+      throw new ModuleLoadError(
+        `${path}: a WebAssembly component (component model, WASI 0.2), not a core module, ` +
+          "and components are not served here",
+      );
+    }
+    const digest = await sha256Hex(bytes);
+    return await this.#once(`component:${memoryLimitBytes ?? "unlimited"}:${digest}`, async () => {
+      this.#compilations++;
+      try {
+        return await loadComponent(bytes, digest, {
+          memoryLimitBytes,
+          preemptible: this.options.preemptible,
+          derived: this.#derived,
+        });
+      } catch (error) {
+        throw new ModuleLoadError(`${path}: ${(error as Error).message}`);
+      }
+    });
   }
 
   async #compileBytes(

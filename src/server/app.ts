@@ -29,6 +29,7 @@ import { BodyBudget, type GuestBody, withKnownLength } from "./request_body.ts";
 import { Spooler } from "./spool.ts";
 import type { Metrics, MetricsSnapshot } from "./metrics.ts";
 import type { AccessLog } from "./access_log.ts";
+import { httpRequestHead } from "./component_request.ts";
 
 /** What the platform shell passes along with each request. */
 export type AppBindings = { Bindings: ClientInfo };
@@ -78,7 +79,9 @@ class LogPlace {
     readonly handler: RouteHandler,
   ) {}
   toString(): string {
-    return `${this.method} ${this.path} → ${this.handler.entry.module}#${this.handler.entrypoint}`;
+    const { entry, entrypoint, component } = this.handler;
+    // A component runs through its world's export, not a named entrypoint.
+    return `${this.method} ${this.path} → ${entry.module}${component ? "" : `#${entrypoint}`}`;
   }
 }
 
@@ -98,6 +101,18 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
   const budget = options.bodyBudget ?? new BodyBudget();
   // What the CGI translation remembers between requests, for this app alone.
   const environments = new CgiEnvironments();
+  // An HTTP component's environment: the server's and its entry's variables, made once.
+  const componentEnvs = new WeakMap<RouteHandler, [string, string][]>();
+  const configuredEnv = (handler: RouteHandler) => {
+    let env = componentEnvs.get(handler);
+    if (!env) {
+      env = [...options.globalEnv, ...Object.entries(handler.entry.environment)].map((
+        [k, v],
+      ) => [k, v]);
+      componentEnvs.set(handler, env);
+    }
+    return env;
+  };
   const parser = new CgiOutputParser();
   const streaming = {
     logger,
@@ -132,23 +147,32 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
     // A module that cannot read its environment or argv (it does not import the calls) would
     // never see them: building them (and asking for the client's address) is most of the
     // CGI work for a small module.
-    const env = !handler.reads.env ? NO_VARIABLES : environments.build(
-      {
-        method: request.method,
-        target,
-        headers: request.headers,
-        remoteAddr: client.remoteAddr.hostname ?? "",
-        bodyLength: body.length,
-        scheme: options.scheme,
-        ...authorityOf(request, options.scheme),
-      },
-      { ...match, matchedRoute: handler.matchedRoute },
-      {
-        hostname: options.hostname,
-        globalEnv: options.globalEnv,
-        moduleEnv: handler.entry.environment,
-      },
-    );
+    // An HTTP component is handed the request itself, and sees only the environment it is
+    // configured with.
+    const head = handler.component === "http"
+      ? httpRequestHead(request, target, options.scheme)
+      : undefined;
+    const env = head
+      ? configuredEnv(handler)
+      : !handler.reads.env
+      ? NO_VARIABLES
+      : environments.build(
+        {
+          method: request.method,
+          target,
+          headers: request.headers,
+          remoteAddr: client.remoteAddr.hostname ?? "",
+          bodyLength: body.length,
+          scheme: options.scheme,
+          ...authorityOf(request, options.scheme),
+        },
+        { ...match, matchedRoute: handler.matchedRoute },
+        {
+          hostname: options.hostname,
+          globalEnv: options.globalEnv,
+          moduleEnv: handler.entry.environment,
+        },
+      );
     const runStarted = metrics ? performance.now() : 0;
     const execution = executor.run({
       module: handler.module,
@@ -163,6 +187,7 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
       outbound: handler.outbound,
       maxDescriptors: options.maxOpenFiles,
       group: handler.matchedRoute,
+      request: head,
     });
     const where = new LogPlace(request.method, target.path, handler);
     // The body read ahead is the run's until it ends.

@@ -18,6 +18,7 @@ import {
 import { sha256Hex } from "../digest.ts";
 import { DEFAULT_OUTBOUND, type OutboundOptions } from "../outbound_http/names.ts";
 import type { Limits } from "../config/limits.ts";
+import { componentParts, type ComponentWorld } from "../run/module_component.ts";
 
 /** Everything needed to serve one route. */
 export interface RouteHandler {
@@ -35,6 +36,41 @@ export interface RouteHandler {
   outbound: OutboundOptions;
   /** Whether the module can read argv and its environment: if not, neither is built. */
   reads: ModuleInfo["reads"];
+  /** Set when the module is a WASI 0.2 component: the world it serves. */
+  component?: ComponentWorld;
+}
+
+/** What a component reads is not in its core modules' imports: argv and environment are built. */
+const READS_ALL: ModuleInfo["reads"] = { args: true, env: true };
+
+/**
+ * Checks what an entry says against the module it names being a component (of `world`) or
+ * not; throws saying what does not fit.
+ */
+function checkKind(entry: ModuleEntry, world: ComponentWorld | undefined): void {
+  if (!world) {
+    if (entry.kind) {
+      throw new ModuleLoadError(
+        `${entry.module}: 'kind = "${entry.kind}"' is for WASI 0.2 components; this is a core ` +
+          "(WAGI) module",
+      );
+    }
+    return;
+  }
+  const what = world === "http" ? "a wasi:http (proxy) component" : "a wasi:cli command component";
+  if (entry.kind && entry.kind !== world) {
+    throw new ModuleLoadError(`${entry.module}: 'kind = "${entry.kind}"', but it is ${what}`);
+  }
+  if (entry.entrypointGiven) {
+    throw new ModuleLoadError(
+      `${entry.module}: 'entrypoint' does not apply: it is ${what}, run through its export`,
+    );
+  }
+  if (entry.volumes.length > 0) {
+    throw new ModuleLoadError(
+      `${entry.module}: 'volumes' are not served to components yet (it is ${what})`,
+    );
+  }
 }
 
 /** Prefixes a load error with the file, line, index and route of the entry it belongs to. */
@@ -129,10 +165,14 @@ export async function buildHandlers(
       maxResponseBytes: entry.httpMaxResponseBytes ?? DEFAULT_OUTBOUND.maxResponseBytes,
     };
     const logKey = (await logKeys)[i];
-    const reads = moduleInfo(module).reads;
+    const component = componentParts(module)?.world;
+    // The environment a component sees is what it is given, like argv.
+    const reads = component ? READS_ALL : moduleInfo(module).reads;
     let subroutes;
     try {
-      subroutes = await discoverSubroutes(entry, module, timeoutMs, executor);
+      checkKind(entry, component);
+      // A component has no `_routes` export to ask: its routes are the entry's.
+      subroutes = component ? [] : await discoverSubroutes(entry, module, timeoutMs, executor);
     } catch (error) {
       throw entryError(config, entry, error);
     }
@@ -160,6 +200,7 @@ export async function buildHandlers(
       timeoutMs,
       outbound,
       reads,
+      component,
     });
   }
   return handlers;

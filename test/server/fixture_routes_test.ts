@@ -214,9 +214,10 @@ Deno.test("startup errors name the problem and exit non-zero", async (t) => {
     ],
     ["invalid TOML", `[[module]\n`, "invalid TOML"],
     [
-      "a WASI 0.2 component",
+      "a WASI 0.2 component of no world served",
       `[[module]]\nroute = "/c"\nmodule = "component.wasm"\n`,
-      `(route '/c'): ${dir}/component.wasm: a WebAssembly component (component model, WASI 0.2)`,
+      `(route '/c'): ${dir}/component.wasm: a component must export ` +
+      "wasi:http/incoming-handler@0.2.x or wasi:cli/run@0.2.x; this one exports nothing",
     ],
     [
       "a _routes that never answers",

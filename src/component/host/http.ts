@@ -1,0 +1,327 @@
+/**
+ * `wasi:http/types` for components serving requests (the `wasi:http/proxy` world): the request
+ * comes from the server as a {@link HttpRequestHead} and a body source; the response goes out
+ * as a CGI header block and body on the run's stdout, so that it takes the same way out as a
+ * WAGI module's (streaming, `--max-response`, a failure after the head cuts the stream). Header
+ * names the CGI block would read differently (`status`) or that belong to the connection are
+ * refused (`forbidden`), as wasmtime refuses the connection's.
+ * @module
+ */
+
+import type { InputSource, OutputSink } from "../../wasi/descriptors.ts";
+import type { HttpRequestHead } from "../../run/module_component.ts";
+import { Failure, InputStream, IoError, OutputStream, Pollable } from "./io.ts";
+
+/** An RFC 9110 token: what a field name may be. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Names a component may not set: the connection's, and the CGI block's `status`. */
+const FORBIDDEN = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+  "http2-settings",
+  "status",
+]);
+
+/** Whether `value` is a field value: no control characters but tab, no DEL. */
+function validValue(value: Uint8Array): boolean {
+  for (const byte of value) {
+    if ((byte < 0x20 && byte !== 0x09) || byte === 0x7f) return false;
+  }
+  return true;
+}
+
+const encoder = new TextEncoder();
+
+/** The CGI header block of a response: `Status`, then every field, values byte for byte. */
+export function cgiHead(status: number, fields: Fields): Uint8Array {
+  const parts: Uint8Array[] = [encoder.encode(`Status: ${status}\n`)];
+  let length = parts[0].length;
+  for (let i = 0; i < fields.names.length; i++) {
+    // Names are tokens (ASCII); values are bytes, and go out as they are.
+    parts.push(encoder.encode(`${fields.names[i]}: `), fields.values[i], NEWLINE);
+    length += fields.names[i].length + 2 + fields.values[i].length + 1;
+  }
+  parts.push(NEWLINE);
+  const head = new Uint8Array(length + 1);
+  let at = 0;
+  for (const part of parts) {
+    head.set(part, at);
+    at += part.length;
+  }
+  return head;
+}
+
+const NEWLINE = new Uint8Array([0x0a]);
+
+/** `wasi:http/types.fields` (headers and trailers): names as given, compared without case. */
+export class Fields {
+  names: string[] = [];
+  values: Uint8Array[] = [];
+  immutable = false;
+
+  static fromList(entries: [string, Uint8Array][]): Fields {
+    const fields = new Fields();
+    for (const [name, value] of entries) fields.append(name, value);
+    return fields;
+  }
+
+  /** Headers the server hands in (a request's): read-only to the guest. */
+  static received(headers: [string, string][]): Fields {
+    const fields = new Fields();
+    for (const [name, value] of headers) {
+      fields.names.push(name);
+      fields.values.push(Uint8Array.from(value, (c) => c.charCodeAt(0)));
+    }
+    fields.immutable = true;
+    return fields;
+  }
+
+  #check(name: string, value?: Uint8Array): void {
+    if (this.immutable) throw new Failure({ tag: "immutable" });
+    if (!TOKEN.test(name) || (value && !validValue(value))) {
+      throw new Failure({ tag: "invalid-syntax" });
+    }
+    if (FORBIDDEN.has(name.toLowerCase())) throw new Failure({ tag: "forbidden" });
+  }
+
+  get(name: string): Uint8Array[] {
+    const lower = name.toLowerCase();
+    return this.values.filter((_, i) => this.names[i].toLowerCase() === lower);
+  }
+  has(name: string): boolean {
+    const lower = name.toLowerCase();
+    return this.names.some((n) => n.toLowerCase() === lower);
+  }
+  set(name: string, values: Uint8Array[]): void {
+    this.#check(name);
+    for (const value of values) this.#check(name, value);
+    this.#remove(name);
+    for (const value of values) {
+      this.names.push(name);
+      this.values.push(value);
+    }
+  }
+  delete(name: string): void {
+    this.#check(name);
+    this.#remove(name);
+  }
+  append(name: string, value: Uint8Array): void {
+    this.#check(name, value);
+    this.names.push(name);
+    this.values.push(value);
+  }
+  entries(): [string, Uint8Array][] {
+    return this.names.map((name, i) => [name, this.values[i]]);
+  }
+  clone(): Fields {
+    const copy = new Fields();
+    copy.names = [...this.names];
+    copy.values = [...this.values];
+    return copy;
+  }
+  #remove(name: string): void {
+    const lower = name.toLowerCase();
+    for (let i = this.names.length - 1; i >= 0; i--) {
+      if (this.names[i].toLowerCase() === lower) {
+        this.names.splice(i, 1);
+        this.values.splice(i, 1);
+      }
+    }
+  }
+}
+
+const METHODS = ["get", "head", "post", "put", "delete", "connect", "options", "trace", "patch"];
+
+/** `wasi:http/types.incoming-request`: the request being served. */
+export class IncomingRequest {
+  #consumed = false;
+  constructor(readonly head: HttpRequestHead, readonly body: InputSource) {}
+
+  method(): { tag: string; val?: string } {
+    const lower = this.head.method.toLowerCase();
+    return METHODS.includes(lower) && lower.toUpperCase() === this.head.method
+      ? { tag: lower }
+      : { tag: "other", val: this.head.method };
+  }
+  pathWithQuery(): string | undefined {
+    return this.head.pathWithQuery;
+  }
+  scheme(): { tag: string } {
+    return { tag: this.head.scheme === "https" ? "HTTPS" : "HTTP" };
+  }
+  authority(): string | undefined {
+    return this.head.authority;
+  }
+  headers(): Fields {
+    return Fields.received(this.head.headers);
+  }
+  consume(): IncomingBody {
+    if (this.#consumed) throw new Failure(undefined);
+    this.#consumed = true;
+    return new IncomingBody(this.body);
+  }
+}
+
+/** `wasi:http/types.incoming-body`: the request body, read through one stream. */
+export class IncomingBody {
+  #streamed = false;
+  constructor(readonly source: InputSource) {}
+
+  stream(): InputStream {
+    if (this.#streamed) throw new Failure(undefined);
+    this.#streamed = true;
+    return new InputStream(this.source);
+  }
+  static finish(_body: IncomingBody): FutureTrailers {
+    return new FutureTrailers();
+  }
+}
+
+/** `wasi:http/types.future-trailers`: a request has none here. */
+export class FutureTrailers {
+  #taken = false;
+  subscribe(): Pollable {
+    return new Pollable();
+  }
+  get(): unknown {
+    if (this.#taken) return { tag: "err", val: undefined };
+    this.#taken = true;
+    return { tag: "ok", val: { tag: "ok", val: undefined } };
+  }
+}
+
+/**
+ * Where a response's body goes: the run's stdout once the response is set (head first), held
+ * until then (a guest may write its body before it hands the response over).
+ */
+class BodyPipe {
+  sink: OutputSink | undefined;
+  held: Uint8Array[] = [];
+  heldBytes = 0;
+
+  write(bytes: Uint8Array): void {
+    if (this.sink) {
+      this.sink.write(bytes, 0, bytes.length);
+      return;
+    }
+    this.heldBytes += bytes.length;
+    if (this.heldBytes > MAX_HELD_BODY) {
+      throw new Failure({
+        tag: "last-operation-failed",
+        val: new IoError("more than 1 MiB of body written before the response was set"),
+      });
+    }
+    this.held.push(bytes.slice());
+  }
+
+  open(sink: OutputSink): void {
+    this.sink = sink;
+    for (const bytes of this.held) sink.write(bytes, 0, bytes.length);
+    this.held = [];
+  }
+}
+
+/** Body bytes held at most while the response is not set yet. */
+const MAX_HELD_BODY = 1024 * 1024;
+
+/** `wasi:http/types.outgoing-response`: the response a guest builds. */
+export class OutgoingResponse {
+  status = 200;
+  readonly pipe = new BodyPipe();
+  #bodyTaken = false;
+  constructor(readonly fields: Fields) {
+    fields.immutable = true;
+  }
+
+  statusCode(): number {
+    return this.status;
+  }
+  setStatusCode(code: number): void {
+    if (code < 100 || code > 599) throw new Failure(undefined);
+    this.status = code;
+  }
+  headers(): Fields {
+    return this.fields;
+  }
+  body(): OutgoingBody {
+    if (this.#bodyTaken) throw new Failure(undefined);
+    this.#bodyTaken = true;
+    return new OutgoingBody(this.pipe);
+  }
+}
+
+/** `wasi:http/types.outgoing-body`: written through one stream, then finished. */
+export class OutgoingBody {
+  #stream: OutputStream | undefined;
+  finished = false;
+  constructor(readonly pipe: BodyPipe) {}
+
+  write(): OutputStream {
+    if (this.#stream) throw new Failure(undefined);
+    const pipe = this.pipe;
+    this.#stream = new OutputStream({ write: (m, at, n) => pipe.write(m.subarray(at, at + n)) });
+    return this.#stream;
+  }
+  static finish(body: OutgoingBody, _trailers: Fields | undefined): void {
+    // A CGI response has no trailers: they are dropped.
+    body.#stream?.close();
+    body.finished = true;
+  }
+}
+
+/** How a run learns what its guest answered. */
+export interface ResponseTarget {
+  /** The run's stdout: the CGI head, then the body. */
+  stdout: OutputSink;
+  /** Told the error code when the guest answers with an error instead of a response. */
+  failed(why: string): void;
+  /** Set once a response (or an error) was handed over. */
+  set: boolean;
+}
+
+/** `wasi:http/types.response-outparam`: where the guest hands its response over, once. */
+export class ResponseOutparam {
+  constructor(readonly target: ResponseTarget) {}
+
+  static set(
+    param: ResponseOutparam,
+    response: { tag: "ok"; val: OutgoingResponse } | { tag: "err"; val: { tag: string } },
+  ): void {
+    const target = param.target;
+    if (target.set) throw new Error("response-outparam.set called twice");
+    target.set = true;
+    if (response.tag === "err") {
+      target.failed(`the component answered with error-code ${JSON.stringify(response.val)}`);
+      return;
+    }
+    const answer = response.val;
+    const bytes = cgiHead(answer.status, answer.fields);
+    target.stdout.write(bytes, 0, bytes.length);
+    answer.pipe.open(target.stdout);
+  }
+}
+
+/** `wasi:http/types.http-error-code`: no I/O error here carries an HTTP error code. */
+function httpErrorCode(_error: IoError): undefined {
+  return undefined;
+}
+
+/** The `wasi:http/types` interface, as jco's generated code imports it. */
+export function httpTypesImports() {
+  return {
+    "wasi:http/types": {
+      Fields,
+      IncomingRequest,
+      IncomingBody,
+      FutureTrailers,
+      OutgoingResponse,
+      OutgoingBody,
+      ResponseOutparam,
+      httpErrorCode,
+    },
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * Turning a component's binary into what the server runs: jco's JavaScript (which lifts and
+ * lowers values across the component boundary and links the core modules) and the core modules
+ * themselves. Loaded only when a configuration has a component: jco's code generator is a
+ * large WebAssembly module of its own.
+ * @module
+ */
+
+import type { ComponentWorld } from "../run/module_component.ts";
+
+/**
+ * The jco code generator used, pinned: the JavaScript it generates is on the hot path of
+ * every host call (see docs/components.md for why this version).
+ */
+export const JCO_TRANSPILE_VERSION = "0.1.1";
+
+/** Changes when what is done to jco's output changes: transpiled components kept are then not used. */
+export const TRANSPILE_FORMAT = 2;
+
+/** A component, transpiled: its world, jco's code, and its core modules as bytes. */
+export interface TranspiledComponent {
+  world: ComponentWorld;
+  js: string;
+  /** The interfaces it imports, as jco names them (`wasi:io/streams`). */
+  imports: string[];
+  /** Core module names (as the code asks for them) and their bytes, in jco's order. */
+  cores: [string, Uint8Array][];
+}
+
+/** The interface a component exports to be a world we serve, by world. */
+const WORLD_EXPORTS: [ComponentWorld, RegExp][] = [
+  ["http", /^wasi:http\/incoming-handler@0\.2\.\d+$/],
+  ["command", /^wasi:cli\/run@0\.2\.\d+$/],
+];
+
+/** What the generated code does on every call that the server does not want done. */
+const DEBUG_CHECK = "globalThis?.process?.env?.JCO_DEBUG";
+
+/** How the generated code returns an empty string without allocating it. */
+const EMPTY_STRING_SHORTCUT = /if \(s\.length === 0\) \{\s*utf8EncodedLen = 0;\s*return 1;\s*\}/;
+
+/**
+ * Transpiles `component` (its bytes); throws with the reason when jco cannot, or when the
+ * component exports neither `wasi:http/incoming-handler` nor `wasi:cli/run` (0.2.x).
+ */
+export async function transpileComponent(component: Uint8Array): Promise<TranspiledComponent> {
+  const { transpileBytes } = await import("jco-transpile");
+  const out = await transpileBytes(component, {
+    name: "component",
+    instantiation: "async",
+    nodejsCompat: false,
+    emitTypescriptDeclarations: false,
+    base64Cutoff: 0,
+  });
+  const exported = out.exports.map(([name]: [string, string]) => name);
+  const world = WORLD_EXPORTS.find(([, pattern]) => exported.some((name) => pattern.test(name)))
+    ?.[0];
+  if (!world) {
+    throw new Error(
+      "a component must export wasi:http/incoming-handler@0.2.x or wasi:cli/run@0.2.x; this " +
+        `one exports ${exported.filter((name) => name.includes(":")).join(", ") || "nothing"}`,
+    );
+  }
+  let js = "";
+  const cores: [string, Uint8Array][] = [];
+  for (const [name, bytes] of Object.entries(out.files as Record<string, Uint8Array>)) {
+    if (name.endsWith(".wasm")) cores.push([name, bytes]);
+    else if (name.endsWith(".js")) js = new TextDecoder().decode(bytes);
+  }
+  // The generated code reads an environment variable on every call to decide whether to log
+  // it (a quarter of a call's time, and it would need the permission): never.
+  js = js.replaceAll(DEBUG_CHECK, "false");
+  // The canonical ABI allocates every string through the guest's realloc, empty ones too; the
+  // generated code skips it for those, and wasmtime's preview1 adapter (in every command
+  // component made from a preview1 module) then leaves an empty environment value without its
+  // terminating NUL, running it into the next variable.
+  js = js.replace(EMPTY_STRING_SHORTCUT, "");
+  return { world, js, imports: out.imports as string[], cores };
+}

@@ -1,0 +1,223 @@
+/**
+ * WASI 0.2 components through the real server: the bundled wasi:http component
+ * (modules/http_component.c) and a wasi:cli command component made from the env module
+ * (test/fixtures/env_command.wasm), beside a WAGI module.
+ * @module
+ */
+
+import { assertEquals, assertMatch, assertOk as assert } from "../_assert.ts";
+import { fixture, ROOT } from "../_fixtures.ts";
+import { tempDirSync, writeConfig } from "../_temp.ts";
+import { type ServerProcess, spawnServer, startServer } from "../server/_server.ts";
+import { IDLE, idleLoad } from "../_proc.ts";
+
+const HTTP_COMPONENT = `${ROOT}modules/http_component.wasm`;
+
+const CONFIG = `
+[[module]]
+route = "/http/..."
+module = "${HTTP_COMPONENT}"
+kind = "http"
+
+[[module]]
+route = "/short/..."
+module = "${HTTP_COMPONENT}"
+timeout = 1
+memory_limit = "4MiB"
+
+[[module]]
+route = "/env/..."
+module = "${fixture("env_command.wasm")}"
+
+[[module]]
+route = "/hello"
+module = "${ROOT}modules/hello.wasm"
+`;
+
+async function withServer(fn: (server: ServerProcess) => Promise<void>, toml = CONFIG) {
+  const server = await startServer(["-c", await writeConfig(toml)]);
+  try {
+    await fn(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+Deno.test("an HTTP component answers with its status, repeated headers and body; GET sees method and raw target", async () => {
+  await withServer(async ({ url }) => {
+    const hello = await fetch(`${url}/http/a%20b?x=1&y`);
+    assertEquals(hello.status, 200);
+    assertEquals(hello.headers.get("content-type"), "text/plain");
+    assertEquals(
+      await hello.text(),
+      "Hello from a wasi:http component\nGET /http/a%20b?x=1&y\n",
+    );
+    const teapot = await fetch(`${url}/http/?status=418`);
+    assertEquals(teapot.status, 418);
+    assertEquals(teapot.headers.get("x-repeated"), "one, two");
+    await teapot.body?.cancel();
+    const created = await fetch(`${url}/http/?status=201`, { method: "PUT" });
+    assertEquals(created.status, 201);
+    assertMatch(await created.text(), /^Hello from a wasi:http component\nPUT /);
+    // Request headers: every value of a name, in order (Headers joins repeated ones).
+    const echoed = await fetch(`${url}/http/?header=x-thing`, {
+      headers: [["x-thing", "a"], ["X-Thing", "b"]],
+    });
+    assertEquals(await echoed.text(), "a, b\n");
+    // The WAGI module beside it is served as ever.
+    assertEquals(await (await fetch(`${url}/hello`)).text(), "hello world\n");
+  });
+});
+
+/** `size` bytes of a pattern that shows a reordered or dropped chunk. */
+function pattern(size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i++) bytes[i] = (i * 7 + (i >> 16)) & 0xff;
+  return bytes;
+}
+
+Deno.test("an HTTP component echoes a streamed 10 MB body byte for byte", async () => {
+  await withServer(async ({ url }) => {
+    const body = pattern(10 * 1024 * 1024);
+    // Sent in pieces, with no length: the component reads it as a stream.
+    const upload = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let at = 0; at < body.length; at += 64 * 1024) {
+          controller.enqueue(body.slice(at, at + 64 * 1024));
+        }
+        controller.close();
+      },
+    });
+    const response = await fetch(`${url}/http/echo`, {
+      method: "POST",
+      body: upload,
+      duplex: "half",
+    } as RequestInit);
+    assertEquals(response.status, 200);
+    assertEquals(response.headers.get("content-type"), "application/octet-stream");
+    const echoed = new Uint8Array(await response.arrayBuffer());
+    assertEquals(echoed.length, body.length);
+    assert(echoed.every((byte, i) => byte === body[i]), "the echoed body differs");
+  });
+});
+
+Deno.test("a component that traps answers 500, one that loops 504 and stops; the server serves on", async () => {
+  await withServer(async (server) => {
+    const { url } = server;
+    const trapped = await fetch(`${url}/short/?trap`);
+    assertEquals(trapped.status, 500);
+    await trapped.body?.cancel();
+    const looped = await fetch(`${url}/short/?loop`);
+    assertEquals(looped.status, 504);
+    await looped.body?.cancel();
+    // The looping guest is stopped: the server is idle again.
+    const load = await idleLoad(server.child.pid, 1500);
+    assert(load < IDLE, `the server still uses ${load} of a core`);
+    assertEquals((await fetch(`${url}/http/`)).status, 200);
+    const { stderr } = server.output();
+    assertMatch(stderr, /GET \/short\/ → .*http_component\.wasm: trap: unreachable/);
+    assertMatch(stderr, /timed out after 1000 ms/);
+  });
+});
+
+Deno.test("a component's memory_limit caps its memory: growing past it is refused inside the guest", async () => {
+  await withServer(async ({ url }) => {
+    assertEquals(await (await fetch(`${url}/http/?grow`)).text(), "grown\n");
+    assertEquals(await (await fetch(`${url}/short/?grow`)).text(), "refused\n");
+  });
+});
+
+Deno.test("concurrent requests to a component never see each other's state: each gets a fresh instance", async () => {
+  await withServer(async ({ url }) => {
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, () => fetch(`${url}/http/?count`).then((r) => r.text())),
+    );
+    assertEquals(new Set(answers), new Set(["1\n"]));
+  });
+});
+
+/** The env module's answer, with the server's port taken out. */
+async function envAnswer(url: string): Promise<string> {
+  const response = await fetch(`${url}/env/some/path?a=1&b=%20`, {
+    method: "POST",
+    body: "the body",
+    headers: { "x-custom": "yes" },
+  });
+  assertEquals(response.status, 200);
+  return (await response.text()).replaceAll(new URL(url).port, "PORT");
+}
+
+Deno.test("a command component serves the same CGI answer as the preview1 module it was made from", async () => {
+  const original = CONFIG.replace(fixture("env_command.wasm"), `${ROOT}modules/env.wasm`);
+  let expected = "";
+  await withServer(async ({ url }) => {
+    expected = await envAnswer(url);
+  }, original);
+  await withServer(async ({ url }) => {
+    assertEquals(await envAnswer(url), expected);
+  });
+  assertMatch(expected, /AUTH_TYPE = \nCONTENT_LENGTH = 8\n/);
+  assertMatch(expected, /### body\nthe body$/);
+});
+
+Deno.test("an entry that does not fit its component is a start-up error naming file, line and what", async () => {
+  const cases: [string, RegExp][] = [
+    [`entrypoint = "handle"`, /'entrypoint' does not apply: it is a wasi:http \(proxy\) component/],
+    [`kind = "command"`, /'kind = "command"', but it is a wasi:http \(proxy\) component/],
+    [`volumes = { "/data" = "." }`, /'volumes' are not served to components yet/],
+    [`kind = "proxy"`, /'kind' must be "http" or "command"/],
+  ];
+  for (const [line, reason] of cases) {
+    const config = await writeConfig(
+      `[[module]]\nroute = "/c"\nmodule = "${HTTP_COMPONENT}"\n${line}\n`,
+    );
+    const result = await spawnServer(["-c", config]);
+    if (!("code" in result)) {
+      await result.stop();
+      throw new Error(`started with ${line}`);
+    }
+    assertMatch(result.stderr, new RegExp(`modules\\.toml:1: .*${reason.source}`));
+  }
+  const core = await writeConfig(
+    `[[module]]\nroute = "/c"\nmodule = "${ROOT}modules/hello.wasm"\nkind = "http"\n`,
+  );
+  const result = await spawnServer(["-c", core]);
+  if (!("code" in result)) {
+    await result.stop();
+    throw new Error("started with kind on a core module");
+  }
+  assertMatch(result.stderr, /'kind = "http"' is for WASI 0\.2 components; this is a core/);
+});
+
+Deno.test("a restart with a warm module cache transpiles and rewrites nothing", async () => {
+  const cache = tempDirSync("wagi-component-cache-");
+  const config = await writeConfig(CONFIG);
+  const made = async () => {
+    const server = await startServer(["-c", config, "--module-cache", cache]);
+    try {
+      assertEquals((await fetch(`${server.url}/http/`)).status, 200);
+      // Logged once loading settled.
+      for (let i = 0; i < 100 && !/derived modules read back/.test(server.output().stderr); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      return Number(server.output().stderr.match(/read back, (\d+) made/)![1]);
+    } finally {
+      await server.stop();
+    }
+  };
+  assert(await made() > 0);
+  assertEquals(await made(), 0);
+});
+
+Deno.test("`run` runs a command component with the process's stdio", async () => {
+  const { code, stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}src/main.ts`, "run", fixture("env_command.wasm"), "one", "two"],
+    env: { GREETING: "hi" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(code, 0);
+  const text = new TextDecoder().decode(stdout);
+  assertMatch(text, /### argv\n0 = .*env_command\.wasm\n1 = one\n2 = two\n/);
+});
