@@ -31,7 +31,7 @@ COPY deno.json deno.lock ./
 COPY src/ src/
 COPY modules/ modules/
 # The same command as the `prepare-image` task, which the test suite replays outside Docker.
-RUN deno install --frozen --entrypoint src/main.ts src/pool/guest_worker.ts && deno task bundle && DENO_DIR=.deno-run deno install --no-lock --entrypoint src/wasm/wat.ts && DENO_DIR=.deno-run deno run --cached-only --no-lock --allow-all --v8-flags=--max-semi-space-size=2,--no-allocation-site-pretenuring dist/main.js serve -c modules/modules.toml --module-cache .module-cache --load-only
+RUN deno install --frozen --entrypoint src/main.ts src/pool/guest_worker.ts && deno task bundle && DENO_DIR=.deno-run deno install --no-lock --entrypoint src/wasm/wat.ts src/component/transpile.ts && DENO_DIR=.deno-run deno run --cached-only --no-lock --allow-all --v8-flags=--max-semi-space-size=2,--no-allocation-site-pretenuring dist/main.js serve -c modules/modules.toml --module-cache .module-cache --load-only
 
 # Distroless: glibc and the deno binary, no shell, no package manager, no compilers.
 FROM ${RUN_IMAGE}

@@ -51,7 +51,7 @@ IMPORT(STREAMS, "[resource-drop]output-stream") void output_drop(u32 self);
 
 // The host allocates lists and strings it returns through this; everything is released at the
 // end of a request (an instance serves one), and the echo loop releases each chunk it wrote.
-static u8 heap[1 << 20];
+static u8 heap[256 * 1024];
 static size_t heap_used;
 
 __attribute__((export_name("cabi_realloc")))

@@ -12,8 +12,10 @@ export function bundleCommands(root: string, outdir: string): string[][] {
   return [
     [
       ...common,
-      // The WebAssembly-text compiler stays a package of its own, loaded only when needed.
-      ...["--external", "wabt", "--code-splitting", "--outdir", outdir],
+      // The WebAssembly-text compiler and jco stay packages of their own, loaded only when
+      // needed (jco also finds its WebAssembly files beside its own code).
+      ...["--external", "wabt", "--external", "jco-transpile"],
+      ...["--code-splitting", "--outdir", outdir],
       `${root}/src/main.ts`,
       `${root}/src/cli/server_isolate.ts`,
     ],

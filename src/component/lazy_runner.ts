@@ -13,14 +13,18 @@ import type { ComponentRunner } from "./runner.ts";
 /** Runs a component through a {@link ComponentRunner} loaded when first needed. */
 export class LazyComponentRunner {
   #runner: Promise<ComponentRunner> | undefined;
+  #loaded: ComponentRunner | undefined;
 
   constructor(readonly module: WebAssembly.Module, readonly parts: ComponentParts) {}
 
-  /** No instance is kept between runs. */
+  /** Linear memory of the instance kept for the next run (0 when none is). */
   get keptBytes(): number {
-    return 0;
+    return this.#loaded?.keptBytes ?? 0;
   }
-  letGo(): void {}
+  /** Lets go of the kept instance. */
+  letGo(): void {
+    this.#loaded?.letGo();
+  }
 
   /** See {@link ComponentRunner.run}. */
   async run(
@@ -29,7 +33,7 @@ export class LazyComponentRunner {
     request?: HttpRequestHead,
   ): Promise<GuestEnd> {
     this.#runner ??= import("./runner.ts").then((m) =>
-      new m.ComponentRunner(this.module, this.parts)
+      this.#loaded = new m.ComponentRunner(this.module, this.parts)
     );
     return await (await this.#runner).run(wasi, control, request);
   }

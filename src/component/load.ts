@@ -15,6 +15,7 @@ import {
   type ComponentWorld,
   setComponentParts,
 } from "../run/module_component.ts";
+import type { ReuseInfo } from "../run/module_info.ts";
 import { PROVIDED_INTERFACES } from "./runner.ts";
 import { JCO_TRANSPILE_VERSION, TRANSPILE_FORMAT, transpileComponent } from "./transpile.ts";
 
@@ -69,6 +70,7 @@ export async function loadComponent(
     );
   }
   const cores: Record<string, WebAssembly.Module> = {};
+  const reuse: Record<string, ReuseInfo> = {};
   let at = 0;
   for (const [name, length] of meta.cores) {
     let core = derived.bytes.slice(at, at + length) as Uint8Array<ArrayBuffer>;
@@ -83,14 +85,16 @@ export async function loadComponent(
         await sha256Hex(input),
         async () => {
           const { preemptibleModule } = await import("../wasm/preemption.ts");
-          return { bytes: preemptibleModule(input).bytes };
+          const { bytes: rewritten, ...learnt } = preemptibleModule(input);
+          return { bytes: rewritten, meta: learnt };
         },
       );
       core = new Uint8Array(rewritten.bytes);
+      if (rewritten.meta) reuse[name] = rewritten.meta as ReuseInfo;
     }
     cores[name] = await WebAssembly.compile(core as Uint8Array<ArrayBuffer>);
   }
-  const parts: ComponentParts = { world: meta.world, js: meta.js, cores };
+  const parts: ComponentParts = { world: meta.world, js: meta.js, cores, reuse };
   const standIn = cores[meta.cores[0][0]];
   setComponentParts(standIn, parts);
   return standIn;

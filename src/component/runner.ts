@@ -1,42 +1,48 @@
 /**
- * Running a component to its end on the calling thread (a pool worker, or the `run` command):
- * a fresh instance for every run (as `wasmtime serve` and Spin promise), linked by jco's code to
- * this host's WASI 0.2 interfaces, its core modules asking the run for fuel like any
- * preemptible module. An HTTP component is handed the request and its body; a command
- * component runs CGI-style, like a WAGI module. Every way a run ends is in its result.
+ * Running a component on the calling thread (a pool worker, or the `run` command), linked by
+ * jco's code to this host's WASI 0.2 interfaces, its core modules asking the run for fuel like
+ * any preemptible module. Every run starts from the state the component had right after
+ * instantiation (as `wasmtime serve` and Spin promise): one instance is kept and put back to that
+ * state between runs (its memories and mutable globals), or made anew when it cannot be. An HTTP
+ * component is handed the request and its body; a command component runs CGI-style, like a WAGI
+ * module. Every way a run ends is in its result.
  * @module
  */
 
 import type { WasiOptions } from "../wasi/state.ts";
 import { ProcExit } from "../wasi/syscall.ts";
 import { describeFailure, type GuestControl, type GuestEnd } from "../run/guest.ts";
-import { PREEMPT_FUEL, PREEMPT_FUNCTION, PREEMPT_MODULE } from "../wasm/contract.ts";
+import { FreshState, StartWatch } from "../run/fresh_state.ts";
+import {
+  FUEL_EXPORT,
+  GROW_REFUSED_EXPORT,
+  PREEMPT_FUEL,
+  PREEMPT_FUNCTION,
+  PREEMPT_MODULE,
+  STATE_GLOBAL_PREFIX,
+} from "../wasm/contract.ts";
 import type { ComponentParts, HttpRequestHead } from "../run/module_component.ts";
 import { ioImports } from "./host/io.ts";
 import { httpTypesImports, IncomingRequest, ResponseOutparam } from "./host/http.ts";
-import { cliImports } from "./host/cli.ts";
+import { cliImports, RunStdio } from "./host/cli.ts";
+
+/** The host's interfaces, answering from the run `run()` returns. */
+function componentImports(run: () => RunStdio): Record<string, Record<string, unknown>> {
+  return { ...ioImports(), ...httpTypesImports(), ...cliImports(run) };
+}
 
 /** Every interface this host provides (names without version): others are refused at load. */
 export const PROVIDED_INTERFACES: ReadonlySet<string> = new Set(
-  Object.keys(componentImports({
-    args: [],
-    env: [],
-    stdin: { read: () => 0, available: () => 0 },
-    stdout: { write() {} },
-    stderr: { write() {} },
+  Object.keys(componentImports(() => {
+    throw new Error("no run");
   })),
 );
-
-/** The host's interfaces for one run, as jco's generated code imports them. */
-function componentImports(wasi: WasiOptions): Record<string, Record<string, unknown>> {
-  return { ...ioImports(), ...httpTypesImports(), ...cliImports(wasi) };
-}
 
 /** jco's `instantiate`, as its generated code exports it. */
 type Instantiate = (
   getCoreModule: (name: string) => WebAssembly.Module,
   imports: Record<string, unknown>,
-  instantiateCore: (module: WebAssembly.Module, imports: WebAssembly.Imports) => unknown,
+  instantiateCore: (module: WebAssembly.Module, imports?: WebAssembly.Imports) => unknown,
 ) => unknown;
 
 /** What an HTTP component exports, and a command component. */
@@ -52,28 +58,70 @@ const NO_CONTROL: GuestControl = {
   signal: new AbortController().signal,
 };
 
-/** Runs one component again and again, a fresh instance each time (see the module doc). */
+/**
+ * Memory up to which an instance is put back rather than made anew (as for WAGI modules in the
+ * pool: putting back copies all of it).
+ */
+const REUSE_MAX_MEMORY_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Runs after which a kept instance is made anew anyway: resources a guest never dropped stay
+ * in jco's tables, and this bounds what they hold.
+ */
+const MAX_RUNS_PER_INSTANCE = 1000;
+
+/** An instance, and how to put it back to its state right after instantiation. */
+interface Instance {
+  exports: unknown;
+  memories: WebAssembly.Memory[];
+  /** One per instance with a memory of its own (and its globals). */
+  fresh: FreshState[];
+  /** The globals of instances without a memory of their own, and their first values. */
+  globals: [WebAssembly.Global, unknown][];
+  fuel: WebAssembly.Global[];
+  growRefused: WebAssembly.Global[];
+  reusable: boolean;
+  runs: number;
+}
+
+/** Runs one component again and again (see the module doc). */
 export class ComponentRunner {
   #instantiate: Promise<Instantiate> | undefined;
+  #run: RunStdio | undefined;
+  #refuel: () => number = NO_CONTROL.refuel;
+  #kept: Instance | undefined;
+  /** Core modules that ask for fuel (made preemptible), by module. */
+  readonly #fuelled: ReadonlySet<WebAssembly.Module>;
+  /** The rewrite's knowledge of each core module, by module. */
+  readonly #reuse: Map<WebAssembly.Module, ComponentParts["reuse"][string]>;
+  /** Whether instances may serve more than one run at all. */
+  readonly #reusable: boolean;
 
-  constructor(readonly module: WebAssembly.Module, readonly parts: ComponentParts) {}
-
-  /** An instance is never kept: there is nothing to let go. */
-  get keptBytes(): number {
-    return 0;
-  }
-  letGo(): void {}
-
-  /** The core modules that ask for fuel (made preemptible), found once. */
-  get #fuelled(): ReadonlySet<WebAssembly.Module> {
-    this.#fuelledCores ??= new Set(
-      Object.values(this.parts.cores).filter((core) =>
+  constructor(readonly module: WebAssembly.Module, readonly parts: ComponentParts) {
+    const cores = Object.entries(parts.cores);
+    this.#fuelled = new Set(
+      cores.map(([, core]) => core).filter((core) =>
         WebAssembly.Module.imports(core).some((i) => i.module === PREEMPT_MODULE)
       ),
     );
-    return this.#fuelledCores;
+    this.#reuse = new Map(cores.map(([name, core]) => [core, parts.reuse[name]]));
+    // Every core module rewritten, and none that can change its instance beyond memory and
+    // globals (start functions are watched as they run).
+    this.#reusable = cores.every(([name]) => {
+      const reuse = parts.reuse[name];
+      return reuse !== undefined && reuse.notReusable === undefined;
+    });
   }
-  #fuelledCores: Set<WebAssembly.Module> | undefined;
+
+  /** Linear memory of the instance kept for the next run (0 when none is). */
+  get keptBytes(): number {
+    return this.#kept?.memories.reduce((sum, m) => sum + m.buffer.byteLength, 0) ?? 0;
+  }
+
+  /** Lets go of the kept instance: the next run makes a new one. */
+  letGo(): void {
+    this.#kept = undefined;
+  }
 
   /** jco's code, imported once per runner (from text: it was generated at load). */
   #code(): Promise<Instantiate> {
@@ -88,58 +136,160 @@ export class ComponentRunner {
     return this.#instantiate;
   }
 
+  /** A new instance, its host interfaces answering from whichever run is in progress. */
+  async #newInstance(): Promise<Instance> {
+    const instantiate = await this.#code();
+    const made: Instance = {
+      exports: undefined,
+      memories: [],
+      fresh: [],
+      globals: [],
+      fuel: [],
+      growRefused: [],
+      reusable: this.#reusable,
+      runs: 0,
+    };
+    const refuel = () => this.#refuel();
+    // What each instance has to put back, recorded once all are made (start functions and
+    // jco's own set-up may still write memory while the others are linked).
+    const states: { memory?: WebAssembly.Memory; globals: WebAssembly.Global[] }[] = [];
+    const linkCore = (module: WebAssembly.Module, given?: WebAssembly.Imports) => {
+      const reuse = this.#reuse.get(module);
+      let imports = this.#fuelled.has(module)
+        ? { ...given, [PREEMPT_MODULE]: { [PREEMPT_FUNCTION]: refuel } }
+        : given;
+      // A start function that calls the host may leave a state of its own in each instance.
+      const watch = reuse?.hasStart && imports ? new StartWatch() : undefined;
+      if (watch) imports = watch.wrap(imports!);
+      const instance = watch
+        ? watch.instantiate(module, imports!)
+        : { instance: new WebAssembly.Instance(module, imports), startCalledHost: false };
+      if (instance.startCalledHost) made.reusable = false;
+      const exports = instance.instance.exports;
+      const memory = Object.values(exports).find((v) => v instanceof WebAssembly.Memory) as
+        | WebAssembly.Memory
+        | undefined;
+      if (memory && !made.memories.includes(memory)) made.memories.push(memory);
+      if (memory?.buffer instanceof SharedArrayBuffer) made.reusable = false;
+      const ownsMemory = memory !== undefined &&
+        WebAssembly.Module.imports(module).every((i) => i.kind !== "memory");
+      const globals = (reuse?.stateGlobals ?? []).map((g) =>
+        exports[STATE_GLOBAL_PREFIX + g] as WebAssembly.Global
+      );
+      states.push({ memory: ownsMemory ? memory : undefined, globals });
+      if (exports[FUEL_EXPORT]) made.fuel.push(exports[FUEL_EXPORT] as WebAssembly.Global);
+      if (exports[GROW_REFUSED_EXPORT]) {
+        made.growRefused.push(exports[GROW_REFUSED_EXPORT] as WebAssembly.Global);
+      }
+      return instance.instance;
+    };
+    const cores = this.parts.cores;
+    // Every core module is already compiled, and linking is synchronous: so is this.
+    made.exports = await instantiate(
+      (name) => cores[name],
+      componentImports(() => this.#run!),
+      linkCore,
+    );
+    if (made.reusable) {
+      for (const { memory, globals } of states) {
+        if (memory) made.fresh.push(new FreshState(memory, globals, undefined));
+        // An instance without a memory of its own: its globals are put back alone.
+        else for (const global of globals) made.globals.push([global, global.value]);
+      }
+    }
+    return made;
+  }
+
+  /** Puts `kept` back to its state after instantiation; false when it cannot be. */
+  #putBack(kept: Instance): boolean {
+    if (!kept.fresh.every((state) => state.restorable)) return false;
+    for (const state of kept.fresh) state.restore();
+    for (const [global, value] of kept.globals) global.value = value;
+    for (const fuel of kept.fuel) fuel.value = PREEMPT_FUEL;
+    for (const refused of kept.growRefused) refused.value = 0;
+    return true;
+  }
+
   /**
    * Runs the component: an HTTP one serves `request` (its body is `wasi.stdin`, its response
    * goes to `wasi.stdout` as a CGI block), a command one runs with `wasi` as a WAGI module
-   * does. `control` stops it from outside. Never rejects.
+   * does. `control` stops it from outside. Never rejects. `memoryBytes` is the memory this run
+   * made (0 for an instance put back).
    */
   async run(
     wasi: WasiOptions,
     control: GuestControl = NO_CONTROL,
     request?: HttpRequestHead,
   ): Promise<GuestEnd> {
-    const memories: WebAssembly.Memory[] = [];
-    const memoryBytes = () => memories.reduce((sum, m) => sum + m.buffer.byteLength, 0);
-    const fuelled = this.#fuelled;
+    this.#run = new RunStdio(wasi);
+    this.#refuel = control.refuel;
+    let instance = this.#kept;
+    this.#kept = undefined;
+    let made = 0;
+    const size = () => instance?.memories.reduce((sum, m) => sum + m.buffer.byteLength, 0) ?? 0;
     try {
-      const instantiate = await this.#code();
-      const cores = this.parts.cores;
-      const linkCore = (module: WebAssembly.Module, given?: WebAssembly.Imports) => {
-        const imports = fuelled.has(module)
-          ? { ...given, [PREEMPT_MODULE]: { [PREEMPT_FUNCTION]: control.refuel } }
-          : given;
-        const instance = new WebAssembly.Instance(module, imports);
-        for (const value of Object.values(instance.exports)) {
-          if (value instanceof WebAssembly.Memory) memories.push(value);
-        }
-        return instance;
-      };
-      // Every core module is already compiled, and linking is synchronous: so is this.
-      const exports = await instantiate((name) => cores[name], componentImports(wasi), linkCore);
-      if (this.parts.world === "command") {
-        (exports as CommandExports).run.run();
-        return { exitCode: 0, memoryBytes: memoryBytes() };
+      if (!instance || !this.#putBack(instance)) {
+        instance = await this.#newInstance();
+        made = size();
       }
-      if (!request) throw new Error("an HTTP component runs for a request only");
-      let answeredError: string | undefined;
-      const target = {
-        stdout: wasi.stdout,
-        set: false,
-        failed: (why: string) => answeredError = why,
-      };
-      (exports as HttpExports).incomingHandler.handle(
-        new IncomingRequest(request, wasi.stdin),
-        new ResponseOutparam(target),
-      );
-      const failure = answeredError ??
-        (target.set ? undefined : "the component returned without setting a response");
-      return { exitCode: 0, failure, memoryBytes: memoryBytes() };
+      instance.runs++;
+      let failure: string | undefined;
+      if (this.parts.world === "command") {
+        (instance.exports as CommandExports).run.run();
+      } else {
+        failure = this.#handle(instance, wasi, request);
+      }
+      if (failure !== undefined) {
+        return { exitCode: 0, failure, memoryBytes: Math.max(made, size()) };
+      }
+      return { exitCode: 0, memoryBytes: this.#keep(instance, made) };
     } catch (error) {
-      if (error instanceof ProcExit) return { exitCode: error.code, memoryBytes: memoryBytes() };
+      if (error instanceof ProcExit) {
+        return { exitCode: error.code, memoryBytes: this.#keep(instance!, made) };
+      }
       // `wasi:cli/run.run` answering its error case: a failed command, as exit code 1.
-      if (isComponentError(error)) return { exitCode: 1, memoryBytes: memoryBytes() };
-      return { exitCode: 0, failure: describeFailure(error), memoryBytes: memoryBytes() };
+      if (isComponentError(error)) {
+        return { exitCode: 1, memoryBytes: this.#keep(instance!, made) };
+      }
+      // A trap, a stop: the instance is not trusted again.
+      return { exitCode: 0, failure: describeFailure(error), memoryBytes: Math.max(made, size()) };
+    } finally {
+      this.#run = undefined;
+      this.#refuel = NO_CONTROL.refuel;
     }
+  }
+
+  /** Serves `request` on `instance`; returns why it failed, if it did. */
+  #handle(instance: Instance, wasi: WasiOptions, request?: HttpRequestHead): string | undefined {
+    if (!request) return "an HTTP component runs for a request only";
+    let answeredError: string | undefined;
+    const target = {
+      stdout: wasi.stdout,
+      set: false,
+      failed: (why: string) => answeredError = why,
+    };
+    (instance.exports as HttpExports).incomingHandler.handle(
+      new IncomingRequest(request, wasi.stdin),
+      new ResponseOutparam(target),
+    );
+    return answeredError ??
+      (target.set ? undefined : "the component returned without setting a response");
+  }
+
+  /**
+   * Keeps `instance` for the next run when it can be put back; returns the memory this run
+   * leaves to be collected (`made` when kept, else all of the instance's).
+   */
+  #keep(instance: Instance, made: number): number {
+    const size = instance.memories.reduce((sum, m) => sum + m.buffer.byteLength, 0);
+    if (
+      instance.reusable && instance.runs < MAX_RUNS_PER_INSTANCE &&
+      size <= REUSE_MAX_MEMORY_BYTES && instance.fresh.every((state) => state.restorable)
+    ) {
+      this.#kept = instance;
+      return made;
+    }
+    return Math.max(made, size);
   }
 }
 

@@ -8,6 +8,7 @@
  */
 
 import type { CompileCache } from "./compile_cache.ts";
+import type { ReuseInfo } from "./module_info.ts";
 
 /** Which world a component serves: an HTTP handler, or a command run CGI-style. */
 export type ComponentWorld = "http" | "command";
@@ -19,6 +20,8 @@ export interface ComponentParts {
   js: string;
   /** Its core modules by the names the code asks for, made preemptible and memory-capped. */
   cores: Record<string, WebAssembly.Module>;
+  /** What the preemption rewrite learnt of each core module, by the same names (if it ran). */
+  reuse: Record<string, ReuseInfo | undefined>;
 }
 
 /**

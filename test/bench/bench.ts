@@ -3,7 +3,8 @@
  * one worker, and the defaults: as many isolates and workers as CPUs), driven in the same run with the same load — ApacheBench
  * (`ab -k -n 10000 -c 100`, the seed article's) and wrk at concurrency 10 and 100 — on `/`
  * (WAT hello), `/hello` (C hello), `/env` (larger output), a POST echo, a query page from Rust
- * and from AssemblyScript, and a C table with ~3 ms of work; the pool alone (`--pool-only`) on
+ * and from AssemblyScript, a C table with ~3 ms of work, and the C wasi:http component
+ * (modules/http_component.c, through jco-transpile 0.1.1); the pool alone (`--pool-only`) on
  * `/hello`. Prints requests/s,
  * latency percentiles, failures and peak RSS, then each figure as a ratio to bare Deno.serve,
  * and to a bare Deno.serve replaying, for each route, the response wagi-deno sent (recorded
@@ -220,7 +221,12 @@ await Deno.writeTextFile(
     (_, file) => `module = "${ROOT}modules/${file}"`,
   ) + `\n[[module]]\nroute = "/echo"\nmodule = "${ROOT}test/fixtures/cat.wasm"\n` +
     // Real modules in other languages, and one with ~3 ms of work per request.
-    [["/rust/...", "query_rust.wasm"], ["/as/...", "query_as.wasm"], ["/table", "table.wasm"]]
+    [
+      ["/rust/...", "query_rust.wasm"],
+      ["/as/...", "query_as.wasm"],
+      ["/table", "table.wasm"],
+      ["/component/...", "http_component.wasm"],
+    ]
       .map(([route, file]) =>
         `\n[[module]]\nroute = "${route}"\nmodule = "${ROOT}modules/${file}"\n`
       )
@@ -274,6 +280,7 @@ const routes: [string, string, string | undefined][] = [
   ["/rust (Rust query page)", "/rust/bench?a=1&b=x%20y+z&c=%3Cb%3E", undefined],
   ["/as (AssemblyScript query page)", "/as/bench?a=1&b=x%20y+z&c=%3Cb%3E", undefined],
   ["/table (~3 ms of work)", "/table?seed=7", undefined],
+  ["/component (C wasi:http component)", "/component/bench?a=1", undefined],
 ];
 
 // The second baseline: bare Deno.serve sending, for each route, the response wagi-deno sends.

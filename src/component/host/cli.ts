@@ -1,7 +1,7 @@
 /**
- * `wasi:cli`, `wasi:clocks`, `wasi:random` and `wasi:filesystem` for components, made per run
- * from what the run is given: argv and environment (CGI variables for a command), its stdio,
- * and how it is stopped. The filesystem has no preopened directories yet: a component sees no
+ * `wasi:cli`, `wasi:clocks`, `wasi:random` and `wasi:filesystem` for components, answering from
+ * the run in progress: argv and environment (CGI variables for a command), its stdio, and how it
+ * is stopped. The filesystem has no preopened directories yet: a component sees no
  * files (volumes are served to WAGI modules only, see docs/components.md).
  * @module
  */
@@ -45,20 +45,39 @@ function boundedRandom(length: bigint): Uint8Array {
   return randomBytes(length > BigInt(MAX_RANDOM) ? BigInt(MAX_RANDOM) : length);
 }
 
+/** What the interfaces below read of the run in progress (an instance serves many runs). */
+export class RunStdio {
+  wasi: WasiOptions;
+  stdin: InputStream;
+  stdout: OutputStream;
+  stderr: OutputStream;
+  environment: [string, string][];
+
+  constructor(wasi: WasiOptions) {
+    this.wasi = wasi;
+    this.stdin = new InputStream(wasi.stdin);
+    this.stdout = new OutputStream(wasi.stdout);
+    this.stderr = new OutputStream(wasi.stderr);
+    this.environment = wasi.env.map(([k, v]) => [k, v]);
+  }
+
+  /** Sleeps `ms` under the run's stop signal. */
+  sleep(ms: number): void {
+    if (this.wasi.stop) this.wasi.stop.sleep(ms);
+    else Atomics.wait(SLEEPER, 0, 0, ms);
+  }
+}
+
 /**
- * The per-run interfaces, as jco's generated code imports them: `wasi` says what the run
- * sees; its `stop` puts clock waits under the run's deadline.
+ * The interfaces that answer from the run in progress, as jco's generated code imports them:
+ * `run()` is the run being served when a call comes.
  */
-export function cliImports(wasi: WasiOptions) {
-  const sleep = (ms: number) => wasi.stop ? wasi.stop.sleep(ms) : Atomics.wait(SLEEPER, 0, 0, ms);
-  const stdin = new InputStream(wasi.stdin);
-  const stdout = new OutputStream(wasi.stdout);
-  const stderr = new OutputStream(wasi.stderr);
-  const environment = wasi.env.map(([k, v]) => [k, v]);
+export function cliImports(run: () => RunStdio) {
+  const sleep = (ms: number) => run().sleep(ms);
   return {
     "wasi:cli/environment": {
-      getEnvironment: () => environment,
-      getArguments: () => [...wasi.args],
+      getEnvironment: () => run().environment,
+      getArguments: () => [...run().wasi.args],
       initialCwd: () => undefined,
     },
     "wasi:cli/exit": {
@@ -69,9 +88,9 @@ export function cliImports(wasi: WasiOptions) {
         throw new ProcExit(code);
       },
     },
-    "wasi:cli/stdin": { getStdin: () => stdin },
-    "wasi:cli/stdout": { getStdout: () => stdout },
-    "wasi:cli/stderr": { getStderr: () => stderr },
+    "wasi:cli/stdin": { getStdin: () => run().stdin },
+    "wasi:cli/stdout": { getStdout: () => run().stdout },
+    "wasi:cli/stderr": { getStderr: () => run().stderr },
     "wasi:cli/terminal-input": { TerminalInput },
     "wasi:cli/terminal-output": { TerminalOutput },
     "wasi:cli/terminal-stdin": { getTerminalStdin: () => undefined },

@@ -1,0 +1,86 @@
+/**
+ * The component runner on its own (the layer below the pool): fresh state for every run, from
+ * one instance put back between runs, and a new one after a trap.
+ * @module
+ */
+
+import { assertEquals, assertOk } from "../_assert.ts";
+import { fixture, ROOT } from "../_fixtures.ts";
+import { countingInstances } from "../_instances.ts";
+import { loadComponent } from "../../src/component/load.ts";
+import { ComponentRunner } from "../../src/component/runner.ts";
+import { CompileCache } from "../../src/run/compile_cache.ts";
+import { componentParts } from "../../src/run/module_component.ts";
+import { BytesSource, CollectingSink } from "../../src/wasi/streams.ts";
+import { sha256Hex } from "../../src/digest.ts";
+
+async function runnerFor(path: string): Promise<ComponentRunner> {
+  const bytes = await Deno.readFile(path);
+  const module = await loadComponent(bytes, await sha256Hex(bytes), {
+    preemptible: true,
+    derived: new CompileCache(undefined),
+  });
+  return new ComponentRunner(module, componentParts(module)!);
+}
+
+async function get(runner: ComponentRunner, pathWithQuery: string) {
+  const stdout = new CollectingSink(1 << 20);
+  const end = await runner.run(
+    {
+      args: [],
+      env: [],
+      stdin: new BytesSource(new Uint8Array()),
+      stdout,
+      stderr: new CollectingSink(1024),
+    },
+    undefined,
+    { method: "GET", pathWithQuery, scheme: "http", authority: "localhost", headers: [] },
+  );
+  return { end, text: new TextDecoder().decode(stdout.bytes()) };
+}
+
+Deno.test("component runner: every run sees fresh state, from one instance put back between runs", async () => {
+  const runner = await runnerFor(`${ROOT}modules/http_component.wasm`);
+  const cores = Object.keys(componentParts(runner.module)!.cores).length;
+  const answers: string[] = [];
+  const made = await countingInstances(async () => {
+    for (let i = 0; i < 20; i++) answers.push((await get(runner, "/?count")).text);
+  });
+  assertEquals(new Set(answers), new Set(["Status: 200\ncontent-type: text/plain\n\n1\n"]));
+  // One instance of each core module, for all twenty runs.
+  assertEquals(made, cores);
+  assertOk(runner.keptBytes > 0);
+});
+
+Deno.test("component runner: after a trap the instance is made anew, and answers again", async () => {
+  const runner = await runnerFor(`${ROOT}modules/http_component.wasm`);
+  await get(runner, "/");
+  const trapped = await get(runner, "/?trap");
+  assertEquals(trapped.end.failure, "trap: unreachable");
+  assertEquals(runner.keptBytes, 0);
+  const made = await countingInstances(async () => {
+    assertEquals((await get(runner, "/?count")).text.endsWith("\n\n1\n"), true);
+  });
+  assertOk(made > 0);
+});
+
+Deno.test("component runner: a command component answers the same run after run", async () => {
+  const runner = await runnerFor(fixture("env_command.wasm"));
+  const outputs = new Set<string>();
+  for (let i = 0; i < 5; i++) {
+    const stdout = new CollectingSink(1 << 20);
+    const end = await runner.run({
+      args: ["/x", "a"],
+      env: [["EMPTY", ""], ["REQUEST_METHOD", "POST"]],
+      stdin: new BytesSource(new TextEncoder().encode("body")),
+      stdout,
+      stderr: new CollectingSink(1024),
+    });
+    assertEquals(end.exitCode, 0);
+    outputs.add(new TextDecoder().decode(stdout.bytes()));
+  }
+  assertEquals([...outputs], [
+    "Content-Type: text/plain\n\n### argv\n0 = /x\n1 = a\n### env\nEMPTY = \n" +
+    "REQUEST_METHOD = POST\n### body\nbody",
+  ]);
+});
