@@ -51,7 +51,7 @@ IMPORT(STREAMS, "[resource-drop]output-stream") void output_drop(u32 self);
 
 // The host allocates lists and strings it returns through this; everything is released at the
 // end of a request (an instance serves one), and the echo loop releases each chunk it wrote.
-static u8 heap[256 * 1024];
+static u8 heap[64 * 1024];
 static size_t heap_used;
 
 __attribute__((export_name("cabi_realloc")))
@@ -180,7 +180,7 @@ void handle(u32 request, u32 outparam) {
     for (;;) {
       size_t mark = heap_used;
       u32 read[3];
-      input_blocking_read(input, 65536, read);
+      input_blocking_read(input, 32768, read);
       if ((u8)read[0] != 0) break;  // closed (or failed): the body ended
       write_all(stream, (const u8 *)read[1], read[2]);
       heap_used = mark;
