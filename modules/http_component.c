@@ -8,6 +8,8 @@
 //   GET  ...?header=NAME    answers every value of request header NAME, one per line
 //   GET  ...?count          a global counter, incremented: always 1 with fresh state per request
 //   GET  ...?grow           grows memory by 16 MiB: answers "grown" or "refused"
+//   GET  ...?fetch=HOST     GETs http://HOST/upstream (outbound, wasi:http/outgoing-handler) and
+//                           answers its status and body, or "refused"/"failed" with the error
 //   GET  ...?trap           traps before answering
 //   GET  ...?loop           loops forever before answering
 
@@ -19,6 +21,8 @@ typedef unsigned long size_t;
 #define IMPORT(module, name) __attribute__((import_module(module), import_name(name)))
 #define TYPES "wasi:http/types@0.2.12"
 #define STREAMS "wasi:io/streams@0.2.12"
+#define POLL "wasi:io/poll@0.2.12"
+#define OUTGOING "wasi:http/outgoing-handler@0.2.12"
 
 IMPORT(TYPES, "[constructor]fields") u32 fields_new(void);
 IMPORT(TYPES, "[method]fields.append")
@@ -47,6 +51,18 @@ void input_blocking_read(u32 self, u64 len, void *ret);
 IMPORT(STREAMS, "[method]output-stream.blocking-write-and-flush")
 void output_write(u32 self, const u8 *bytes, size_t len, void *ret);
 IMPORT(STREAMS, "[resource-drop]input-stream") void input_drop(u32 self);
+IMPORT(TYPES, "[constructor]outgoing-request") u32 outgoing_request_new(u32 headers);
+IMPORT(TYPES, "[method]outgoing-request.set-authority")
+u32 outgoing_request_set_authority(u32 self, u32 some, const u8 *ptr, size_t len);
+IMPORT(TYPES, "[method]outgoing-request.set-path-with-query")
+u32 outgoing_request_set_path(u32 self, u32 some, const char *ptr, size_t len);
+IMPORT(OUTGOING, "handle") void outgoing_handle(u32 request, u32 some, u32 options, void *ret);
+IMPORT(TYPES, "[method]future-incoming-response.subscribe") u32 future_subscribe(u32 self);
+IMPORT(TYPES, "[method]future-incoming-response.get") void future_get(u32 self, void *ret);
+IMPORT(TYPES, "[method]incoming-response.status") u32 incoming_response_status(u32 self);
+IMPORT(TYPES, "[method]incoming-response.consume") void incoming_response_consume(u32 self, void *ret);
+IMPORT(POLL, "[method]pollable.block") void pollable_block(u32 self);
+IMPORT(POLL, "[resource-drop]pollable") void pollable_drop(u32 self);
 IMPORT(STREAMS, "[resource-drop]output-stream") void output_drop(u32 self);
 
 // The host allocates lists and strings it returns through this; everything is released at the
@@ -215,7 +231,47 @@ void handle(u32 request, u32 outparam) {
   }
   header(headers, "content-type", "text/plain");
   stream = respond(outparam, headers, status, &body);
-  if (query_param(path_bytes, path_len, "grow", &value, &value_len)) {
+  if (query_param(path_bytes, path_len, "fetch", &value, &value_len)) {
+    // A GET of http://HOST/upstream, its answer relayed.
+    u32 request_out = outgoing_request_new(fields_new());
+    outgoing_request_set_authority(request_out, 1, value, value_len);
+    outgoing_request_set_path(request_out, 1, "/upstream", 9);
+    u64 sent[4];
+    outgoing_handle(request_out, 0, 0, sent);
+    if ((u8)sent[0] != 0) {
+      // error-code 15: HTTP-request-denied.
+      write_text(stream, ((u8 *)sent)[8] == 15 ? "refused\n" : "failed\n");
+    } else {
+      u32 future = (u32)sent[1];
+      u32 pollable = future_subscribe(future);
+      pollable_block(pollable);
+      pollable_drop(pollable);
+      u64 got[4];
+      future_get(future, got);
+      // option<result<result<incoming-response, error-code>>>: tags at 0, 8 and 16.
+      if ((u8)got[0] != 1 || (u8)got[1] != 0 || (u8)got[2] != 0) {
+        write_text(stream, "failed\n");
+      } else {
+        u32 response = (u32)got[3];
+        u32 status = incoming_response_status(response);
+        u8 digits[4] = {(u8)('0' + status / 100), (u8)('0' + status / 10 % 10), (u8)('0' + status % 10), '\n'};
+        write_text(stream, "fetched ");
+        write_all(stream, digits, 4);
+        incoming_response_consume(response, ret);
+        incoming_body_stream(ret[1], ret);
+        u32 input = ret[1];
+        for (;;) {
+          size_t mark = heap_used;
+          u32 read[3];
+          input_blocking_read(input, 32768, read);
+          if ((u8)read[0] != 0) break;
+          write_all(stream, (const u8 *)read[1], read[2]);
+          heap_used = mark;
+        }
+        input_drop(input);
+      }
+    }
+  } else if (query_param(path_bytes, path_len, "grow", &value, &value_len)) {
     write_text(stream, __builtin_wasm_memory_grow(0, 256) == (size_t)-1 ? "refused\n" : "grown\n");
   } else if (query_param(path_bytes, path_len, "count", &value, &value_len)) {
     counter++;

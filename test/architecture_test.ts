@@ -31,7 +31,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   pool: ["run", "wasi", "wasm", "component"],
   // Running WASI 0.2 components (jco's code and this host's WASI 0.2): beside the pool, which
   // runs them.
-  component: ["run", "wasi", "wasm"],
+  component: ["run", "wasi", "wasm", "outbound_http"],
   // The HTTP side knows guests through the run contract only.
   server: ["run", "cgi", "routing", "config", "outbound_http"],
   // The composition root.

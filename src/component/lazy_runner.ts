@@ -9,6 +9,7 @@ import type { GuestControl, GuestEnd } from "../run/guest.ts";
 import type { WasiOptions } from "../wasi/state.ts";
 import type { ComponentParts, HttpRequestHead } from "../run/module_component.ts";
 import type { ComponentRunner } from "./runner.ts";
+import type { OutboundOptions } from "../outbound_http/names.ts";
 
 /** Runs a component through a {@link ComponentRunner} loaded when first needed. */
 export class LazyComponentRunner {
@@ -31,10 +32,11 @@ export class LazyComponentRunner {
     wasi: WasiOptions,
     control: GuestControl,
     request?: HttpRequestHead,
+    outbound?: OutboundOptions,
   ): Promise<GuestEnd> {
     this.#runner ??= import("./runner.ts").then((m) =>
       this.#loaded = new m.ComponentRunner(this.module, this.parts)
     );
-    return await (await this.#runner).run(wasi, control, request);
+    return await (await this.#runner).run(wasi, control, request, outbound);
   }
 }

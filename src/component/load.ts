@@ -27,6 +27,7 @@ interface TranspiledMeta {
   world: ComponentWorld;
   js: string;
   imports: string[];
+  async: boolean;
   /** Core module names and byte lengths, in the order their bytes are stored. */
   cores: [string, number][];
 }
@@ -52,6 +53,7 @@ export async function loadComponent(
       world: transpiled.world,
       js: transpiled.js,
       imports: transpiled.imports,
+      async: transpiled.async,
       cores: transpiled.cores.map(([name, core]) => [name, core.length]),
     };
     const all = new Uint8Array(transpiled.cores.reduce((sum, [, core]) => sum + core.length, 0));
@@ -94,7 +96,7 @@ export async function loadComponent(
     }
     cores[name] = await WebAssembly.compile(core as Uint8Array<ArrayBuffer>);
   }
-  const parts: ComponentParts = { world: meta.world, js: meta.js, cores, reuse };
+  const parts: ComponentParts = { world: meta.world, js: meta.js, cores, reuse, async: meta.async };
   const standIn = cores[meta.cores[0][0]];
   setComponentParts(standIn, parts);
   return standIn;

@@ -25,18 +25,33 @@ import type { ComponentParts, HttpRequestHead } from "../run/module_component.ts
 import { ioImports } from "./host/io.ts";
 import { httpTypesImports, IncomingRequest, ResponseOutparam } from "./host/http.ts";
 import { cliImports, RunStdio } from "./host/cli.ts";
+import { type OutboundRun, outgoingImports } from "./host/outgoing.ts";
+import { DEFAULT_OUTBOUND, type OutboundOptions } from "../outbound_http/names.ts";
 
-/** The host's interfaces, answering from the run `run()` returns. */
-function componentImports(run: () => RunStdio): Record<string, Record<string, unknown>> {
-  return { ...ioImports(), ...httpTypesImports(), ...cliImports(run) };
+/** The host's interfaces, answering from the run in progress. */
+function componentImports(
+  run: () => RunStdio,
+  outbound: () => OutboundRun,
+): Record<string, Record<string, unknown>> {
+  const out = outgoingImports(outbound);
+  const types = httpTypesImports();
+  return {
+    ...ioImports(),
+    ...types,
+    "wasi:http/types": { ...types["wasi:http/types"], ...out.types },
+    ...out.handler,
+    ...cliImports(run),
+  };
 }
 
 /** Every interface this host provides (names without version): others are refused at load. */
 export const PROVIDED_INTERFACES: ReadonlySet<string> = new Set(
-  Object.keys(componentImports(() => {
-    throw new Error("no run");
-  })),
+  Object.keys(componentImports(noRun, noRun)),
 );
+
+function noRun(): never {
+  throw new Error("no run in progress");
+}
 
 /** jco's `instantiate`, as its generated code exports it. */
 type Instantiate = (
@@ -47,10 +62,10 @@ type Instantiate = (
 
 /** What an HTTP component exports, and a command component. */
 interface HttpExports {
-  incomingHandler: { handle(request: IncomingRequest, out: ResponseOutparam): void };
+  incomingHandler: { handle(request: IncomingRequest, out: ResponseOutparam): unknown };
 }
 interface CommandExports {
-  run: { run(): void };
+  run: { run(): unknown };
 }
 
 const NO_CONTROL: GuestControl = {
@@ -88,6 +103,7 @@ interface Instance {
 export class ComponentRunner {
   #instantiate: Promise<Instantiate> | undefined;
   #run: RunStdio | undefined;
+  #outbound: OutboundRun | undefined;
   #refuel: () => number = NO_CONTROL.refuel;
   #kept: Instance | undefined;
   /** Core modules that ask for fuel (made preemptible), by module. */
@@ -187,7 +203,7 @@ export class ComponentRunner {
     // Every core module is already compiled, and linking is synchronous: so is this.
     made.exports = await instantiate(
       (name) => cores[name],
-      componentImports(() => this.#run!),
+      componentImports(() => this.#run!, () => this.#outbound!),
       linkCore,
     );
     if (made.reusable) {
@@ -220,8 +236,10 @@ export class ComponentRunner {
     wasi: WasiOptions,
     control: GuestControl = NO_CONTROL,
     request?: HttpRequestHead,
+    outbound: OutboundOptions = DEFAULT_OUTBOUND,
   ): Promise<GuestEnd> {
     this.#run = new RunStdio(wasi);
+    this.#outbound = { options: outbound, signal: control.signal, open: 0 };
     this.#refuel = control.refuel;
     let instance = this.#kept;
     this.#kept = undefined;
@@ -235,9 +253,10 @@ export class ComponentRunner {
       instance.runs++;
       let failure: string | undefined;
       if (this.parts.world === "command") {
-        (instance.exports as CommandExports).run.run();
+        // Under JSPI (outbound requests) the export returns a promise.
+        await (instance.exports as CommandExports).run.run();
       } else {
-        failure = this.#handle(instance, wasi, request);
+        failure = await this.#handle(instance, wasi, request);
       }
       if (failure !== undefined) {
         return { exitCode: 0, failure, memoryBytes: Math.max(made, size()) };
@@ -255,12 +274,17 @@ export class ComponentRunner {
       return { exitCode: 0, failure: describeFailure(error), memoryBytes: Math.max(made, size()) };
     } finally {
       this.#run = undefined;
+      this.#outbound = undefined;
       this.#refuel = NO_CONTROL.refuel;
     }
   }
 
   /** Serves `request` on `instance`; returns why it failed, if it did. */
-  #handle(instance: Instance, wasi: WasiOptions, request?: HttpRequestHead): string | undefined {
+  async #handle(
+    instance: Instance,
+    wasi: WasiOptions,
+    request?: HttpRequestHead,
+  ): Promise<string | undefined> {
     if (!request) return "an HTTP component runs for a request only";
     let answeredError: string | undefined;
     const target = {
@@ -268,7 +292,7 @@ export class ComponentRunner {
       set: false,
       failed: (why: string) => answeredError = why,
     };
-    (instance.exports as HttpExports).incomingHandler.handle(
+    await (instance.exports as HttpExports).incomingHandler.handle(
       new IncomingRequest(request, wasi.stdin),
       new ResponseOutparam(target),
     );

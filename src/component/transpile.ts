@@ -7,6 +7,7 @@
  */
 
 import type { ComponentWorld } from "../run/module_component.ts";
+import { ASYNC_EXPORTS, ASYNC_IMPORTS } from "./host/outgoing.ts";
 
 /**
  * The jco code generator used, pinned: the JavaScript it generates is on the hot path of
@@ -15,7 +16,7 @@ import type { ComponentWorld } from "../run/module_component.ts";
 export const JCO_TRANSPILE_VERSION = "0.1.1";
 
 /** Changes when what is done to jco's output changes: transpiled components kept are then not used. */
-export const TRANSPILE_FORMAT = 3;
+export const TRANSPILE_FORMAT = 4;
 
 /** A component, transpiled: its world, jco's code, and its core modules as bytes. */
 export interface TranspiledComponent {
@@ -25,6 +26,8 @@ export interface TranspiledComponent {
   imports: string[];
   /** Core module names (as the code asks for them) and their bytes, in jco's order. */
   cores: [string, Uint8Array][];
+  /** It was transpiled for JSPI: its exports return promises (it makes outbound requests). */
+  async: boolean;
 }
 
 /** The interface a component exports to be a world we serve, by world. */
@@ -65,13 +68,24 @@ const EMPTY_STRING_SHORTCUT = /if \(s\.length === 0\) \{\s*utf8EncodedLen = 0;\s
  */
 export async function transpileComponent(component: Uint8Array): Promise<TranspiledComponent> {
   const { transpileBytes } = await import("jco-transpile");
-  const out = await transpileBytes(component, {
+  const options = {
     name: "component",
-    instantiation: "async",
+    instantiation: "async" as const,
     nodejsCompat: false,
     emitTypescriptDeclarations: false,
     base64Cutoff: 0,
-  });
+  };
+  let out = await transpileBytes(component, options);
+  // A component that makes outbound requests waits for them: again, under JSPI.
+  const async = (out.imports as string[]).includes("wasi:http/outgoing-handler");
+  if (async) {
+    out = await transpileBytes(component, {
+      ...options,
+      asyncMode: "jspi",
+      asyncImports: ASYNC_IMPORTS,
+      asyncExports: ASYNC_EXPORTS,
+    });
+  }
   const exported = out.exports.map(([name]: [string, string]) => name);
   const world = WORLD_EXPORTS.find(([, pattern]) => exported.some((name) => pattern.test(name)))
     ?.[0];
@@ -102,5 +116,5 @@ export async function transpileComponent(component: Uint8Array): Promise<Transpi
     js = js.replace(EAGER_TASK, "").replace(TASK_META, LAZY_TASK_META)
       .replace(START_TASK, LAZY_TASK_CLASS + START_TASK);
   }
-  return { world, js, imports: out.imports as string[], cores };
+  return { world, js, imports: out.imports as string[], cores, async };
 }

@@ -76,7 +76,8 @@ async function runJob(run: Run): Promise<{ report: RunReport; stdout: RingSink }
   // Small writes go out in chunks, and before every wait: a sleep, a read of the body (the
   // source below), a fuel refill long after the last write. A guest waiting on the network
   // (outbound HTTP, under JSPI) hands every write over at once instead.
-  const hold = runner !== undefined && !moduleInfo(runner.module).usesHttp;
+  const hold = runner !== undefined && !moduleInfo(runner.module).usesHttp &&
+    !(runner instanceof LazyComponentRunner && runner.parts.async);
   const stdout = new RingSink(
     run.stdout,
     signal,
@@ -114,7 +115,7 @@ async function runJob(run: Run): Promise<{ report: RunReport; stdout: RingSink }
   const end = !runner
     ? { exitCode: 0, failure: "worker has no copy of the module", memoryBytes: 0 }
     : runner instanceof LazyComponentRunner
-    ? await runner.run(wasi, guestControl, run.request)
+    ? await runner.run(wasi, guestControl, run.request, run.outbound)
     : await runner.run(run.entrypoint, wasi, run.outbound, guestControl);
   current = undefined;
   const report: RunReport = {

@@ -22,6 +22,8 @@ export interface ComponentParts {
   cores: Record<string, WebAssembly.Module>;
   /** What the preemption rewrite learnt of each core module, by the same names (if it ran). */
   reuse: Record<string, ReuseInfo | undefined>;
+  /** It makes outbound requests: its exports wait for them under JSPI (return promises). */
+  async: boolean;
 }
 
 /**

@@ -8,6 +8,7 @@
 import { type GuestInputs, inputsOf, type Snapshot, snapshotsOf } from "../wasi/host.ts";
 import { HTTP_MODULE } from "../outbound_http/names.ts";
 import { PREEMPT_MODULE } from "../wasm/contract.ts";
+import { componentParts } from "./module_component.ts";
 
 /** What a module imports, in the terms a runner needs. */
 export interface ModuleInfo {
@@ -30,7 +31,9 @@ export function moduleInfo(module: WebAssembly.Module): ModuleInfo {
     const imports = WebAssembly.Module.imports(module);
     found = {
       snapshots: snapshotsOf(module),
-      usesHttp: imports.some((i) => i.module === HTTP_MODULE),
+      // A component's outbound requests wait on the network as wasi_experimental_http's do.
+      usesHttp: imports.some((i) => i.module === HTTP_MODULE) ||
+        componentParts(module)?.async === true,
       reads: inputsOf(module),
       preemptible: imports.some((i) => i.module === PREEMPT_MODULE),
     };

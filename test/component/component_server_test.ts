@@ -221,3 +221,87 @@ Deno.test("`run` runs a command component with the process's stdio", async () =>
   const text = new TextDecoder().decode(stdout);
   assertMatch(text, /### argv\n0 = .*env_command\.wasm\n1 = one\n2 = two\n/);
 });
+
+Deno.test("an HTTP component's outbound requests reach allowed hosts only, through fetch", async () => {
+  let served = 0;
+  const upstream = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    served++;
+    return new Response(`upstream saw ${new URL(request.url).pathname}\n`, { status: 203 });
+  });
+  const host = `127.0.0.1:${upstream.addr.port}`;
+  const toml = CONFIG + `
+[[module]]
+route = "/allowed/..."
+module = "${HTTP_COMPONENT}"
+allowed_hosts = ["http://${host}"]
+
+[[module]]
+route = "/denied/..."
+module = "${HTTP_COMPONENT}"
+`;
+  try {
+    await withServer(async ({ url }) => {
+      const fetched = await fetch(`${url}/allowed/?fetch=${host}`);
+      assertEquals(fetched.status, 200);
+      assertEquals(await fetched.text(), "fetched 203\nupstream saw /upstream\n");
+      assertEquals(served, 1);
+      const refused = await fetch(`${url}/denied/?fetch=${host}`);
+      assertEquals(await refused.text(), "refused\n");
+      // A host not on the list is never contacted.
+      assertEquals(served, 1);
+      // An allowed host where nothing listens: an error code the guest sees (not the server).
+      const nowhere = await fetch(`${url}/allowed/?fetch=127.0.0.1:1`);
+      assertEquals(await nowhere.text(), "failed\n");
+      // Concurrent outbound runs answer each their own.
+      const many = await Promise.all(
+        Array.from(
+          { length: 8 },
+          () => fetch(`${url}/allowed/?fetch=${host}`).then((r) => r.text()),
+        ),
+      );
+      assertEquals(new Set(many), new Set(["fetched 203\nupstream saw /upstream\n"]));
+    }, toml);
+  } finally {
+    await upstream.shutdown();
+  }
+});
+
+Deno.test("a component waiting on an outbound request is stopped at its timeout, and the request ends", async () => {
+  let aborted: () => void = () => {};
+  const upstreamAborted = new Promise<void>((resolve) => aborted = resolve);
+  const upstream = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    // Answers only once its client let go (too late for anyone to read).
+    return new Promise<Response>((resolve) =>
+      request.signal.addEventListener("abort", () => {
+        aborted();
+        resolve(new Response("late"));
+      })
+    );
+  });
+  const host = `127.0.0.1:${upstream.addr.port}`;
+  const toml = CONFIG + `
+[[module]]
+route = "/slow/..."
+module = "${HTTP_COMPONENT}"
+allowed_hosts = ["http://${host}"]
+timeout = 1
+`;
+  try {
+    await withServer(async (server) => {
+      // The component answers its head before it fetches: at its timeout the answer is cut.
+      const response = await fetch(`${server.url}/slow/?fetch=${host}`);
+      const text = await response.text().catch(() => "(cut)");
+      assert(!text.includes("fetched"), `the component went on: ${text}`);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const waited = await Promise.race([
+        upstreamAborted.then(() => "aborted"),
+        new Promise((resolve) => timer = setTimeout(() => resolve("still open"), 5000)),
+      ]);
+      clearTimeout(timer);
+      assertEquals(waited, "aborted");
+      assertEquals((await fetch(`${server.url}/http/`)).status, 200);
+    }, toml);
+  } finally {
+    await upstream.shutdown();
+  }
+});

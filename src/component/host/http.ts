@@ -162,19 +162,23 @@ export class IncomingRequest {
   consume(): IncomingBody {
     if (this.#consumed) throw new Failure(undefined);
     this.#consumed = true;
-    return new IncomingBody(this.body);
+    const source = this.body;
+    return new IncomingBody(() => new InputStream(source));
   }
 }
 
-/** `wasi:http/types.incoming-body`: the request body, read through one stream. */
+/**
+ * `wasi:http/types.incoming-body`: a request's body (or an outbound response's), read through
+ * one stream.
+ */
 export class IncomingBody {
   #streamed = false;
-  constructor(readonly source: InputSource) {}
+  constructor(readonly open: () => InputStream) {}
 
   stream(): InputStream {
     if (this.#streamed) throw new Failure(undefined);
     this.#streamed = true;
-    return new InputStream(this.source);
+    return this.open();
   }
   static finish(_body: IncomingBody): FutureTrailers {
     return new FutureTrailers();
@@ -198,10 +202,21 @@ export class FutureTrailers {
  * Where a response's body goes: the run's stdout once the response is set (head first), held
  * until then (a guest may write its body before it hands the response over).
  */
-class BodyPipe {
+export class BodyPipe {
   sink: OutputSink | undefined;
   held: Uint8Array[] = [];
   heldBytes = 0;
+
+  /** Everything held, in one piece (an outgoing request's body, sent whole). */
+  whole(): Uint8Array<ArrayBuffer> {
+    const all = new Uint8Array(this.heldBytes);
+    let at = 0;
+    for (const bytes of this.held) {
+      all.set(bytes, at);
+      at += bytes.length;
+    }
+    return all;
+  }
 
   write(bytes: Uint8Array): void {
     if (this.sink) {
@@ -212,7 +227,7 @@ class BodyPipe {
     if (this.heldBytes > MAX_HELD_BODY) {
       throw new Failure({
         tag: "last-operation-failed",
-        val: new IoError("more than 1 MiB of body written before the response was set"),
+        val: new IoError("more than 1 MiB of body held (before a response is set, or to send)"),
       });
     }
     this.held.push(bytes.slice());

@@ -45,18 +45,27 @@ export class Pollable {
     const left = this.readyAt - performance.now();
     if (left > 0) this.sleep(left);
   }
+  /** What to await for it to become ready, for a pollable that waits on a promise. */
+  waitFor(): Promise<void> | undefined {
+    return undefined;
+  }
 }
 
-/** `wasi:io/poll.poll`: the indices of the pollables ready, after waiting for the first. */
+/**
+ * `wasi:io/poll.poll`: the indices of the pollables ready, after waiting for the first. A
+ * pollable whose `block` returns a promise (the network's, under JSPI) makes this one too.
+ */
 export function poll(pollables: Pollable[]): Uint32Array {
   if (pollables.length === 0) throw new Failure(undefined);
-  let ready = pollables.flatMap((p, i) => p.ready() ? [i] : []);
-  if (ready.length === 0) {
-    const first = pollables.reduce((a, b) => a.readyAt <= b.readyAt ? a : b);
-    first.block();
-    ready = pollables.flatMap((p, i) => p.ready() ? [i] : []);
+  const readyOnes = () => new Uint32Array(pollables.flatMap((p, i) => p.ready() ? [i] : []));
+  const ready = readyOnes();
+  if (ready.length > 0) return ready;
+  const waits = pollables.map((p) => p.waitFor()).filter((w) => w !== undefined);
+  if (waits.length > 0) {
+    return Promise.race(waits).then(readyOnes) as unknown as Uint32Array;
   }
-  return new Uint32Array(ready);
+  pollables.reduce((a, b) => a.readyAt <= b.readyAt ? a : b).block();
+  return readyOnes();
 }
 
 /** Most bytes one read hands back, whatever the guest asks for. */
