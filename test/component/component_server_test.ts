@@ -12,6 +12,8 @@ import { type ServerProcess, spawnServer, startServer } from "../server/_server.
 import { IDLE, idleLoad } from "../_proc.ts";
 
 const HTTP_COMPONENT = `${ROOT}modules/http_component.wasm`;
+/** The same with `?fetch=HOST`: it imports wasi:http/outgoing-handler. */
+const FETCH_COMPONENT = fixture("fetch_component.wasm");
 
 const CONFIG = `
 [[module]]
@@ -232,12 +234,12 @@ Deno.test("an HTTP component's outbound requests reach allowed hosts only, throu
   const toml = CONFIG + `
 [[module]]
 route = "/allowed/..."
-module = "${HTTP_COMPONENT}"
+module = "${FETCH_COMPONENT}"
 allowed_hosts = ["http://${host}"]
 
 [[module]]
 route = "/denied/..."
-module = "${HTTP_COMPONENT}"
+module = "${FETCH_COMPONENT}"
 `;
   try {
     await withServer(async ({ url }) => {
@@ -282,7 +284,7 @@ Deno.test("a component waiting on an outbound request is stopped at its timeout,
   const toml = CONFIG + `
 [[module]]
 route = "/slow/..."
-module = "${HTTP_COMPONENT}"
+module = "${FETCH_COMPONENT}"
 allowed_hosts = ["http://${host}"]
 timeout = 1
 `;
