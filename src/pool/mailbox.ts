@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { RunJob, RunReport } from "./protocol.ts";
+import type { JobSpec, RunReport } from "./protocol.ts";
 import { MAX_STDERR } from "../run/contract.ts";
 import { NO_BYTES } from "../wasi/streams.ts";
 
@@ -62,17 +62,7 @@ export const MAILBOX_BYTES =
   Math.ceil((HEADER_BYTES + EXCHANGE_BYTES + STDERR_ROOM + FAILURE_ROOM) / 64) * 64;
 
 /** What a job in the mailbox carries besides its ids and body. */
-export type MailedJob = Pick<
-  RunJob,
-  | "entrypoint"
-  | "args"
-  | "env"
-  | "preopens"
-  | "maxOutput"
-  | "outbound"
-  | "maxDescriptors"
-  | "request"
->;
+export type MailedJob = JobSpec;
 
 /** A job as the worker reads it from its mailbox. */
 export interface ReceivedJob extends MailedJob {

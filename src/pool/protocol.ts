@@ -10,19 +10,22 @@ import type { RunOutcome, RunSpec } from "../run/contract.ts";
 import type { ReuseInfo } from "../run/module_info.ts";
 import type { ComponentParts } from "../run/module_component.ts";
 
+/** What of a run's spec a worker is told, whichever way the job comes. */
+export type JobSpec = Pick<
+  RunSpec,
+  | "entrypoint"
+  | "args"
+  | "env"
+  | "preopens"
+  | "maxOutput"
+  | "outbound"
+  | "maxDescriptors"
+  | "request"
+>;
+
 /** Pool → worker: run one guest. */
 export type RunJob =
-  & Pick<
-    RunSpec,
-    | "entrypoint"
-    | "args"
-    | "env"
-    | "preopens"
-    | "maxOutput"
-    | "outbound"
-    | "maxDescriptors"
-    | "request"
-  >
+  & JobSpec
   & {
     type: "run";
     /** Unique in the pool: a stop names the run it is for. */

@@ -203,9 +203,17 @@ export class FutureTrailers {
  * until then (a guest may write its body before it hands the response over).
  */
 export class BodyPipe {
+  #taken = false;
   sink: OutputSink | undefined;
   held: Uint8Array[] = [];
   heldBytes = 0;
+
+  /** The body writing into this pipe: its owner hands it out once. */
+  body(): OutgoingBody {
+    if (this.#taken) throw new Failure(undefined);
+    this.#taken = true;
+    return new OutgoingBody(this);
+  }
 
   /** Everything held, in one piece (an outgoing request's body, sent whole). */
   whole(): Uint8Array<ArrayBuffer> {
@@ -247,7 +255,6 @@ const MAX_HELD_BODY = 1024 * 1024;
 export class OutgoingResponse {
   status = 200;
   readonly pipe = new BodyPipe();
-  #bodyTaken = false;
   constructor(readonly fields: Fields) {
     fields.immutable = true;
   }
@@ -263,9 +270,7 @@ export class OutgoingResponse {
     return this.fields;
   }
   body(): OutgoingBody {
-    if (this.#bodyTaken) throw new Failure(undefined);
-    this.#bodyTaken = true;
-    return new OutgoingBody(this.pipe);
+    return this.pipe.body();
   }
 }
 

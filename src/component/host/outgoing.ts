@@ -68,7 +68,6 @@ export class OutgoingRequest {
   #path: string | undefined;
   #scheme: { tag: string; val?: string } | undefined;
   #authority: string | undefined;
-  #bodyTaken = false;
   readonly pipe = new BodyPipe();
   constructor(readonly fields: Fields) {
     fields.immutable = true;
@@ -104,9 +103,7 @@ export class OutgoingRequest {
     return this.fields;
   }
   body(): OutgoingBody {
-    if (this.#bodyTaken) throw new Failure(undefined);
-    this.#bodyTaken = true;
-    return new OutgoingBody(this.pipe);
+    return this.pipe.body();
   }
   /** The URL it is for; throws `HTTP-request-URI-invalid` when it makes none. */
   url(): URL {
