@@ -10,7 +10,8 @@
 //   GET  ...?grow           grows memory by 16 MiB: answers "grown" or "refused"
 //   GET  ...?fetch=HOST     with WITH_FETCH only (test/fixtures/fetch_component.c): GETs
 //                           http://HOST/upstream (wasi:http/outgoing-handler) and answers its
-//                           status and body, or "refused"/"failed". Left out here: a component
+//                           status and body, or "refused"/"failed"; ?hog appends headers without
+//                           end (hostile, for tests). Left out here: a component
 //                           that imports the handler runs under JSPI, on the slower lane.
 //   GET  ...?trap           traps before answering
 //   GET  ...?loop           loops forever before answering
@@ -184,6 +185,13 @@ void handle(u32 request, u32 outparam) {
   u32 body, stream;
 
   if (query_param(path_bytes, path_len, "trap", &value, &value_len)) __builtin_trap();
+#ifdef WITH_FETCH
+  if (query_param(path_bytes, path_len, "hog", &value, &value_len)) {
+    // Hostile: headers without end, each copied out to the host.
+    u32 hog = fields_new();
+    for (;;) header(hog, "x-hog", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+  }
+#endif
   if (query_param(path_bytes, path_len, "loop", &value, &value_len)) {
     volatile u32 spin = 0;
     for (;;) spin++;

@@ -22,7 +22,7 @@ import {
   STATE_GLOBAL_PREFIX,
 } from "../wasm/contract.ts";
 import type { ComponentParts, HttpRequestHead } from "../run/module_component.ts";
-import { ioImports } from "./host/io.ts";
+import { ioImports, resetHostBudget } from "./host/io.ts";
 import { httpTypesImports, IncomingRequest, ResponseOutparam } from "./host/http.ts";
 import { cliImports, RunStdio } from "./host/cli.ts";
 import { type OutboundRun, outgoingImports } from "./host/outgoing.ts";
@@ -238,6 +238,7 @@ export class ComponentRunner {
     request?: HttpRequestHead,
     outbound: OutboundOptions = DEFAULT_OUTBOUND,
   ): Promise<GuestEnd> {
+    resetHostBudget();
     this.#run = new RunStdio(wasi);
     this.#outbound = { options: outbound, signal: control.signal, open: 0 };
     this.#refuel = control.refuel;

@@ -307,3 +307,22 @@ timeout = 1
     await upstream.shutdown();
   }
 });
+
+Deno.test("a component making the host hold resources without end fails its request, not the server", async () => {
+  const toml = CONFIG + `
+[[module]]
+route = "/hog/..."
+module = "${FETCH_COMPONENT}"
+timeout = 20
+`;
+  await withServer(async (server) => {
+    const started = performance.now();
+    const response = await fetch(`${server.url}/hog/?hog`);
+    assertEquals(response.status, 500);
+    await response.body?.cancel();
+    // Stopped by the budget, long before its timeout.
+    assert(performance.now() - started < 10_000, "the guest ran until its timeout");
+    assertMatch(server.output().stderr, /made the host hold more than \d+ bytes of resources/);
+    assertEquals((await fetch(`${server.url}/http/`)).status, 200);
+  }, toml);
+});

@@ -10,7 +10,15 @@
 
 import type { InputSource, OutputSink } from "../../wasi/descriptors.ts";
 import type { HttpRequestHead } from "../../run/module_component.ts";
-import { Failure, InputStream, IoError, OutputStream, Pollable } from "./io.ts";
+import {
+  Failure,
+  InputStream,
+  IoError,
+  OutputStream,
+  Pollable,
+  RESOURCE_COST,
+  spend,
+} from "./io.ts";
 
 /** An RFC 9110 token: what a field name may be. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -63,6 +71,19 @@ export class Fields {
   values: Uint8Array[] = [];
   immutable = false;
 
+  constructor() {
+    spend(RESOURCE_COST);
+  }
+
+  /** Dropped by the guest: what it counted is given back. */
+  [Symbol.dispose](): void {
+    let held = RESOURCE_COST;
+    for (let i = 0; i < this.names.length; i++) {
+      held += this.names[i].length + this.values[i].length;
+    }
+    spend(-held);
+  }
+
   static fromList(entries: [string, Uint8Array][]): Fields {
     const fields = new Fields();
     for (const [name, value] of entries) fields.append(name, value);
@@ -101,6 +122,7 @@ export class Fields {
     for (const value of values) this.#check(name, value);
     this.#remove(name);
     for (const value of values) {
+      spend(name.length + value.length);
       this.names.push(name);
       this.values.push(value);
     }
@@ -111,6 +133,7 @@ export class Fields {
   }
   append(name: string, value: Uint8Array): void {
     this.#check(name, value);
+    spend(name.length + value.length);
     this.names.push(name);
     this.values.push(value);
   }
@@ -119,6 +142,7 @@ export class Fields {
   }
   clone(): Fields {
     const copy = new Fields();
+    for (let i = 0; i < this.names.length; i++) spend(this.names[i].length + this.values[i].length);
     copy.names = [...this.names];
     copy.values = [...this.values];
     return copy;

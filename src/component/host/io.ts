@@ -9,6 +9,34 @@
 
 import type { InputSource, OutputSink } from "../../wasi/descriptors.ts";
 
+/**
+ * What one run may make the host hold at once: resources (each counts {@link RESOURCE_COST}) and
+ * header bytes, together; pollables and fields the guest drops are given back. A guest creating
+ * them in a loop would otherwise grow the worker's memory until its deadline; past this its host
+ * call fails, and the run with it.
+ */
+export const HOST_BUDGET = 8 * 1024 * 1024;
+/** What one resource counts against {@link HOST_BUDGET}. */
+export const RESOURCE_COST = 256;
+
+let budgetLeft = HOST_BUDGET;
+
+/** Gives the run about to start its whole {@link HOST_BUDGET} (one run at a time per thread). */
+export function resetHostBudget(): void {
+  budgetLeft = HOST_BUDGET;
+}
+
+/** Counts `units` against the run's budget; throws (failing the run) once it is spent. */
+export function spend(units: number): void {
+  budgetLeft -= units;
+  if (budgetLeft < 0) {
+    throw new Error(
+      `the component made the host hold more than ${HOST_BUDGET} bytes of resources and ` +
+        "headers in one request",
+    );
+  }
+}
+
 /** Thrown to make a host call return a `result`'s error case with `payload`. */
 export class Failure {
   constructor(readonly payload: unknown) {}
@@ -37,13 +65,19 @@ export class Pollable {
     readonly readyAt: number = 0,
     /** Sleeps `ms` (and throws once the guest must stop). */
     readonly sleep: (ms: number) => void = () => {},
-  ) {}
+  ) {
+    spend(RESOURCE_COST);
+  }
   ready(): boolean {
     return this.readyAt <= performance.now();
   }
   block(): void {
     const left = this.readyAt - performance.now();
     if (left > 0) this.sleep(left);
+  }
+  /** Dropped by the guest. */
+  [Symbol.dispose](): void {
+    spend(-RESOURCE_COST);
   }
   /** What to await for it to become ready, for a pollable that waits on a promise. */
   waitFor(): Promise<void> | undefined {
@@ -74,7 +108,9 @@ const MAX_READ = 64 * 1024;
 /** `wasi:io/streams.input-stream` over an {@link InputSource}. */
 export class InputStream {
   #ended = false;
-  constructor(readonly source: InputSource) {}
+  constructor(readonly source: InputSource) {
+    spend(RESOURCE_COST);
+  }
 
   /** Reads what is there, waiting for some when none is (the guest's thread is its own). */
   read(len: bigint): Uint8Array {
@@ -109,7 +145,9 @@ const WRITE_BUDGET = 1024 * 1024;
 /** `wasi:io/streams.output-stream` over an {@link OutputSink}. */
 export class OutputStream {
   #closed = false;
-  constructor(readonly sink: OutputSink, readonly onClose?: () => void) {}
+  constructor(readonly sink: OutputSink, readonly onClose?: () => void) {
+    spend(RESOURCE_COST);
+  }
 
   checkWrite(): bigint {
     if (this.#closed) throw new Failure(CLOSED);

@@ -11,7 +11,7 @@
 
 import { allowList } from "../../outbound_http/allowed_hosts.ts";
 import type { OutboundOptions } from "../../outbound_http/names.ts";
-import { Failure, InputStream, IoError, Pollable } from "./io.ts";
+import { Failure, InputStream, IoError, Pollable, RESOURCE_COST, spend } from "./io.ts";
 import { BodyPipe, Fields, IncomingBody, OutgoingBody } from "./http.ts";
 
 /** A `wasi:http/types.error-code`. */
@@ -42,6 +42,9 @@ export class PromisePollable extends Pollable {
 /** `wasi:http/types.request-options`: accepted; the entry's `http_timeout` bounds them all. */
 export class RequestOptions {
   #timeouts: (bigint | undefined)[] = [undefined, undefined, undefined];
+  constructor() {
+    spend(RESOURCE_COST);
+  }
   connectTimeout(): bigint | undefined {
     return this.#timeouts[0];
   }
@@ -218,6 +221,7 @@ export class FutureIncomingResponse {
   #taken = false;
   readonly arrived: Promise<void>;
   constructor(answer: Promise<IncomingResponse>) {
+    spend(RESOURCE_COST);
     this.arrived = answer.then(
       (response) => void (this.#result = { tag: "ok", val: response }),
       (error) => void (this.#result = { tag: "err", val: errorCodeOf(error) }),
