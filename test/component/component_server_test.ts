@@ -297,7 +297,7 @@ timeout = 1
       let timer: ReturnType<typeof setTimeout> | undefined;
       const waited = await Promise.race([
         upstreamAborted.then(() => "aborted"),
-        new Promise((resolve) => timer = setTimeout(() => resolve("still open"), 5000)),
+        new Promise((resolve) => timer = setTimeout(() => resolve("still open"), 15_000)),
       ]);
       clearTimeout(timer);
       assertEquals(waited, "aborted");
@@ -316,12 +316,10 @@ module = "${FETCH_COMPONENT}"
 timeout = 20
 `;
   await withServer(async (server) => {
-    const started = performance.now();
+    // Stopped by the budget (500), not by its timeout (504).
     const response = await fetch(`${server.url}/hog/?hog`);
     assertEquals(response.status, 500);
     await response.body?.cancel();
-    // Stopped by the budget, long before its timeout.
-    assert(performance.now() - started < 10_000, "the guest ran until its timeout");
     assertMatch(server.output().stderr, /made the host hold more than \d+ bytes of resources/);
     assertEquals((await fetch(`${server.url}/http/`)).status, 200);
   }, toml);
