@@ -29,9 +29,9 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   // The two ways of running a guest: neither knows the other.
   inline: ["run", "wasm", "wasi", "outbound_http"],
   pool: ["run", "wasi", "wasm", "component"],
-  // Running WASI 0.2 components (jco's code and this host's WASI 0.2): beside the pool, which
-  // runs them.
-  component: ["run", "wasi", "wasm", "outbound_http"],
+  // Running WASI 0.2 components (jco's code and this host's WASI 0.2): beside the pool and the
+  // server's thread, which run them through it.
+  component: ["run", "wasi", "wasm", "outbound_http", "inline"],
   // The HTTP side knows guests through the run contract only.
   server: ["run", "cgi", "routing", "config", "outbound_http"],
   // The composition root.

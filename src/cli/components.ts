@@ -1,13 +1,42 @@
 /**
- * The module cache's component loader, imported when the first component loads: a server
- * whose configuration has none loads none of the component code (nor jco).
+ * Components in the composition: the module cache's component loader, and the runners that try
+ * a component's runs on the server's thread first. Both import the component code when the
+ * first component needs it: a server whose configuration has none loads none of it (nor jco).
  * @module
  */
 
-import type { ComponentLoader } from "../run/module_component.ts";
+import { type ComponentLoader, componentParts } from "../run/module_component.ts";
+import type { InlineRun, VariantSource } from "../inline/executor.ts";
 
 /** Loads a component through component/load.ts, importing it on first use. */
 export const loadComponentLazily: ComponentLoader = async (bytes, digest, options) => {
   const { loadComponent } = await import("../component/load.ts");
   return await loadComponent(bytes, digest, options);
 };
+
+/**
+ * `variants`, plus runners on the server's thread for components that make no outbound
+ * requests: made at a component's first run (that run and those until it is ready go to the
+ * pool).
+ */
+export function withComponents(variants: VariantSource): VariantSource {
+  const runners = new WeakMap<WebAssembly.Module, InlineRun | "preparing">();
+  return {
+    variantOf: (module) => variants.variantOf(module),
+    preparing: variants.preparing && ((module) => variants.preparing!(module)),
+    runnerOf(module) {
+      const found = runners.get(module);
+      if (found) return found === "preparing" ? undefined : found;
+      const parts = componentParts(module);
+      // A component waiting on the network never runs on this thread.
+      if (!parts || parts.async) return undefined;
+      runners.set(module, "preparing");
+      import("../component/inline.ts").then(async ({ InlineComponentRunner }) => {
+        const runner = new InlineComponentRunner(module, parts);
+        await runner.prepare();
+        runners.set(module, runner);
+      }).catch(() => {/* it stays in the pool */});
+      return undefined;
+    },
+  };
+}

@@ -5,7 +5,7 @@
  */
 
 import { componentParts } from "../run/module_component.ts";
-import { loadComponentLazily } from "./components.ts";
+import { loadComponentLazily, withComponents } from "./components.ts";
 import { ConfigError, type ModuleEntry } from "../config/modules_toml.ts";
 import { whyNoSandbox } from "../wasi/linux_fs.ts";
 import { exists } from "../paths.ts";
@@ -201,7 +201,7 @@ export async function serve(
   let countMove = () => {};
   const executor: Executor = options.poolOnly
     ? pool
-    : new InlineFirstExecutor(pool, variants, (route, why) => {
+    : new InlineFirstExecutor(pool, withComponents(variants), (route, why) => {
       countMove();
       if (movedRoutes.has(route)) return;
       movedRoutes.add(route);

@@ -102,6 +102,7 @@ interface Instance {
 /** Runs one component again and again (see the module doc). */
 export class ComponentRunner {
   #instantiate: Promise<Instantiate> | undefined;
+  #loaded: Instantiate | undefined;
   #run: RunStdio | undefined;
   #outbound: OutboundRun | undefined;
   #refuel: () => number = NO_CONTROL.refuel;
@@ -131,7 +132,7 @@ export class ComponentRunner {
 
   /** Linear memory of the instance kept for the next run (0 when none is). */
   get keptBytes(): number {
-    return this.#kept?.memories.reduce((sum, m) => sum + m.buffer.byteLength, 0) ?? 0;
+    return this.#kept ? memoryOf(this.#kept) : 0;
   }
 
   /** Lets go of the kept instance: the next run makes a new one. */
@@ -144,7 +145,7 @@ export class ComponentRunner {
     this.#instantiate ??= (async () => {
       const url = URL.createObjectURL(new Blob([this.parts.js], { type: "text/javascript" }));
       try {
-        return (await import(url)).instantiate as Instantiate;
+        return this.#loaded = (await import(url)).instantiate as Instantiate;
       } finally {
         URL.revokeObjectURL(url);
       }
@@ -152,9 +153,18 @@ export class ComponentRunner {
     return this.#instantiate;
   }
 
+  /** Loads jco's code: once settled, {@link runSync} may be used. */
+  async prepare(): Promise<void> {
+    await this.#code();
+  }
+
+  /** Whether {@link runSync} may be used: the code is loaded, and no call waits for a promise. */
+  get runsSync(): boolean {
+    return this.#loaded !== undefined && !this.parts.async;
+  }
+
   /** A new instance, its host interfaces answering from whichever run is in progress. */
-  async #newInstance(): Promise<Instance> {
-    const instantiate = await this.#code();
+  #newInstance(instantiate: Instantiate): Instance {
     const made: Instance = {
       exports: undefined,
       memories: [],
@@ -201,11 +211,12 @@ export class ComponentRunner {
     };
     const cores = this.parts.cores;
     // Every core module is already compiled, and linking is synchronous: so is this.
-    made.exports = await instantiate(
+    made.exports = instantiate(
       (name) => cores[name],
       componentImports(() => this.#run!, () => this.#outbound!),
       linkCore,
     );
+    if (made.exports instanceof Promise) throw new Error("jco's instantiation did not complete");
     if (made.reusable) {
       for (const { memory, globals } of states) {
         if (memory) made.fresh.push(new FreshState(memory, globals, undefined));
@@ -238,54 +249,110 @@ export class ComponentRunner {
     request?: HttpRequestHead,
     outbound: OutboundOptions = DEFAULT_OUTBOUND,
   ): Promise<GuestEnd> {
+    const instantiate = await this.#code();
+    if (!this.parts.async) return this.runSync(wasi, control, request);
+    const run = this.#begin(wasi, control, outbound);
+    try {
+      const instance = this.#instanceFor(run, instantiate);
+      // Under JSPI the exports return promises: the guest waits on the network meanwhile.
+      const failure = this.parts.world === "command"
+        ? await (instance.exports as CommandExports).run.run() as undefined
+        : await this.#handle(instance, wasi, request);
+      return this.#ended(run, failure);
+    } catch (error) {
+      return this.#caught(run, error);
+    } finally {
+      this.#end();
+    }
+  }
+
+  /**
+   * {@link run} without waiting, on the calling thread: for a component whose calls never wait
+   * for a promise, once {@link prepare} settled ({@link runsSync}).
+   */
+  runSync(
+    wasi: WasiOptions,
+    control: GuestControl = NO_CONTROL,
+    request?: HttpRequestHead,
+  ): GuestEnd {
+    const run = this.#begin(wasi, control, DEFAULT_OUTBOUND);
+    try {
+      const instance = this.#instanceFor(run, this.#loaded!);
+      let failure: string | undefined;
+      if (this.parts.world === "command") (instance.exports as CommandExports).run.run();
+      else failure = this.#handle(instance, wasi, request) as string | undefined;
+      return this.#ended(run, failure);
+    } catch (error) {
+      return this.#caught(run, error);
+    } finally {
+      this.#end();
+    }
+  }
+
+  /** Sets up a run: its host state, and the kept instance put back (or none, to make one). */
+  #begin(wasi: WasiOptions, control: GuestControl, outbound: OutboundOptions): RunState {
     resetHostBudget();
     this.#run = new RunStdio(wasi);
     this.#outbound = { options: outbound, signal: control.signal, open: 0 };
     this.#refuel = control.refuel;
-    let instance = this.#kept;
+    const kept = this.#kept;
     this.#kept = undefined;
-    let made = 0;
-    const size = () => instance?.memories.reduce((sum, m) => sum + m.buffer.byteLength, 0) ?? 0;
-    try {
-      if (!instance || !this.#putBack(instance)) {
-        instance = await this.#newInstance();
-        made = size();
-      }
-      instance.runs++;
-      let failure: string | undefined;
-      if (this.parts.world === "command") {
-        // Under JSPI (outbound requests) the export returns a promise.
-        await (instance.exports as CommandExports).run.run();
-      } else {
-        failure = await this.#handle(instance, wasi, request);
-      }
-      if (failure !== undefined) {
-        return { exitCode: 0, failure, memoryBytes: Math.max(made, size()) };
-      }
-      return { exitCode: 0, memoryBytes: this.#keep(instance, made) };
-    } catch (error) {
-      if (error instanceof ProcExit) {
-        return { exitCode: error.code, memoryBytes: this.#keep(instance!, made) };
-      }
-      // `wasi:cli/run.run` answering its error case: a failed command, as exit code 1.
-      if (isComponentError(error)) {
-        return { exitCode: 1, memoryBytes: this.#keep(instance!, made) };
-      }
-      // A trap, a stop: the instance is not trusted again.
-      return { exitCode: 0, failure: describeFailure(error), memoryBytes: Math.max(made, size()) };
-    } finally {
-      this.#run = undefined;
-      this.#outbound = undefined;
-      this.#refuel = NO_CONTROL.refuel;
-    }
+    return { instance: kept && this.#putBack(kept) ? kept : undefined, made: -1 };
   }
 
-  /** Serves `request` on `instance`; returns why it failed, if it did. */
-  async #handle(
+  /** The run's instance: the kept one put back, or a new one (its memory is what it made). */
+  #instanceFor(run: RunState, instantiate: Instantiate): Instance {
+    if (!run.instance) {
+      run.instance = this.#newInstance(instantiate);
+      run.made = memoryOf(run.instance);
+    }
+    return run.instance;
+  }
+
+  #end(): void {
+    this.#run = undefined;
+    this.#outbound = undefined;
+    this.#refuel = NO_CONTROL.refuel;
+  }
+
+  /** How a run that returned ended; keeps its instance when it can be. */
+  #ended(run: RunState, failure: string | undefined): GuestEnd {
+    const instance = run.instance!;
+    instance.runs++;
+    const made = run.made < 0 ? 0 : run.made;
+    if (failure !== undefined) {
+      return { exitCode: 0, failure, memoryBytes: Math.max(made, memoryOf(instance)) };
+    }
+    return { exitCode: 0, memoryBytes: this.#keep(instance, made) };
+  }
+
+  /** How a run that threw ended: an exit, a command's error, or a failure (a trap, a stop). */
+  #caught(run: RunState, error: unknown): GuestEnd {
+    const instance = run.instance;
+    const made = run.made < 0 ? 0 : run.made;
+    if (instance && error instanceof ProcExit) {
+      instance.runs++;
+      return { exitCode: error.code, memoryBytes: this.#keep(instance, made) };
+    }
+    // `wasi:cli/run.run` answering its error case: a failed command, as exit code 1.
+    if (instance && isComponentError(error)) {
+      instance.runs++;
+      return { exitCode: 1, memoryBytes: this.#keep(instance, made) };
+    }
+    // A trap, a stop: the instance is not trusted again.
+    const left = instance ? memoryOf(instance) : 0;
+    return { exitCode: 0, failure: describeFailure(error), memoryBytes: Math.max(made, left) };
+  }
+
+  /**
+   * Serves `request` on `instance`; returns why it failed, if it did (in a promise when the
+   * component waits under JSPI).
+   */
+  #handle(
     instance: Instance,
     wasi: WasiOptions,
     request?: HttpRequestHead,
-  ): Promise<string | undefined> {
+  ): string | undefined | Promise<string | undefined> {
     if (!request) return "an HTTP component runs for a request only";
     let answeredError: string | undefined;
     const target = {
@@ -293,12 +360,14 @@ export class ComponentRunner {
       set: false,
       failed: (why: string) => answeredError = why,
     };
-    await (instance.exports as HttpExports).incomingHandler.handle(
+    const handled = (instance.exports as HttpExports).incomingHandler.handle(
       new IncomingRequest(request, wasi.stdin),
       new ResponseOutparam(target),
     );
-    return answeredError ??
-      (target.set ? undefined : "the component returned without setting a response");
+    const verdict = () =>
+      answeredError ??
+        (target.set ? undefined : "the component returned without setting a response");
+    return handled instanceof Promise ? handled.then(verdict) : verdict();
   }
 
   /**
@@ -306,7 +375,7 @@ export class ComponentRunner {
    * leaves to be collected (`made` when kept, else all of the instance's).
    */
   #keep(instance: Instance, made: number): number {
-    const size = instance.memories.reduce((sum, m) => sum + m.buffer.byteLength, 0);
+    const size = memoryOf(instance);
     if (
       instance.reusable && instance.runs < MAX_RUNS_PER_INSTANCE &&
       size <= REUSE_MAX_MEMORY_BYTES && instance.fresh.every((state) => state.restorable)
@@ -316,6 +385,17 @@ export class ComponentRunner {
     }
     return Math.max(made, size);
   }
+}
+
+/** What a run holds: the instance it runs on, and the memory it made (-1: none yet). */
+interface RunState {
+  instance: Instance | undefined;
+  made: number;
+}
+
+/** The linear memory of an instance's core modules. */
+function memoryOf(instance: Instance): number {
+  return instance.memories.reduce((sum, m) => sum + m.buffer.byteLength, 0);
 }
 
 /** jco throws its own error class for an export's `result` error case. */

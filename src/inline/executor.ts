@@ -9,7 +9,7 @@
  */
 
 import type { Execution, Executor, RunOutcome, RunSpec } from "../run/contract.ts";
-import { InlineRunner } from "./runner.ts";
+import { type InlineResult, InlineRunner, type InlineSpec } from "./runner.ts";
 import { MoveToPool } from "./policy.ts";
 import type { InlineModule } from "./variants.ts";
 import { NO_BYTES } from "../wasi/streams.ts";
@@ -66,8 +66,18 @@ export interface RouteState {
 /** What the executor reports about runs that moved to the pool (for the log and tests). */
 export type MoveListener = (group: string | undefined, reason: string) => void;
 
+/** What runs a module's runs on the server's thread. */
+export interface InlineRun {
+  run(spec: InlineSpec): InlineResult | MoveToPool;
+}
+
 /** Where the executor finds a module's variant for the server's thread (see variants.ts). */
 export interface VariantSource {
+  /**
+   * A ready runner for a module that is not a WAGI module (a component), if it has one; asked
+   * before {@link variantOf}.
+   */
+  runnerOf?(module: WebAssembly.Module): InlineRun | undefined;
   /** The ready variant of `module`; undefined when it has none (yet). */
   variantOf(module: WebAssembly.Module): InlineModule | undefined;
   /** Settles when the variant of `module`, now being prepared, is ready or known impossible. */
@@ -76,7 +86,7 @@ export interface VariantSource {
 
 /** Tries each run on the calling thread first, then in `pool`. */
 export class InlineFirstExecutor implements Executor {
-  #runners = new WeakMap<WebAssembly.Module, InlineRunner>();
+  #runners = new WeakMap<WebAssembly.Module, InlineRun>();
   #routes = new Map<string, RouteState>();
   #closed = false;
 
@@ -88,12 +98,15 @@ export class InlineFirstExecutor implements Executor {
     readonly slowMs = INLINE_SLOW_MS,
   ) {}
 
-  #runner(module: WebAssembly.Module): InlineRunner | undefined {
+  #runner(module: WebAssembly.Module): InlineRun | undefined {
     let runner = this.#runners.get(module);
     if (!runner) {
-      const variant = this.variants.variantOf(module);
-      if (!variant) return undefined;
-      runner = new InlineRunner(variant);
+      runner = this.variants.runnerOf?.(module);
+      if (!runner) {
+        const variant = this.variants.variantOf(module);
+        if (!variant) return undefined;
+        runner = new InlineRunner(variant);
+      }
       this.#runners.set(module, runner);
     }
     return runner;
@@ -141,6 +154,7 @@ export class InlineFirstExecutor implements Executor {
       maxDescriptors: spec.maxDescriptors,
       stdin: stdin ?? NO_BYTES,
       maxOutput: Math.min(spec.maxOutput, INLINE_MAX_OUTPUT_BYTES),
+      request: spec.request,
     });
     if (result instanceof MoveToPool) {
       this.#moved(spec.group ?? "", result.reason);

@@ -27,7 +27,10 @@ import { INLINE_FUEL, type InlineModule } from "./variants.ts";
 
 /** What a run on the server's thread is given: a run's spec, with its stdin whole. */
 export type InlineSpec =
-  & Pick<RunSpec, "entrypoint" | "args" | "env" | "preopens" | "maxOutput" | "maxDescriptors">
+  & Pick<
+    RunSpec,
+    "entrypoint" | "args" | "env" | "preopens" | "maxOutput" | "maxDescriptors" | "request"
+  >
   & {
     stdin: Uint8Array;
   };

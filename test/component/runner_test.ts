@@ -84,3 +84,41 @@ Deno.test("component runner: a command component answers the same run after run"
     "REQUEST_METHOD = POST\n### body\nbody",
   ]);
 });
+
+Deno.test("component on the server's thread: answers in place, or moves to the pool when it loops, sleeps or writes too much", async () => {
+  const { InlineComponentRunner } = await import("../../src/component/inline.ts");
+  const { MoveToPool } = await import("../../src/inline/policy.ts");
+  const bytes = await Deno.readFile(`${ROOT}modules/http_component.wasm`);
+  const module = await loadComponent(bytes, await sha256Hex(bytes), {
+    preemptible: true,
+    derived: new CompileCache(undefined),
+  });
+  const inline = new InlineComponentRunner(module, componentParts(module)!);
+  await inline.prepare();
+  const spec = (pathWithQuery: string, maxOutput = 1 << 20) => ({
+    entrypoint: "_start",
+    args: [],
+    env: [],
+    preopens: [],
+    maxOutput,
+    stdin: new Uint8Array(),
+    request: {
+      method: "GET",
+      pathWithQuery,
+      scheme: "http" as const,
+      authority: "localhost",
+      headers: [] as [string, string][],
+    },
+  });
+  const answered = inline.run(spec("/?count"));
+  assertOk(!(answered instanceof MoveToPool));
+  assertEquals(new TextDecoder().decode(answered.stdout).endsWith("\n\n1\n"), true);
+  const looped = inline.run(spec("/?loop"));
+  assertOk(looped instanceof MoveToPool && /ran longer than/.test(looped.reason));
+  const large = inline.run(spec("/", 10));
+  assertOk(large instanceof MoveToPool && /output/.test(large.reason));
+  // After both, it answers in place again, from fresh state.
+  const again = inline.run(spec("/?count"));
+  assertOk(!(again instanceof MoveToPool));
+  assertEquals(new TextDecoder().decode(again.stdout).endsWith("\n\n1\n"), true);
+});

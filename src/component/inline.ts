@@ -1,0 +1,108 @@
+/**
+ * Running a component on the server's own thread first, as WAGI modules are (see
+ * inline/executor.ts): a run that would wait (a clock's sleep), write more than is kept here, or
+ * take longer than its budget is abandoned ({@link MoveToPool}) and done again from the start in
+ * the pool. A component's only effects are its output (kept here until the run ends) and its
+ * outbound requests — and a component that can make those never runs here — so a run redone
+ * elsewhere is indistinguishable from a first one.
+ * @module
+ */
+
+import { MoveToPool } from "../inline/policy.ts";
+import type { InlineResult, InlineSpec } from "../inline/runner.ts";
+import { MAX_STDERR } from "../run/contract.ts";
+import type { ComponentParts } from "../run/module_component.ts";
+import { BytesSource, CollectingSink } from "../wasi/streams.ts";
+import { PREEMPT_FUEL } from "../wasm/contract.ts";
+import { ComponentRunner } from "./runner.ts";
+
+/** How long a run may hold the server's thread before it is redone in the pool. */
+const INLINE_BUDGET_MS = 20;
+/** The first run's budget: the engine still compiles the component's functions then. */
+const FIRST_RUN_BUDGET_MS = 200;
+
+/** Thrown (as an Error, which jco's code lets through) to abandon a run. */
+class Abandon extends Error {}
+
+const NEVER_ABORTED = new AbortController().signal;
+
+/** A component's runs on the calling thread (the server's), one at a time. */
+export class InlineComponentRunner {
+  readonly #runner: ComponentRunner;
+  #firstRun = true;
+
+  constructor(module: WebAssembly.Module, parts: ComponentParts) {
+    this.#runner = new ComponentRunner(module, parts);
+  }
+
+  /** Loads what a run needs (jco's code); runs are possible once this settled. */
+  prepare(): Promise<void> {
+    return this.#runner.prepare();
+  }
+
+  /** Runs `spec` to its end here, or says why it must be redone in the pool. */
+  run(spec: InlineSpec): InlineResult | MoveToPool {
+    let moved: string | undefined;
+    const abandon = (why: string) => {
+      moved ??= why;
+      return new Abandon(why);
+    };
+    const chunks: Uint8Array[] = [];
+    let written = 0;
+    const stdout = {
+      write(memory: Uint8Array, at: number, length: number) {
+        if (written + length > spec.maxOutput) throw abandon("its output is larger than kept here");
+        chunks.push(memory.slice(at, at + length));
+        written += length;
+      },
+    };
+    const stderr = new CollectingSink(MAX_STDERR);
+    const started = performance.now();
+    const budget = this.#firstRun ? FIRST_RUN_BUDGET_MS : INLINE_BUDGET_MS;
+    const end = this.#runner.runSync(
+      {
+        args: spec.args,
+        env: spec.env,
+        stdin: new BytesSource(spec.stdin),
+        stdout,
+        stderr,
+        stop: {
+          check() {},
+          sleep() {
+            throw abandon("it sleeps");
+          },
+        },
+      },
+      {
+        // Past its budget the guest is told to stop, and traps.
+        refuel: () => {
+          if (performance.now() - started <= budget) return PREEMPT_FUEL;
+          moved ??= `it ran longer than ${budget} ms`;
+          return -1;
+        },
+        signal: NEVER_ABORTED,
+      },
+      spec.request,
+    );
+    if (moved !== undefined) return new MoveToPool(moved);
+    const firstRun = this.#firstRun;
+    this.#firstRun = false;
+    const bytes = new Uint8Array(written);
+    let at = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, at);
+      at += chunk.length;
+    }
+    return {
+      stdout: bytes,
+      outcome: {
+        exitCode: end.exitCode,
+        failure: end.failure,
+        stderr: stderr.bytes(),
+        truncated: false,
+      },
+      guestMs: Math.floor(performance.now() - started),
+      firstRun,
+    };
+  }
+}
