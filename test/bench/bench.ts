@@ -20,6 +20,7 @@
  * @module
  */
 
+import { JCO_TRANSPILE_VERSION } from "../../src/component/transpile.ts";
 import { fromFileUrl } from "../_paths.ts";
 import { freePort } from "../_net.ts";
 import type { Recorded } from "./bare_replay.ts";
@@ -441,7 +442,8 @@ ${navigator.hardwareConcurrency} cores (${cpu}), Deno ${Deno.version.deno}, load
 same machine. Each figure is the median of ${RUNS} runs; ratios are against a bare
 \`Deno.serve\` hello measured in the same run (the bare server answers every route with its
 hello), and, in the last column, against a bare \`Deno.serve\` sending each route the very
-response wagi-deno sent it (the cost of the server itself, not of sending more bytes). Each
+response wagi-deno sent it (the cost of the server itself, not of sending more bytes). The
+component route is transpiled by jco-transpile ${JCO_TRANSPILE_VERSION}. Each
 route is warmed with a second of \`wrk -c10\` before it is measured. This machine is shared and
 noisy: compare ratios, not absolute numbers.
 ${table}
