@@ -83,7 +83,9 @@ export async function loadComponent(
     if (options.preemptible) {
       const input = core;
       const rewritten = await options.derived.derive(
-        "component-preemptible",
+        // Named with the format too: an entry written before the rewrite's findings were kept
+        // with it has none, and would make every instance single-use.
+        `component-preemptible-${TRANSPILE_FORMAT}`,
         await sha256Hex(input),
         async () => {
           const { preemptibleModule } = await import("../wasm/preemption.ts");
