@@ -5,7 +5,7 @@
 
 import { fromFileUrl } from "./_paths.ts";
 import { watToWasm } from "../src/wasm/wat.ts";
-import { ModuleCache } from "../src/run/module_cache.ts";
+import { isComponent, ModuleCache } from "../src/run/module_cache.ts";
 
 /** The repository root. */
 export const ROOT = fromFileUrl(new URL("../", import.meta.url));
@@ -35,8 +35,7 @@ export async function* everyModule(): AsyncGenerator<{ name: string; bytes: Uint
       const path = `${ROOT}${dir}/${entry.name}`;
       if (entry.name.endsWith(".wasm")) {
         const bytes = await Deno.readFile(path);
-        // A component's preamble: version 0x0d, layer 1.
-        if (bytes[4] === 0x0d && bytes[6] === 1) continue;
+        if (isComponent(bytes)) continue;
         yield { name: entry.name, bytes };
       } else if (entry.name.endsWith(".wat")) {
         yield { name: entry.name, bytes: await watToWasm(path, await Deno.readTextFile(path)) };
