@@ -8,10 +8,12 @@
  * @module
  */
 
-import { MoveToPool } from "../inline/policy.ts";
-import type { InlineResult, InlineSpec } from "../inline/runner.ts";
+import { HostBudget, MoveToPool } from "../inline/policy.ts";
+import { INLINE_HOST_BUDGET, type InlineResult, type InlineSpec } from "../inline/runner.ts";
+import { ScratchSink } from "../inline/scratch_sink.ts";
 import { MAX_STDERR } from "../run/contract.ts";
 import type { ComponentParts } from "../run/module_component.ts";
+import type { OutputSink } from "../wasi/descriptors.ts";
 import { BytesSource, CollectingSink } from "../wasi/streams.ts";
 import { PREEMPT_FUEL } from "../wasm/contract.ts";
 import { ComponentRunner } from "./runner.ts";
@@ -30,6 +32,9 @@ const NEVER_ABORTED = new AbortController().signal;
 export class InlineComponentRunner {
   readonly #runner: ComponentRunner;
   #firstRun = true;
+  #budget = new HostBudget(INLINE_HOST_BUDGET);
+  /** stdout, in a buffer reused by every run (the result is a view of it). */
+  #stdout = new ScratchSink(this.#budget);
 
   constructor(module: WebAssembly.Module, parts: ComponentParts) {
     this.#runner = new ComponentRunner(module, parts);
@@ -47,13 +52,17 @@ export class InlineComponentRunner {
       moved ??= why;
       return new Abandon(why);
     };
-    const chunks: Uint8Array[] = [];
-    let written = 0;
-    const stdout = {
+    this.#budget.spent = 0;
+    const scratch = this.#stdout;
+    scratch.reset(spec.maxOutput);
+    const stdout: OutputSink = {
       write(memory: Uint8Array, at: number, length: number) {
-        if (written + length > spec.maxOutput) throw abandon("its output is larger than kept here");
-        chunks.push(memory.slice(at, at + length));
-        written += length;
+        try {
+          scratch.write(memory, at, length);
+        } catch (error) {
+          // jco's code lets an Error through to the run (its own reasons it hands the guest).
+          throw error instanceof MoveToPool ? abandon(error.reason) : error;
+        }
       },
     };
     const stderr = new CollectingSink(MAX_STDERR);
@@ -87,14 +96,8 @@ export class InlineComponentRunner {
     if (moved !== undefined) return new MoveToPool(moved);
     const firstRun = this.#firstRun;
     this.#firstRun = false;
-    const bytes = new Uint8Array(written);
-    let at = 0;
-    for (const chunk of chunks) {
-      bytes.set(chunk, at);
-      at += chunk.length;
-    }
     return {
-      stdout: bytes,
+      stdout: scratch.bytes(),
       outcome: {
         exitCode: end.exitCode,
         failure: end.failure,
