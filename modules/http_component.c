@@ -13,6 +13,12 @@
 //                           status and body, or "refused"/"failed"; ?hog appends headers without
 //                           end (hostile, for tests). Left out here: a component
 //                           that imports the handler runs under JSPI, on the slower lane.
+//   GET  ...?leak=N         makes N header fields (one header each) and never drops them
+//                           (hostile, for tests): answers "leaked N"
+//   GET  ...?hold=N         writes 64 KiB into the bodies of N responses it never sends
+//                           (hostile, for tests): answers "held N"
+//   GET  ...?slow-calls     makes 150,000 header fields, then asks the host about them without
+//                           end: each call is cheap to the guest, ~1 ms to the host (hostile)
 //   GET  ...?trap           traps before answering
 //   GET  ...?loop           loops forever before answering
 
@@ -31,6 +37,7 @@ IMPORT(TYPES, "[constructor]fields") u32 fields_new(void);
 IMPORT(TYPES, "[method]fields.append")
 void fields_append(u32 self, const char *name, size_t name_len, const u8 *value, size_t value_len,
                    void *ret);
+IMPORT(TYPES, "[method]fields.has") u32 fields_has(u32 self, const char *name, size_t name_len);
 IMPORT(TYPES, "[method]fields.get")
 void fields_get(u32 self, const char *name, size_t name_len, void *ret);
 IMPORT(TYPES, "[method]incoming-request.method") void request_method(u32 self, void *ret);
@@ -195,6 +202,50 @@ void handle(u32 request, u32 outparam) {
   if (query_param(path_bytes, path_len, "loop", &value, &value_len)) {
     volatile u32 spin = 0;
     for (;;) spin++;
+  }
+  if (query_param(path_bytes, path_len, "leak", &value, &value_len)) {
+    // Hostile: resources the host keeps for the guest until it drops them, which it never does.
+    u32 n = number(value, value_len);
+    for (u32 i = 0; i < n; i++) header(fields_new(), "x-leak", "0123456789abcdef0123456789abcdef");
+    header(headers, "content-type", "text/plain");
+    stream = respond(outparam, headers, 200, &body);
+    write_text(stream, "leaked ");
+    write_all(stream, value, value_len);
+    write_text(stream, "\n");
+    finish(body, stream);
+    request_drop(request);
+    return;
+  }
+  if (query_param(path_bytes, path_len, "slow-calls", &value, &value_len)) {
+    u32 many = fields_new();
+    for (u32 i = 0; i < 150000; i++) header(many, "x-many", "0123456789abcdef");
+    volatile u32 found = 0;
+    for (;;) found += fields_has(many, "x-none", 6);
+  }
+  if (query_param(path_bytes, path_len, "hold", &value, &value_len)) {
+    // Hostile: body bytes the host holds until a response is set, which it never is.
+    static u8 chunk[4096];
+    u32 n = number(value, value_len);
+    for (u32 i = 0; i < n; i++) {
+      u32 held_body;
+      u32 held_stream = 0;
+      u32 response = response_new(fields_new());
+      response_body(response, ret);
+      if ((u8)ret[0] != 0) __builtin_trap();
+      held_body = ret[1];
+      outgoing_body_write(held_body, ret);
+      if ((u8)ret[0] != 0) __builtin_trap();
+      held_stream = ret[1];
+      for (u32 k = 0; k < 16; k++) write_all(held_stream, chunk, sizeof chunk);
+    }
+    header(headers, "content-type", "text/plain");
+    stream = respond(outparam, headers, 200, &body);
+    write_text(stream, "held ");
+    write_all(stream, value, value_len);
+    write_text(stream, "\n");
+    finish(body, stream);
+    request_drop(request);
+    return;
   }
   if ((u8)method[0] == 2) {  // post: echo the body as it comes
     header(headers, "content-type", "application/octet-stream");

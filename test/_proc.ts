@@ -38,5 +38,11 @@ export async function idleLoad(pid: number, ms = 2000): Promise<number> {
   return (await cpuSeconds(pid) - before) / (ms / 1000);
 }
 
+/** A process's resident memory now, in bytes. */
+export async function rssBytes(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  return Number(status.match(/^VmRSS:\s+(\d+) kB/m)![1]) * 1024;
+}
+
 /** At most this share of one core counts as idle (timers, the clock: a few hundredths). */
 export const IDLE = 0.05;

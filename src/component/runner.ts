@@ -22,11 +22,12 @@ import {
   STATE_GLOBAL_PREFIX,
 } from "../wasm/contract.ts";
 import type { ComponentParts, HttpRequestHead } from "../run/module_component.ts";
-import { ioImports, resetHostBudget } from "./host/io.ts";
+import { heldUnits, HOST_BUDGET, ioImports, resetHostBudget } from "./host/io.ts";
 import { httpTypesImports, IncomingRequest, ResponseOutparam } from "./host/http.ts";
 import { cliImports, RunStdio } from "./host/cli.ts";
 import { type OutboundRun, outgoingImports } from "./host/outgoing.ts";
 import { DEFAULT_OUTBOUND, type OutboundOptions } from "../outbound_http/names.ts";
+import { CAPTURE_TABLES_IMPORT, HOST_CALL_IMPORT } from "./transpile.ts";
 
 /** The host's interfaces, answering from the run in progress. */
 function componentImports(
@@ -85,6 +86,25 @@ const REUSE_MAX_MEMORY_BYTES = 2 * 1024 * 1024;
  */
 const MAX_RUNS_PER_INSTANCE = 1000;
 
+/**
+ * What a guest may leave the host holding for it when a run ends (resources it never dropped,
+ * and their bytes; in {@link HOST_BUDGET}'s units) and still have its instance kept: its
+ * memory is put back, but jco's tables keep those resources for as long as the instance lives,
+ * so one that leaks a little every run would otherwise grow the thread's memory run after run.
+ */
+const KEPT_HOLDINGS_MAX = HOST_BUDGET / 8;
+
+/**
+ * Host calls between two questions to the run whether it must stop (see `#hostCall`): one can
+ * cost a millisecond (a lookup in a large set of fields), so a few.
+ */
+const HOST_CALLS_PER_CHECK = 8;
+
+/** Thrown out of a host call to end a run that must stop (the guest's own fuel check traps). */
+class StoppedInHostCall extends Error {
+  override message = "stopped during a host call";
+}
+
 /** An instance, and how to put it back to its state right after instantiation. */
 interface Instance {
   exports: unknown;
@@ -95,6 +115,8 @@ interface Instance {
   globals: [WebAssembly.Global, unknown][];
   fuel: WebAssembly.Global[];
   growRefused: WebAssembly.Global[];
+  /** jco's tables of the host resources its guest holds, one per resource type. */
+  captured: Map<unknown, unknown>[];
   reusable: boolean;
   runs: number;
 }
@@ -106,6 +128,7 @@ export class ComponentRunner {
   #run: RunStdio | undefined;
   #outbound: OutboundRun | undefined;
   #refuel: () => number = NO_CONTROL.refuel;
+  #hostCalls = 0;
   #kept: Instance | undefined;
   /** Core modules that ask for fuel (made preemptible), by module. */
   readonly #fuelled: ReadonlySet<WebAssembly.Module>;
@@ -172,6 +195,7 @@ export class ComponentRunner {
       globals: [],
       fuel: [],
       growRefused: [],
+      captured: [],
       reusable: this.#reusable,
       runs: 0,
     };
@@ -210,13 +234,17 @@ export class ComponentRunner {
       return instance.instance;
     };
     const cores = this.parts.cores;
-    // Every core module is already compiled, and linking is synchronous: so is this.
-    made.exports = instantiate(
-      (name) => cores[name],
-      componentImports(() => this.#run!, () => this.#outbound!),
-      linkCore,
+    const imports: Record<string, unknown> = componentImports(
+      () => this.#run!,
+      () => this.#outbound!,
     );
+    imports[CAPTURE_TABLES_IMPORT] = made.captured;
+    imports[HOST_CALL_IMPORT] = () => this.#hostCall();
+    // Every core module is already compiled, and linking is synchronous: so is this.
+    made.exports = instantiate((name) => cores[name], imports, linkCore);
     if (made.exports instanceof Promise) throw new Error("jco's instantiation did not complete");
+    // Without its tables, what a guest leaves behind could not be seen: no second run.
+    if (made.captured.length === 0) made.reusable = false;
     if (made.reusable) {
       for (const { memory, globals } of states) {
         if (memory) made.fresh.push(new FreshState(memory, globals, undefined));
@@ -225,6 +253,17 @@ export class ComponentRunner {
       }
     }
     return made;
+  }
+
+  /**
+   * Called as every host call begins: every few, the run is asked whether it must stop, as
+   * when the guest's fuel runs out. Fuel counts the guest's own instructions, so a guest whose
+   * time goes into host calls (each cheap to it, some not to the host) would otherwise run on
+   * long past its deadline, or hold the server's thread.
+   */
+  #hostCall(): void {
+    if (++this.#hostCalls % HOST_CALLS_PER_CHECK !== 0) return;
+    if (this.#refuel() < 0) throw new StoppedInHostCall();
   }
 
   /** Puts `kept` back to its state after instantiation; false when it cannot be. */
@@ -378,7 +417,8 @@ export class ComponentRunner {
     const size = memoryOf(instance);
     if (
       instance.reusable && instance.runs < MAX_RUNS_PER_INSTANCE &&
-      size <= REUSE_MAX_MEMORY_BYTES && instance.fresh.every((state) => state.restorable)
+      size <= REUSE_MAX_MEMORY_BYTES && instance.fresh.every((state) => state.restorable) &&
+      !holdsMoreThan(instance.captured, KEPT_HOLDINGS_MAX)
     ) {
       this.#kept = instance;
       return made;
@@ -391,6 +431,18 @@ export class ComponentRunner {
 interface RunState {
   instance: Instance | undefined;
   made: number;
+}
+
+/** Whether the resources in `tables` make the host hold more than `max` units (see io.ts). */
+function holdsMoreThan(tables: Map<unknown, unknown>[], max: number): boolean {
+  let held = 0;
+  for (const table of tables) {
+    for (const resource of table.values()) {
+      held += heldUnits(resource);
+      if (held > max) return true;
+    }
+  }
+  return false;
 }
 
 /** The linear memory of an instance's core modules. */

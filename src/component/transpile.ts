@@ -16,7 +16,20 @@ import { ASYNC_EXPORTS, ASYNC_IMPORTS } from "./host/outgoing.ts";
 export const JCO_TRANSPILE_VERSION = "0.1.1";
 
 /** Changes when what is done to jco's output changes: transpiled components kept are then not used. */
-export const TRANSPILE_FORMAT = 5;
+export const TRANSPILE_FORMAT = 8;
+
+/**
+ * The import under which a run's code hands over the tables of host resources an instance's
+ * guest holds (jco's "capture tables", one `Map` per resource type): an array they are pushed
+ * into as the instance is made.
+ */
+export const CAPTURE_TABLES_IMPORT = "wagi:capture-tables";
+
+/**
+ * The import the run's code calls at the start of every host call (a function): a guest whose
+ * time goes into host calls spends little fuel, so the runner asks about stopping here too.
+ */
+export const HOST_CALL_IMPORT = "wagi:on-host-call";
 
 /** A component, transpiled: its world, jco's code, and its core modules as bytes. */
 export interface TranspiledComponent {
@@ -72,6 +85,13 @@ const STREAM_WRITE_COPY = new RegExp(
   "g",
 );
 
+/** How the generated code makes an instance's table of the host resources its guest holds. */
+const CAPTURE_TABLE = /const (captureTable\d+)\s*=\s*new Map\(\);/g;
+
+/** Where the generated code begins an instance, and where every host call begins. */
+const INSTANTIATE = /export (?:async )?function instantiate\(getCoreModule, imports[^)]*\) \{/;
+const HOST_CALL = /function startCurrentTask\(componentIdx, isAsync, entryFnName\) \{/;
+
 /** How the generated code returns an empty string without allocating it. */
 const EMPTY_STRING_SHORTCUT = /if \(s\.length === 0\) \{\s*utf8EncodedLen = 0;\s*return 1;\s*\}/;
 
@@ -125,6 +145,26 @@ export async function transpileComponent(component: Uint8Array): Promise<Transpi
   // An output stream's write hands the bytes to a sink, and every sink copies what it is given
   // (preview1's fd_write hands them guest memory too): no copy before it. Elsewhere the copy
   // stays (fields keep their values), made by the typed array (a third of a small write's cost).
+  // What the runner relies on to bound a guest: fail rather than serve without it.
+  if (!CAPTURE_TABLE.test(js) || !INSTANTIATE.test(js) || !HOST_CALL.test(js)) {
+    throw new Error(
+      `jco-transpile ${JCO_TRANSPILE_VERSION} generated code this server cannot adapt ` +
+        "(its resource tables or host calls were not found)",
+    );
+  }
+  // The runner sees what a guest keeps between runs of an instance (see runner.ts).
+  js = js.replace(
+    CAPTURE_TABLE,
+    `const $1 = new Map(); imports[${JSON.stringify(CAPTURE_TABLES_IMPORT)}]?.push($1);`,
+  );
+  // Every host call tells the runner first.
+  js = js.replace(
+    INSTANTIATE,
+    (start) =>
+      `${start}\n  const wagiOnHostCall = imports[${
+        JSON.stringify(HOST_CALL_IMPORT)
+      }] ?? (() => {});`,
+  ).replace(HOST_CALL, (start) => `${start}\n  wagiOnHostCall();`);
   js = js.replace(STREAM_WRITE_COPY, "new Uint8Array($1.buffer, $2, $3)$4")
     .replace(BYTES_COPY, "new Uint8Array($1.buffer, $2, $3).slice()");
   // Every host call starts a "task" for the component model's async ABI (WASI 0.3), which a

@@ -64,6 +64,25 @@ Deno.test("component runner: after a trap the instance is made anew, and answers
   assertOk(made > 0);
 });
 
+Deno.test("component runner: a guest that leaves resources behind loses its instance once they add up", async () => {
+  const runner = await runnerFor(`${ROOT}modules/http_component.wasm`);
+  const cores = Object.keys(componentParts(runner.module)!.cores).length;
+  await get(runner, "/");
+  // A few left behind: the instance is kept (put back, its memory fresh).
+  const kept = await countingInstances(async () => {
+    assertEquals((await get(runner, "/?leak=10")).text.endsWith("leaked 10\n"), true);
+    assertEquals((await get(runner, "/?leak=10")).text.endsWith("leaked 10\n"), true);
+  });
+  assertEquals(kept, 0);
+  // Thousands (with their header bytes): that instance, and all it holds, is let go.
+  assertEquals((await get(runner, "/?leak=5000")).text.endsWith("leaked 5000\n"), true);
+  assertEquals(runner.keptBytes, 0);
+  const made = await countingInstances(async () => {
+    assertEquals((await get(runner, "/?count")).text.endsWith("\n\n1\n"), true);
+  });
+  assertEquals(made, cores);
+});
+
 Deno.test("component runner: a command component answers the same run after run", async () => {
   const runner = await runnerFor(fixture("env_command.wasm"));
   const outputs = new Set<string>();

@@ -75,13 +75,18 @@ export class Fields {
     spend(RESOURCE_COST);
   }
 
-  /** Dropped by the guest: what it counted is given back. */
-  [Symbol.dispose](): void {
-    let held = RESOURCE_COST;
+  /** The bytes of its names and values (see `heldUnits`). */
+  get heldBytes(): number {
+    let held = 0;
     for (let i = 0; i < this.names.length; i++) {
       held += this.names[i].length + this.values[i].length;
     }
-    spend(-held);
+    return held;
+  }
+
+  /** Dropped by the guest: what it counted is given back. */
+  [Symbol.dispose](): void {
+    spend(-(RESOURCE_COST + this.heldBytes));
   }
 
   static fromList(entries: [string, Uint8Array][]): Fields {
@@ -255,20 +260,24 @@ export class BodyPipe {
       this.sink.write(bytes, 0, bytes.length);
       return;
     }
-    this.heldBytes += bytes.length;
-    if (this.heldBytes > MAX_HELD_BODY) {
+    if (this.heldBytes + bytes.length > MAX_HELD_BODY) {
       throw new Failure({
         tag: "last-operation-failed",
         val: new IoError("more than 1 MiB of body held (before a response is set, or to send)"),
       });
     }
+    // Counted with the run's other holdings: a guest may fill many bodies it never sends.
+    spend(bytes.length);
+    this.heldBytes += bytes.length;
     this.held.push(bytes.slice());
   }
 
   open(sink: OutputSink): void {
     this.sink = sink;
     for (const bytes of this.held) sink.write(bytes, 0, bytes.length);
+    spend(-this.heldBytes);
     this.held = [];
+    this.heldBytes = 0;
   }
 }
 
@@ -281,6 +290,11 @@ export class OutgoingResponse {
   readonly pipe = new BodyPipe();
   constructor(readonly fields: Fields) {
     fields.immutable = true;
+  }
+
+  /** Its headers' bytes and its body's held (see `heldUnits`). */
+  get heldBytes(): number {
+    return this.fields.heldBytes + this.pipe.heldBytes;
   }
 
   statusCode(): number {
@@ -303,6 +317,11 @@ export class OutgoingBody {
   #stream: OutputStream | undefined;
   finished = false;
   constructor(readonly pipe: BodyPipe) {}
+
+  /** The bytes held for it (see `heldUnits`). */
+  get heldBytes(): number {
+    return this.pipe.heldBytes;
+  }
 
   write(): OutputStream {
     if (this.#stream) throw new Failure(undefined);
