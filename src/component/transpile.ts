@@ -16,7 +16,7 @@ import { ASYNC_EXPORTS, ASYNC_IMPORTS } from "./host/outgoing.ts";
 export const JCO_TRANSPILE_VERSION = "0.1.1";
 
 /** Changes when what is done to jco's output changes: transpiled components kept are then not used. */
-export const TRANSPILE_FORMAT = 8;
+export const TRANSPILE_FORMAT = 9;
 
 /**
  * The import under which a run's code hands over the tables of host resources an instance's
@@ -78,10 +78,14 @@ const START_TASK = "function startCurrentTask(";
  * time.
  */
 const BYTES_COPY = /new Uint8Array\((memory\d+)\.buffer\.slice\((ptr\d+), \2 \+ (len\d+) \* 1\)\)/g;
-/** The same copy where the next call is an output stream's write (which copies for itself). */
+/**
+ * The same copy where the next call copies for itself: an output stream's write (into its
+ * sink), a field's append (into a string).
+ */
 const STREAM_WRITE_COPY = new RegExp(
-  BYTES_COPY.source + String.raw`(;\s*_debugLog\('\[iface="wasi:io/streams@[\d.]+", ` +
-    String.raw`function="\[method\]output-stream\.(?:write|blocking-write-and-flush)"\])`,
+  BYTES_COPY.source +
+    String.raw`(;\s*_debugLog\('\[iface="wasi:(?:io/streams|http/types)@[\d.]+", function="` +
+    String.raw`\[method\](?:output-stream\.(?:write|blocking-write-and-flush)|fields\.append)"\])`,
   "g",
 );
 
@@ -142,11 +146,9 @@ export async function transpileComponent(component: Uint8Array): Promise<Transpi
   // component made from a preview1 module) then leaves an empty environment value without its
   // terminating NUL, running it into the next variable.
   js = js.replace(EMPTY_STRING_SHORTCUT, "");
-  // An output stream's write hands the bytes to a sink, and every sink copies what it is given
-  // (preview1's fd_write hands them guest memory too): no copy before it. Elsewhere the copy
-  // stays (fields keep their values), made by the typed array (a third of a small write's cost).
   // What the runner relies on to bound a guest: fail rather than serve without it.
-  if (!CAPTURE_TABLE.test(js) || !INSTANTIATE.test(js) || !HOST_CALL.test(js)) {
+  // (`search`, not `test`: CAPTURE_TABLE is global, and `test` would move its lastIndex.)
+  if ([CAPTURE_TABLE, INSTANTIATE, HOST_CALL].some((pattern) => js.search(pattern) < 0)) {
     throw new Error(
       `jco-transpile ${JCO_TRANSPILE_VERSION} generated code this server cannot adapt ` +
         "(its resource tables or host calls were not found)",
@@ -165,6 +167,10 @@ export async function transpileComponent(component: Uint8Array): Promise<Transpi
         JSON.stringify(HOST_CALL_IMPORT)
       }] ?? (() => {});`,
   ).replace(HOST_CALL, (start) => `${start}\n  wagiOnHostCall();`);
+  // An output stream's write hands the bytes to a sink, and every sink copies what it is given
+  // (preview1's fd_write hands them guest memory too); a field's append copies them into a
+  // string: no copy before either. Elsewhere the copy stays, made by the typed array (a third
+  // of a small write's cost).
   js = js.replace(STREAM_WRITE_COPY, "new Uint8Array($1.buffer, $2, $3)$4")
     .replace(BYTES_COPY, "new Uint8Array($1.buffer, $2, $3).slice()");
   // Every host call starts a "task" for the component model's async ABI (WASI 0.3), which a

@@ -66,6 +66,16 @@ Deno.test("an HTTP component answers with its status, repeated headers and body;
       headers: [["x-thing", "a"], ["X-Thing", "b"]],
     });
     assertEquals(await echoed.text(), "a, b\n");
+    // Values are bytes, kept byte for byte (obs-text too).
+    const latin1 = await fetch(`${url}/http/?header=x-thing`, {
+      headers: [["x-thing", "caf\u00e9\ttab"]],
+    });
+    assertEquals([...new Uint8Array(await latin1.arrayBuffer())], [
+      ..."caf".split("").map((c) => c.charCodeAt(0)),
+      0xe9,
+      0x09,
+      ..."tab\n".split("").map((c) => c.charCodeAt(0)),
+    ]);
     // The WAGI module beside it is served as ever.
     assertEquals(await (await fetch(`${url}/hello`)).text(), "hello world\n");
   });

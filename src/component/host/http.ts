@@ -34,41 +34,47 @@ const FORBIDDEN = new Set([
   "status",
 ]);
 
-/** Whether `value` is a field value: no control characters but tab, no DEL. */
-function validValue(value: Uint8Array): boolean {
-  for (const byte of value) {
-    if ((byte < 0x20 && byte !== 0x09) || byte === 0x7f) return false;
+/** A field value: no control characters but tab, no DEL. */
+// deno-lint-ignore no-control-regex -- control characters are exactly what it refuses
+const VALID_VALUE = /^[^\x00-\x08\x0a-\x1f\x7f]*$/;
+
+/**
+ * `bytes` as a string of one character per byte: field values are bytes, and a short string
+ * costs the engine far less to make and keep than a typed array of its own.
+ */
+function byteString(bytes: Uint8Array): string {
+  let text = "";
+  for (let at = 0; at < bytes.length; at += 4096) {
+    const part = bytes.subarray(at, at + 4096) as unknown as number[];
+    text += String.fromCharCode.apply(null, part);
   }
-  return true;
+  return text;
 }
 
-const encoder = new TextEncoder();
+/** The bytes of a string of one character per byte (see {@link byteString}). */
+function bytesOf(text: string): Uint8Array {
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
 
 /** The CGI header block of a response: `Status`, then every field, values byte for byte. */
 export function cgiHead(status: number, fields: Fields): Uint8Array {
-  const parts: Uint8Array[] = [encoder.encode(`Status: ${status}\n`)];
-  let length = parts[0].length;
+  // Names are tokens (ASCII); values are bytes, one character each, and go out as they are.
+  let head = `Status: ${status}\n`;
   for (let i = 0; i < fields.names.length; i++) {
-    // Names are tokens (ASCII); values are bytes, and go out as they are.
-    parts.push(encoder.encode(`${fields.names[i]}: `), fields.values[i], NEWLINE);
-    length += fields.names[i].length + 2 + fields.values[i].length + 1;
+    head += `${fields.names[i]}: ${fields.values[i]}\n`;
   }
-  parts.push(NEWLINE);
-  const head = new Uint8Array(length + 1);
-  let at = 0;
-  for (const part of parts) {
-    head.set(part, at);
-    at += part.length;
-  }
-  return head;
+  return bytesOf(head + "\n");
 }
 
-const NEWLINE = new Uint8Array([0x0a]);
-
-/** `wasi:http/types.fields` (headers and trailers): names as given, compared without case. */
+/**
+ * `wasi:http/types.fields` (headers and trailers): names as given, compared without case;
+ * values kept as byte strings (see {@link byteString}), handed to the guest as bytes.
+ */
 export class Fields {
   names: string[] = [];
-  values: Uint8Array[] = [];
+  values: string[] = [];
   immutable = false;
 
   constructor() {
@@ -95,28 +101,36 @@ export class Fields {
     return fields;
   }
 
-  /** Headers the server hands in (a request's): read-only to the guest. */
+  /** Headers the server hands in (a request's, a response's): read-only to the guest. */
   static received(headers: [string, string][]): Fields {
     const fields = new Fields();
     for (const [name, value] of headers) {
       fields.names.push(name);
-      fields.values.push(Uint8Array.from(value, (c) => c.charCodeAt(0)));
+      // Header values are byte strings already.
+      fields.values.push(value);
     }
     fields.immutable = true;
     return fields;
   }
 
-  #check(name: string, value?: Uint8Array): void {
+  /** Checks `name` (and `value`, copied out of the guest's bytes) may be set; the value. */
+  #check(name: string, value?: Uint8Array): string {
     if (this.immutable) throw new Failure({ tag: "immutable" });
-    if (!TOKEN.test(name) || (value && !validValue(value))) {
+    const text = value === undefined ? "" : byteString(value);
+    if (!TOKEN.test(name) || !VALID_VALUE.test(text)) {
       throw new Failure({ tag: "invalid-syntax" });
     }
     if (FORBIDDEN.has(name.toLowerCase())) throw new Failure({ tag: "forbidden" });
+    return text;
   }
 
   get(name: string): Uint8Array[] {
     const lower = name.toLowerCase();
-    return this.values.filter((_, i) => this.names[i].toLowerCase() === lower);
+    const found: Uint8Array[] = [];
+    for (let i = 0; i < this.names.length; i++) {
+      if (this.names[i].toLowerCase() === lower) found.push(bytesOf(this.values[i]));
+    }
+    return found;
   }
   has(name: string): boolean {
     const lower = name.toLowerCase();
@@ -124,12 +138,12 @@ export class Fields {
   }
   set(name: string, values: Uint8Array[]): void {
     this.#check(name);
-    for (const value of values) this.#check(name, value);
+    const texts = values.map((value) => this.#check(name, value));
     this.#remove(name);
-    for (const value of values) {
-      spend(name.length + value.length);
+    for (const text of texts) {
+      spend(name.length + text.length);
       this.names.push(name);
-      this.values.push(value);
+      this.values.push(text);
     }
   }
   delete(name: string): void {
@@ -137,12 +151,16 @@ export class Fields {
     this.#remove(name);
   }
   append(name: string, value: Uint8Array): void {
-    this.#check(name, value);
-    spend(name.length + value.length);
+    const text = this.#check(name, value);
+    spend(name.length + text.length);
     this.names.push(name);
-    this.values.push(value);
+    this.values.push(text);
   }
   entries(): [string, Uint8Array][] {
+    return this.names.map((name, i) => [name, bytesOf(this.values[i])]);
+  }
+  /** Its names and values as strings (values one character per byte): for `fetch`. */
+  textEntries(): [string, string][] {
     return this.names.map((name, i) => [name, this.values[i]]);
   }
   clone(): Fields {

@@ -281,9 +281,7 @@ export function outgoingImports(run: () => OutboundRun) {
       throw new Failure({ tag: "connection-limit-reached" });
     }
     const method = request.methodName();
-    const headers: [string, string][] = request.fields.entries().map((
-      [name, value],
-    ) => [name, String.fromCharCode(...value)]);
+    const headers = request.fields.textEntries();
     const body = method === "GET" || method === "HEAD"
       ? undefined
       : request.pipe.whole() as Uint8Array<ArrayBuffer>;
