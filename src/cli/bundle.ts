@@ -20,6 +20,12 @@ export function bundleCommands(root: string, outdir: string): string[][] {
       `${root}/src/cli/server_isolate.ts`,
     ],
     [...common, "-o", `${outdir}/guest_worker.js`, `${root}/src/pool/guest_worker.ts`],
+    [
+      ...common,
+      ...["--external", "jco-transpile"],
+      ...["-o", `${outdir}/transpile_worker.js`],
+      `${root}/src/component/transpile_worker.ts`,
+    ],
   ];
 }
 

@@ -17,7 +17,7 @@ import {
 } from "../run/module_component.ts";
 import type { ReuseInfo } from "../run/module_info.ts";
 import { PROVIDED_INTERFACES } from "./runner.ts";
-import { JCO_TRANSPILE_VERSION, TRANSPILE_FORMAT, transpileComponent } from "./transpile.ts";
+import { JCO_TRANSPILE_VERSION, TRANSPILE_FORMAT, transpileInWorker } from "./transpile.ts";
 
 /** The cache's name for transpiled components: another jco, or another treatment, is another. */
 const TRANSPILED_KIND = `component-jco${JCO_TRANSPILE_VERSION}-${TRANSPILE_FORMAT}`;
@@ -48,7 +48,7 @@ export async function loadComponent(
   options: Parameters<ComponentLoader>[2],
 ): Promise<WebAssembly.Module> {
   const derived = await options.derived.derive(TRANSPILED_KIND, digest, async () => {
-    const transpiled = await transpileComponent(bytes);
+    const transpiled = await transpileInWorker(bytes);
     const meta: TranspiledMeta = {
       world: transpiled.world,
       js: transpiled.js,

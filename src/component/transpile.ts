@@ -43,6 +43,35 @@ export interface TranspiledComponent {
   async: boolean;
 }
 
+/** The worker script; a bundle of the server (dist/) has its own beside it. */
+const TRANSPILE_WORKER_URL = import.meta.url.endsWith(".js")
+  ? new URL("./transpile_worker.js", import.meta.url).href
+  : new URL("./transpile_worker.ts", import.meta.url).href;
+
+/**
+ * {@link transpileComponent} in a worker of its own, so that jco's code generator (~130 MiB once
+ * loaded) is let go of when it is done rather than kept for the server's life.
+ */
+export function transpileInWorker(component: Uint8Array): Promise<TranspiledComponent> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(TRANSPILE_WORKER_URL, { type: "module" });
+    const done = () => worker.terminate();
+    worker.onmessage = (
+      event: MessageEvent<{ transpiled?: TranspiledComponent; error?: string }>,
+    ) => {
+      done();
+      if (event.data.transpiled) resolve(event.data.transpiled);
+      else reject(new Error(event.data.error));
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      done();
+      reject(new Error(`the transpiling worker failed: ${event.message}`));
+    };
+    worker.postMessage(component);
+  });
+}
+
 /** The interface a component exports to be a world we serve, by world. */
 const WORLD_EXPORTS: [ComponentWorld, RegExp][] = [
   ["http", /^wasi:http\/incoming-handler@0\.2\.\d+$/],
