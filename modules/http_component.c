@@ -179,6 +179,19 @@ static void finish(u32 body, u32 stream) {
   outgoing_body_finish(body, 0, 0, ret);
 }
 
+// Answers "`what` N\n" (N as the query gave it) and ends the request.
+static void answer_done(u32 request, u32 outparam, u32 headers, const char *what, const u8 *n,
+                        size_t n_len) {
+  u32 body;
+  header(headers, "content-type", "text/plain");
+  u32 stream = respond(outparam, headers, 200, &body);
+  write_text(stream, what);
+  write_all(stream, n, n_len);
+  write_text(stream, "\n");
+  finish(body, stream);
+  request_drop(request);
+}
+
 __attribute__((export_name("wasi:http/incoming-handler@0.2.12#handle")))
 void handle(u32 request, u32 outparam) {
   u32 method[3], path[3], ret[4];
@@ -207,13 +220,7 @@ void handle(u32 request, u32 outparam) {
     // Hostile: resources the host keeps for the guest until it drops them, which it never does.
     u32 n = number(value, value_len);
     for (u32 i = 0; i < n; i++) header(fields_new(), "x-leak", "0123456789abcdef0123456789abcdef");
-    header(headers, "content-type", "text/plain");
-    stream = respond(outparam, headers, 200, &body);
-    write_text(stream, "leaked ");
-    write_all(stream, value, value_len);
-    write_text(stream, "\n");
-    finish(body, stream);
-    request_drop(request);
+    answer_done(request, outparam, headers, "leaked ", value, value_len);
     return;
   }
   if (query_param(path_bytes, path_len, "slow-calls", &value, &value_len)) {
@@ -227,24 +234,14 @@ void handle(u32 request, u32 outparam) {
     static u8 chunk[4096];
     u32 n = number(value, value_len);
     for (u32 i = 0; i < n; i++) {
-      u32 held_body;
-      u32 held_stream = 0;
-      u32 response = response_new(fields_new());
-      response_body(response, ret);
+      response_body(response_new(fields_new()), ret);
       if ((u8)ret[0] != 0) __builtin_trap();
-      held_body = ret[1];
-      outgoing_body_write(held_body, ret);
+      outgoing_body_write(ret[1], ret);
       if ((u8)ret[0] != 0) __builtin_trap();
-      held_stream = ret[1];
-      for (u32 k = 0; k < 16; k++) write_all(held_stream, chunk, sizeof chunk);
+      u32 held = ret[1];
+      for (u32 k = 0; k < 16; k++) write_all(held, chunk, sizeof chunk);
     }
-    header(headers, "content-type", "text/plain");
-    stream = respond(outparam, headers, 200, &body);
-    write_text(stream, "held ");
-    write_all(stream, value, value_len);
-    write_text(stream, "\n");
-    finish(body, stream);
-    request_drop(request);
+    answer_done(request, outparam, headers, "held ", value, value_len);
     return;
   }
   if ((u8)method[0] == 2) {  // post: echo the body as it comes

@@ -48,24 +48,33 @@ const TRANSPILE_WORKER_URL = import.meta.url.endsWith(".js")
   ? new URL("./transpile_worker.js", import.meta.url).href
   : new URL("./transpile_worker.ts", import.meta.url).href;
 
+/** The transpiling in progress: one at a time, so that one generator at most is loaded. */
+let transpiling: Promise<unknown> = Promise.resolve();
+
 /**
  * {@link transpileComponent} in a worker of its own, so that jco's code generator (~130 MiB once
- * loaded) is let go of when it is done rather than kept for the server's life.
+ * loaded) is let go of when it is done rather than kept for the server's life. Components are
+ * transpiled one after another: each worker loads a generator of its own.
  */
 export function transpileInWorker(component: Uint8Array): Promise<TranspiledComponent> {
+  const turn = transpiling.then(() => transpileOnce(component));
+  transpiling = turn.catch(() => {});
+  return turn;
+}
+
+function transpileOnce(component: Uint8Array): Promise<TranspiledComponent> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(TRANSPILE_WORKER_URL, { type: "module" });
-    const done = () => worker.terminate();
     worker.onmessage = (
       event: MessageEvent<{ transpiled?: TranspiledComponent; error?: string }>,
     ) => {
-      done();
+      worker.terminate();
       if (event.data.transpiled) resolve(event.data.transpiled);
       else reject(new Error(event.data.error));
     };
     worker.onerror = (event) => {
       event.preventDefault();
-      done();
+      worker.terminate();
       reject(new Error(`the transpiling worker failed: ${event.message}`));
     };
     worker.postMessage(component);
