@@ -120,7 +120,7 @@ const BYTES_COPY = /new Uint8Array\((memory\d+)\.buffer\.slice\((ptr\d+), \2 \+ 
  * The same copy where the next call copies for itself: an output stream's write (into its
  * sink), a field's append (into a string).
  */
-const STREAM_WRITE_COPY = new RegExp(
+const COPY_FOR_A_COPYING_CALL = new RegExp(
   BYTES_COPY.source +
     String.raw`(;\s*_debugLog\('\[iface="wasi:(?:io/streams|http/types)@[\d.]+", function="` +
     String.raw`\[method\](?:output-stream\.(?:write|blocking-write-and-flush)|fields\.append)"\])`,
@@ -209,7 +209,7 @@ export async function transpileComponent(component: Uint8Array): Promise<Transpi
   // (preview1's fd_write hands them guest memory too); a field's append copies them into a
   // string: no copy before either. Elsewhere the copy stays, made by the typed array (a third
   // of a small write's cost).
-  js = js.replace(STREAM_WRITE_COPY, "new Uint8Array($1.buffer, $2, $3)$4")
+  js = js.replace(COPY_FOR_A_COPYING_CALL, "new Uint8Array($1.buffer, $2, $3)$4")
     .replace(BYTES_COPY, "new Uint8Array($1.buffer, $2, $3).slice()");
   // Every host call starts a "task" for the component model's async ABI (WASI 0.3), which a
   // WASI 0.2 component never asks about; making the task object only when asked for halves
