@@ -79,7 +79,11 @@ IMPORT(STREAMS, "[resource-drop]output-stream") void output_drop(u32 self);
 
 // The host allocates lists and strings it returns through this; everything is released at the
 // end of a request (an instance serves one), and the echo loop releases each chunk it wrote.
-static u8 heap[64 * 1024];
+// (A test fixture includes this file with a larger heap, for a component of a larger memory.)
+#ifndef HEAP_BYTES
+#define HEAP_BYTES (64 * 1024)
+#endif
+static u8 heap[HEAP_BYTES];
 static size_t heap_used;
 
 __attribute__((export_name("cabi_realloc")))

@@ -52,6 +52,20 @@ Deno.test("component runner: every run sees fresh state, from one instance put b
   assertOk(runner.keptBytes > 0);
 });
 
+Deno.test("component runner: a component of a larger memory (6 MiB) is put back too, not made anew", async () => {
+  // Making a component costs far more than a WAGI module (a JavaScript engine's: ~30 ms);
+  // putting back its memory, ~0.3 ms for 10 MiB.
+  const runner = await runnerFor(fixture("big_component.wasm"));
+  const cores = Object.keys(componentParts(runner.module)!.cores).length;
+  const answers: string[] = [];
+  const made = await countingInstances(async () => {
+    for (let i = 0; i < 10; i++) answers.push((await get(runner, "/?count")).text);
+  });
+  assertEquals(new Set(answers), new Set(["Status: 200\ncontent-type: text/plain\n\n1\n"]));
+  assertEquals(made, cores);
+  assertOk(runner.keptBytes > 6 * 1024 * 1024);
+});
+
 Deno.test("component runner: after a trap the instance is made anew, and answers again", async () => {
   const runner = await runnerFor(`${ROOT}modules/http_component.wasm`);
   await get(runner, "/");
