@@ -302,6 +302,8 @@ export interface ImportEntry {
   module: string;
   name: string;
   kind: "function" | "table" | "memory" | "global" | "tag";
+  /** A memory's limit flags (0x01 a maximum, 0x02 shared, 0x04 64-bit) and maximum, in pages. */
+  memory?: { flags: number; maxPages: number | undefined };
 }
 
 const IMPORT_KINDS = ["function", "table", "memory", "global", "tag"] as const;
@@ -337,13 +339,20 @@ function importEntries(payload: Uint8Array): ImportEntry[] {
       at = next + length;
     }
     const kind = payload[at++];
+    const limits = at;
     if (kind === 0) at = skipLeb(payload, at);
     else if (kind === 1) at = skipLimits(payload, skipValType(payload, at));
     else if (kind === 2) at = skipLimits(payload, at);
     else if (kind === 3) at = skipValType(payload, at) + 1;
     else if (kind === 4) at = skipLeb(payload, at + 1);
     else throw new WasmFormatError(`unknown import kind ${kind}`);
-    entries.push({ module: names[0], name: names[1], kind: IMPORT_KINDS[kind] });
+    const entry: ImportEntry = { module: names[0], name: names[1], kind: IMPORT_KINDS[kind] };
+    if (kind === 2) {
+      const flags = payload[limits];
+      const max = flags & 0x01 ? readU32(payload, skipLeb(payload, limits + 1))[0] : undefined;
+      entry.memory = { flags, maxPages: max };
+    }
+    entries.push(entry);
   }
   return entries;
 }

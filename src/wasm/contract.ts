@@ -37,10 +37,22 @@ export const CHUNK_BITS = 10;
 export const CHUNK_MAP_EXPORT = "__wagi_written";
 
 /**
+ * The import (module, name) through which a module that imports its memory marks the chunk map
+ * of the memory's owner (see write_tracking.ts).
+ */
+export const CHUNK_MAP_IMPORT: readonly [string, string] = ["wagi:written", "chunk-map"];
+
+/**
  * A store marks the chunk its first byte falls in; its last byte may be this many bytes into
  * the next chunk (a v128 store writes 16 bytes), so restoring a chunk covers them too.
  */
 export const STORE_SPILL = 15;
+
+/** Pages of chunk map (one byte per chunk) for a memory of at most `maxPages` (4 GiB if none). */
+export function chunkMapPages(maxPages: number | undefined): number {
+  const pages = Math.min(maxPages ?? 65536, 65536);
+  return Math.max(1, Math.ceil(pages / 2 ** CHUNK_BITS));
+}
 
 /** Marks, in `map`, every chunk that `length` bytes written at `at` touch. */
 export function markChunks(map: Uint8Array, at: number, length: number): void {

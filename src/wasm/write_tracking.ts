@@ -10,7 +10,7 @@
 import {
   appendToVector,
   concatBytes,
-  importCounts,
+  importsOf,
   placeSection,
   readInstruction,
   readSections,
@@ -22,10 +22,7 @@ import {
   writeSections,
   writeU32,
 } from "./binary.ts";
-import { CHUNK_BITS, CHUNK_MAP_EXPORT } from "./contract.ts";
-
-/** The chunk map is one WebAssembly page: it covers memories up to 1024 pages (64 MiB). */
-const MAX_MEMORY_PAGES = (65536 * 2 ** CHUNK_BITS) / 65536;
+import { CHUNK_BITS, CHUNK_MAP_EXPORT, CHUNK_MAP_IMPORT, chunkMapPages } from "./contract.ts";
 
 /** What kind of memory write an instruction is, if any. */
 type Write =
@@ -218,24 +215,52 @@ function trackCode(payload: Uint8Array, params: readonly number[]): Uint8Array |
   return concatBytes(parts);
 }
 
+/** Where {@link trackWrites} may find the memory to track, and how large the map may be. */
+export interface TrackingOptions {
+  /**
+   * Size the chunk map for the most memory the module may have (up to 64 pages of map for
+   * 4 GiB, reserved rather than resident until written), rather than refuse a memory that may
+   * outgrow one page of map (64 MiB).
+   */
+  mapForAnySize?: boolean;
+  /**
+   * Track a module that imports its memory (as a component's core modules share one): it
+   * then imports the chunk map too, as `CHUNK_MAP_IMPORT`, to be given its owner's map.
+   */
+  importedMemory?: boolean;
+}
+
 /**
- * Returns `wasm` with its writes recorded in a chunk map exported as {@link CHUNK_MAP_EXPORT},
- * or a string saying why it cannot be: its memory is imported, shared, 64-bit, one of
- * several, or may outgrow the chunk map, or its code uses atomic or lane stores.
+ * Returns `wasm` with its writes recorded in a chunk map exported as {@link CHUNK_MAP_EXPORT}
+ * (or imported, see {@link TrackingOptions}), or a string saying why it cannot be: its memory
+ * is imported, shared, 64-bit, one of several, or may outgrow the chunk map, or its code uses
+ * atomic or lane stores.
  */
-export function trackWrites(wasm: Uint8Array): Uint8Array | string {
+export function trackWrites(wasm: Uint8Array, options: TrackingOptions = {}): Uint8Array | string {
   const sections = readSections(wasm);
   const payloadOf = (id: number) => sections.find((s) => s.id === id)?.payload;
   const imports = payloadOf(SectionId.IMPORT);
-  if (imports && importCounts(imports).memories > 0) return "it imports its memory";
+  const importedMemories = imports
+    ? importsOf(wasm).filter((i) => i.kind === "memory").map((i) => i.memory!)
+    : [];
   const memories = payloadOf(SectionId.MEMORY);
-  if (!memories) return "it has no memory";
-  const [memoryCount, memoryAt] = readU32(memories, 0);
-  if (memoryCount !== 1) return "it has several memories";
-  const flags = memories[memoryAt];
+  const [definedCount, memoryAt] = memories ? readU32(memories, 0) : [0, 0];
+  if (importedMemories.length + definedCount === 0) return "it has no memory";
+  if (importedMemories.length + definedCount !== 1) return "it has several memories";
+  if (importedMemories.length > 0 && !options.importedMemory) return "it imports its memory";
+  let flags: number, maxPages: number | undefined;
+  if (importedMemories.length > 0) ({ flags, maxPages } = importedMemories[0]);
+  else {
+    flags = memories![memoryAt];
+    maxPages = flags & 0x01
+      ? readU32(memories!, readU32(memories!, memoryAt + 1)[1])[0]
+      : undefined;
+  }
   if (flags & 0x06) return "its memory is shared or 64-bit";
-  const max = flags & 0x01 ? readU32(memories, readU32(memories, memoryAt + 1)[1])[0] : Infinity;
-  if (max > MAX_MEMORY_PAGES) return "its memory may grow past what the chunk map covers";
+  const mapPages = chunkMapPages(maxPages);
+  if (mapPages > 1 && !options.mapForAnySize) {
+    return "its memory may grow past what the chunk map covers";
+  }
 
   const params = paramCounts(payloadOf(SectionId.TYPE));
   if (typeof params === "string") return params;
@@ -246,10 +271,27 @@ export function trackWrites(wasm: Uint8Array): Uint8Array | string {
     if (typeof tracked === "string") return tracked;
     placeSection(sections, { id: SectionId.CODE, payload: tracked });
   }
-  // The chunk map: one WebAssembly page, fixed.
+  // The chunk map, memory 1 either way: an imported memory is index 0, a defined one follows
+  // every imported one (there is none).
+  if (importedMemories.length > 0) {
+    const [module, name] = CHUNK_MAP_IMPORT;
+    placeSection(sections, {
+      id: SectionId.IMPORT,
+      // Any size: the owner's map covers the memory's most pages.
+      payload: appendToVector(imports, [[
+        ...writeName(module),
+        ...writeName(name),
+        0x02,
+        0x00,
+        0x01,
+      ]]),
+    });
+    return writeSections(sections);
+  }
+  const pages = writeU32(mapPages);
   placeSection(sections, {
     id: SectionId.MEMORY,
-    payload: appendToVector(memories, [[0x01, 0x01, 0x01]]),
+    payload: appendToVector(memories, [[0x01, ...pages, ...pages]]),
   });
   placeSection(sections, {
     id: SectionId.EXPORT,

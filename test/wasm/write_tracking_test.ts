@@ -1,6 +1,11 @@
 import { assertEquals, assertOk } from "../_assert.ts";
 import { trackWrites } from "../../src/wasm/write_tracking.ts";
-import { CHUNK_BITS, CHUNK_MAP_EXPORT, markChunks } from "../../src/wasm/contract.ts";
+import {
+  CHUNK_BITS,
+  CHUNK_MAP_EXPORT,
+  CHUNK_MAP_IMPORT,
+  markChunks,
+} from "../../src/wasm/contract.ts";
 import { meter } from "../../src/wasm/metering.ts";
 import { limitMemory } from "../../src/wasm/memory_limit.ts";
 import { watToWasm } from "../../src/wasm/wat.ts";
@@ -66,6 +71,35 @@ Deno.test("host access follows a memory that grew (its old buffer is detached)",
   guest.setU32(70000, 7);
   assertEquals(guest.u32(70000), 7);
   assertEquals(guest.bytes.length, 2 * 65536);
+});
+
+Deno.test("a module sharing another's memory marks the owner's chunk map; a memory without a maximum gets a map for 4 GiB", async () => {
+  const owner = trackWrites(
+    await watToWasm("o.wat", `(module (memory (export "memory") 2))`),
+    { mapForAnySize: true, importedMemory: true },
+  );
+  assertOk(typeof owner !== "string", String(owner));
+  const { exports } = new WebAssembly.Instance(new WebAssembly.Module(owner as BufferSource));
+  const mapMemory = exports[CHUNK_MAP_EXPORT] as WebAssembly.Memory;
+  // 64 pages of map, one byte for each KiB of 4 GiB; reserved, not resident.
+  assertEquals(mapMemory.buffer.byteLength, 64 * 65536);
+  const sharer = trackWrites(
+    await watToWasm(
+      "s.wat",
+      `(module (import "env" "memory" (memory 1))
+         (func (export "poke") (param $at i32) (i32.store8 (local.get $at) (i32.const 9))))`,
+    ),
+    { mapForAnySize: true, importedMemory: true },
+  );
+  assertOk(typeof sharer !== "string", String(sharer));
+  const [module, name] = CHUNK_MAP_IMPORT;
+  const shared = new WebAssembly.Instance(new WebAssembly.Module(sharer as BufferSource), {
+    env: { memory: exports.memory },
+    [module]: { [name]: mapMemory },
+  });
+  (shared.exports.poke as (at: number) => void)(70000);
+  assertEquals(marked(new Uint8Array(mapMemory.buffer)), chunksOf(70000, 1));
+  assertEquals(new Uint8Array((exports.memory as WebAssembly.Memory).buffer)[70000], 9);
 });
 
 Deno.test("modules whose writes cannot all be seen are not tracked, and say why", async () => {
