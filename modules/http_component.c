@@ -7,6 +7,9 @@
 //   GET  ...?status=N       answers status N with two `x-repeated` headers
 //   GET  ...?header=NAME    answers every value of request header NAME, one per line
 //   GET  ...?count          a global counter, incremented: always 1 with fresh state per request
+//   GET  ...?checksum       a checksum of all of its memory as the request arrived (after reading
+//                           the request): the same on every request to the same URL when every
+//                           request starts from fresh state
 //   GET  ...?grow           grows memory by 16 MiB: answers "grown" or "refused"
 //   GET  ...?fetch=HOST     with WITH_FETCH only (test/fixtures/fetch_component.c): GETs
 //                           http://HOST/upstream (wasi:http/outgoing-handler) and answers its
@@ -196,15 +199,32 @@ static void answer_done(u32 request, u32 outparam, u32 headers, const char *what
   request_drop(request);
 }
 
+// FNV-1a over all of memory but its first byte (address 0 cannot be read in C).
+static __attribute__((noinline)) u32 memory_checksum(void) {
+  u32 sum = 2166136261u;
+  size_t size = __builtin_wasm_memory_size(0) * 65536;
+  for (size_t at = 1; at < size; at++) sum = (sum ^ *(volatile const u8 *)at) * 16777619u;
+  return sum;
+}
+
 __attribute__((export_name("wasi:http/incoming-handler@0.2.12#handle")))
 void handle(u32 request, u32 outparam) {
-  u32 method[3], path[3], ret[4];
+  u32 method[3], path[3];
+#ifdef STATIC_RETURN_AREA
+  // For a test fixture: a return area only the host writes (wit-bindgen's are static too).
+  static u32 ret[256] __attribute__((aligned(1024)));
+#else
+  u32 ret[4];
+#endif
   request_method(request, method);
   request_path(request, path);
   const u8 *path_bytes = (u8)path[0] ? (const u8 *)path[1] : (const u8 *)"/";
   size_t path_len = (u8)path[0] ? path[2] : 1;
   const u8 *value;
   size_t value_len;
+  // Before anything else is written (what reading the request wrote is the same every time).
+  u32 checksum = query_param(path_bytes, path_len, "checksum", &value, &value_len)
+                     ? memory_checksum() : 0;
   u32 headers = fields_new();
   u32 body, stream;
 
@@ -340,6 +360,11 @@ void handle(u32 request, u32 outparam) {
 #endif
   if (query_param(path_bytes, path_len, "grow", &value, &value_len)) {
     write_text(stream, __builtin_wasm_memory_grow(0, 256) == (size_t)-1 ? "refused\n" : "grown\n");
+  } else if (query_param(path_bytes, path_len, "checksum", &value, &value_len)) {
+    u8 hex[9];
+    for (int i = 0; i < 8; i++) hex[i] = "0123456789abcdef"[(checksum >> (28 - 4 * i)) & 15];
+    hex[8] = '\n';
+    write_all(stream, hex, 9);
   } else if (query_param(path_bytes, path_len, "count", &value, &value_len)) {
     counter++;
     u8 digit[2] = {(u8)('0' + counter % 10), '\n'};

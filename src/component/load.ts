@@ -18,9 +18,13 @@ import {
 import type { ReuseInfo } from "../run/module_info.ts";
 import { PROVIDED_INTERFACES } from "./runner.ts";
 import { JCO_TRANSPILE_VERSION, TRANSPILE_FORMAT, transpileInWorker } from "./transpile.ts";
+import { scanHostWrites } from "./host_writes.ts";
 
 /** The cache's name for transpiled components: another jco, or another treatment, is another. */
 const TRANSPILED_KIND = `component-jco${JCO_TRANSPILE_VERSION}-${TRANSPILE_FORMAT}`;
+
+/** Changes when what is done to a component's core modules changes (kept ones are not used). */
+const REWRITE_FORMAT = 2;
 
 /** What is kept of a transpiled component besides its core modules' bytes. */
 interface TranspiledMeta {
@@ -73,6 +77,7 @@ export async function loadComponent(
   }
   const cores: Record<string, WebAssembly.Module> = {};
   const reuse: Record<string, ReuseInfo> = {};
+  const tracked: string[] = [];
   let at = 0;
   for (const [name, length] of meta.cores) {
     let core = derived.bytes.slice(at, at + length) as Uint8Array<ArrayBuffer>;
@@ -84,21 +89,42 @@ export async function loadComponent(
       const input = core;
       const rewritten = await options.derived.derive(
         // Named with the format too: an entry written before the rewrite's findings were kept
-        // with it has none, and would make every instance single-use.
-        `component-preemptible-${TRANSPILE_FORMAT}`,
+        // with it has none, and would make every instance single-use (or untracked).
+        `component-preemptible-${TRANSPILE_FORMAT}-${REWRITE_FORMAT}`,
         await sha256Hex(input),
         async () => {
-          const { preemptibleModule } = await import("../wasm/preemption.ts");
-          const { bytes: rewritten, ...learnt } = preemptibleModule(input);
-          return { bytes: rewritten, meta: learnt };
+          const [{ preemptibleModule }, { trackWrites }] = await Promise.all([
+            import("../wasm/preemption.ts"),
+            import("../wasm/write_tracking.ts"),
+          ]);
+          const { bytes: preemptible, ...learnt } = preemptibleModule(input);
+          // Its writes marked too, when they can all be seen: put back chunk by chunk.
+          const tracked = Deno.env.get("NOTRACK")
+            ? "x"
+            : trackWrites(preemptible, { mapForAnySize: true, importedMemory: true });
+          if (typeof tracked === "string") return { bytes: preemptible, meta: learnt };
+          return { bytes: tracked, meta: { ...learnt, tracksWrites: true } };
         },
       );
       core = new Uint8Array(rewritten.bytes);
-      if (rewritten.meta) reuse[name] = rewritten.meta as ReuseInfo;
+      if (rewritten.meta) {
+        const { tracksWrites, ...learnt } = rewritten.meta as ReuseInfo & { tracksWrites?: true };
+        reuse[name] = learnt;
+        if (tracksWrites) tracked.push(name);
+      }
     }
     cores[name] = await WebAssembly.compile(core as Uint8Array<ArrayBuffer>);
   }
-  const parts: ComponentParts = { world: meta.world, js: meta.js, cores, reuse, async: meta.async };
+  const parts: ComponentParts = {
+    world: meta.world,
+    js: meta.js,
+    cores,
+    reuse,
+    tracked,
+    // Read here rather than kept with the transpiled code: always by this server's rules.
+    hostWrites: scanHostWrites(meta.js),
+    async: meta.async,
+  };
   const standIn = cores[meta.cores[0][0]];
   setComponentParts(standIn, parts);
   return standIn;

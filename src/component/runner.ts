@@ -14,6 +14,9 @@ import { ProcExit } from "../wasi/syscall.ts";
 import { describeFailure, type GuestControl, type GuestEnd } from "../run/guest.ts";
 import { FreshState, StartWatch } from "../run/fresh_state.ts";
 import {
+  CHUNK_MAP_EXPORT,
+  CHUNK_MAP_IMPORT,
+  chunkMapPages,
   FUEL_EXPORT,
   GROW_REFUSED_EXPORT,
   PREEMPT_FUEL,
@@ -27,7 +30,8 @@ import { httpTypesImports, IncomingRequest, ResponseOutparam } from "./host/http
 import { cliImports, RunStdio } from "./host/cli.ts";
 import { type OutboundRun, outgoingImports } from "./host/outgoing.ts";
 import { DEFAULT_OUTBOUND, type OutboundOptions } from "../outbound_http/names.ts";
-import { CAPTURE_TABLES_IMPORT, HOST_CALL_IMPORT } from "./transpile.ts";
+import { CAPTURE_TABLES_IMPORT, HOST_CALL_IMPORT, SUSPENDING_IMPORT } from "./transpile.ts";
+import { HostWriteMarks, Suspending } from "./host_writes.ts";
 
 /** The host's interfaces, answering from the run in progress. */
 function componentImports(
@@ -138,6 +142,8 @@ export class ComponentRunner {
   readonly #reuse: Map<WebAssembly.Module, ComponentParts["reuse"][string]>;
   /** Whether instances may serve more than one run at all. */
   readonly #reusable: boolean;
+  /** Core modules that mark the chunks of memory they write. */
+  readonly #tracked: ReadonlySet<WebAssembly.Module>;
 
   constructor(readonly module: WebAssembly.Module, readonly parts: ComponentParts) {
     const cores = Object.entries(parts.cores);
@@ -147,6 +153,7 @@ export class ComponentRunner {
       ),
     );
     this.#reuse = new Map(cores.map(([name, core]) => [core, parts.reuse[name]]));
+    this.#tracked = new Set(parts.tracked.map((name) => parts.cores[name]));
     // Every core module rewritten, and none that can change its instance beyond memory and
     // globals (start functions are watched as they run).
     this.#reusable = cores.every(([name]) => {
@@ -205,11 +212,34 @@ export class ComponentRunner {
     // What each instance has to put back, recorded once all are made (start functions and
     // jco's own set-up may still write memory while the others are linked).
     const states: { memory?: WebAssembly.Memory; globals: WebAssembly.Global[] }[] = [];
+    // Each memory's chunk map, and whether every core module reaching it marks its writes.
+    const maps = new Map<WebAssembly.Memory, { map: WebAssembly.Memory; tracked: boolean }>();
+    const hostWrites = this.parts.hostWrites;
+    let marks = typeof hostWrites === "string"
+      ? undefined
+      : new HostWriteMarks(hostWrites.returnAreaBytes);
     const linkCore = (module: WebAssembly.Module, given?: WebAssembly.Imports) => {
       const reuse = this.#reuse.get(module);
-      let imports = this.#fuelled.has(module)
-        ? { ...given, [PREEMPT_MODULE]: { [PREEMPT_FUNCTION]: refuel } }
-        : given;
+      const tracks = this.#tracked.has(module);
+      let imports = given;
+      if (marks && given) {
+        // An import not understood: jco's writes cannot all be marked, in any memory.
+        imports = marks.imports(given) ?? given;
+        if (imports === given) marks = undefined;
+      }
+      const shared = importedMemory(given);
+      if (shared) {
+        const owner = maps.get(shared);
+        if (!tracks || !owner) maps.set(shared, { map: owner?.map ?? spareMap(), tracked: false });
+        // A tracking module marks the owner's map (or, if it has none, one nobody reads).
+        if (tracks) {
+          const [name, field] = CHUNK_MAP_IMPORT;
+          imports = { ...imports, [name]: { [field]: maps.get(shared)!.map } };
+        }
+      }
+      if (this.#fuelled.has(module)) {
+        imports = { ...imports, [PREEMPT_MODULE]: { [PREEMPT_FUNCTION]: refuel } };
+      }
       // A start function that calls the host may leave a state of its own in each instance.
       const watch = reuse?.hasStart && imports ? new StartWatch() : undefined;
       if (watch) imports = watch.wrap(imports!);
@@ -218,13 +248,19 @@ export class ComponentRunner {
         : { instance: new WebAssembly.Instance(module, imports), startCalledHost: false };
       if (instance.startCalledHost) made.reusable = false;
       const exports = instance.instance.exports;
-      const memory = Object.values(exports).find((v) => v instanceof WebAssembly.Memory) as
-        | WebAssembly.Memory
-        | undefined;
+      // (Not its chunk map, a memory it exports too.)
+      const memory = Object.entries(exports).find(([name, value]) =>
+        name !== CHUNK_MAP_EXPORT && value instanceof WebAssembly.Memory
+      )?.[1] as WebAssembly.Memory | undefined;
       if (memory && !made.memories.includes(memory)) made.memories.push(memory);
       if (memory?.buffer instanceof SharedArrayBuffer) made.reusable = false;
-      const ownsMemory = memory !== undefined &&
-        WebAssembly.Module.imports(module).every((i) => i.kind !== "memory");
+      const ownsMemory = memory !== undefined && shared === undefined;
+      if (ownsMemory) {
+        const map = exports[CHUNK_MAP_EXPORT];
+        const tracked = tracks && map instanceof WebAssembly.Memory;
+        maps.set(memory, { map: tracked ? map : spareMap(), tracked });
+        if (tracked) marks?.addMap(new Uint8Array(map.buffer));
+      }
       const globals = (reuse?.stateGlobals ?? []).map((g) =>
         exports[STATE_GLOBAL_PREFIX + g] as WebAssembly.Global
       );
@@ -233,7 +269,8 @@ export class ComponentRunner {
       if (exports[GROW_REFUSED_EXPORT]) {
         made.growRefused.push(exports[GROW_REFUSED_EXPORT] as WebAssembly.Global);
       }
-      return instance.instance;
+      // jco's code calls the `realloc`s through these: what they hand out is marked.
+      return marks ? marks.exports(instance.instance) : instance.instance;
     };
     const cores = this.parts.cores;
     const imports: Record<string, unknown> = componentImports(
@@ -242,6 +279,8 @@ export class ComponentRunner {
     );
     imports[CAPTURE_TABLES_IMPORT] = made.captured;
     imports[HOST_CALL_IMPORT] = () => this.#hostCall();
+    imports[SUSPENDING_IMPORT] = (call: (...args: unknown[]) => Promise<unknown>) =>
+      marks ? marks.suspending(call) : new Suspending(call);
     // Every core module is already compiled, and linking is synchronous: so is this.
     made.exports = instantiate((name) => cores[name], imports, linkCore);
     if (made.exports instanceof Promise) throw new Error("jco's instantiation did not complete");
@@ -249,7 +288,10 @@ export class ComponentRunner {
     if (made.captured.length === 0) made.reusable = false;
     if (made.reusable) {
       for (const { memory, globals } of states) {
-        if (memory) made.fresh.push(new FreshState(memory, globals, undefined));
+        // Put back chunk by chunk when the guest's writes and the host's were all marked.
+        const chunks = memory && maps.get(memory);
+        const written = marks && chunks?.tracked ? new Uint8Array(chunks.map.buffer) : undefined;
+        if (memory) made.fresh.push(new FreshState(memory, globals, written));
         // An instance without a memory of its own: its globals are put back alone.
         else for (const global of globals) made.globals.push([global, global.value]);
       }
@@ -445,6 +487,22 @@ function holdsMoreThan(tables: Map<unknown, unknown>[], max: number): boolean {
     }
   }
   return false;
+}
+
+/** The memory among a core module's imports, if any (its own is then another's). */
+function importedMemory(imports: WebAssembly.Imports | undefined): WebAssembly.Memory | undefined {
+  for (const fields of Object.values(imports ?? {})) {
+    for (const value of Object.values(fields)) {
+      if (value instanceof WebAssembly.Memory) return value;
+    }
+  }
+  return undefined;
+}
+
+/** A chunk map nobody reads, for a tracking module whose memory is not tracked as a whole. */
+function spareMap(): WebAssembly.Memory {
+  const pages = chunkMapPages(undefined);
+  return new WebAssembly.Memory({ initial: pages, maximum: pages });
 }
 
 /** The linear memory of an instance's core modules. */

@@ -16,7 +16,7 @@ import { ASYNC_EXPORTS, ASYNC_IMPORTS } from "./host/outgoing.ts";
 export const JCO_TRANSPILE_VERSION = "0.1.1";
 
 /** Changes when what is done to jco's output changes: transpiled components kept are then not used. */
-export const TRANSPILE_FORMAT = 9;
+export const TRANSPILE_FORMAT = 10;
 
 /**
  * The import under which a run's code hands over the tables of host resources an instance's
@@ -30,6 +30,13 @@ export const CAPTURE_TABLES_IMPORT = "wagi:capture-tables";
  * time goes into host calls spends little fuel, so the runner asks about stopping here too.
  */
 export const HOST_CALL_IMPORT = "wagi:on-host-call";
+
+/**
+ * The import through which the run's code makes each host function a guest waits on (under
+ * JSPI) a `WebAssembly.Suspending`: given the function, it returns the wrapper, so that the
+ * runner can see what such a function writes (see host_writes.ts).
+ */
+export const SUSPENDING_IMPORT = "wagi:suspending";
 
 /** A component, transpiled: its world, jco's code, and its core modules as bytes. */
 export interface TranspiledComponent {
@@ -134,6 +141,9 @@ const CAPTURE_TABLE = /const (captureTable\d+)\s*=\s*new Map\(\);/g;
 const INSTANTIATE = /export (?:async )?function instantiate\(getCoreModule, imports[^)]*\) \{/;
 const HOST_CALL = /function startCurrentTask\(componentIdx, isAsync, entryFnName\) \{/;
 
+/** How the generated code wraps a host function a guest waits on. */
+const SUSPENDING = "new WebAssembly.Suspending(";
+
 /** How the generated code returns an empty string without allocating it. */
 const EMPTY_STRING_SHORTCUT = /if \(s\.length === 0\) \{\s*utf8EncodedLen = 0;\s*return 1;\s*\}/;
 
@@ -197,13 +207,17 @@ export async function transpileComponent(component: Uint8Array): Promise<Transpi
     CAPTURE_TABLE,
     `const $1 = new Map(); imports[${JSON.stringify(CAPTURE_TABLES_IMPORT)}]?.push($1);`,
   );
+  // The runner makes the host functions a guest waits on (and sees what they write).
+  js = js.replaceAll(SUSPENDING, "wagiSuspending(");
   // Every host call tells the runner first.
   js = js.replace(
     INSTANTIATE,
     (start) =>
       `${start}\n  const wagiOnHostCall = imports[${
         JSON.stringify(HOST_CALL_IMPORT)
-      }] ?? (() => {});`,
+      }] ?? (() => {});\n  const wagiSuspending = imports[${
+        JSON.stringify(SUSPENDING_IMPORT)
+      }] ?? ((f) => ${SUSPENDING}f));`,
   ).replace(HOST_CALL, (start) => `${start}\n  wagiOnHostCall();`);
   // An output stream's write hands the bytes to a sink, and every sink copies what it is given
   // (preview1's fd_write hands them guest memory too); a field's append copies them into a

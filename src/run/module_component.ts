@@ -22,6 +22,13 @@ export interface ComponentParts {
   cores: Record<string, WebAssembly.Module>;
   /** What the preemption rewrite learnt of each core module, by the same names (if it ran). */
   reuse: Record<string, ReuseInfo | undefined>;
+  /** The core modules that mark the chunks of memory they write (wasm/write_tracking.ts). */
+  tracked: string[];
+  /**
+   * The largest return area jco's code writes (see component/host_writes.ts), or why its
+   * writes cannot be marked (its instances are then put back whole).
+   */
+  hostWrites: { returnAreaBytes: number } | string;
   /** It makes outbound requests: its exports wait for them under JSPI (return promises). */
   async: boolean;
 }

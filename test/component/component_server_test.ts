@@ -150,6 +150,30 @@ Deno.test("concurrent requests to a component never see each other's state: each
   });
 });
 
+Deno.test("whatever a request to a component wrote, the next starts from a fresh instance's memory (its checksum)", async () => {
+  await withServer(async ({ url }) => {
+    const checksum = () => fetch(`${url}/http/?checksum`).then((r) => r.text());
+    const fresh = await checksum();
+    assertMatch(fresh, /^[0-9a-f]{8}\n$/);
+    const requests: [string, RequestInit][] = [
+      ["/http/echo", { method: "POST", body: new Uint8Array(300_000).fill(7) }],
+      ["/http/?header=x-a", { headers: { "x-a": "v".repeat(4000) } }],
+      ["/http/?leak=30", {}],
+      ["/http/?count", {}],
+    ];
+    // Many rounds: the first runs in the pool while the server's thread gets ready, the rest
+    // there, each on an instance put back between requests.
+    for (let round = 0; round < 5; round++) {
+      for (const [path, init] of requests) {
+        const response = await fetch(`${url}${path}`, init);
+        assertEquals(response.status, 200, path);
+        await response.arrayBuffer();
+        assertEquals(await checksum(), fresh, `after ${path}, round ${round}`);
+      }
+    }
+  });
+});
+
 /** The env module's answer, with the server's port taken out. */
 async function envAnswer(url: string): Promise<string> {
   const response = await fetch(`${url}/env/some/path?a=1&b=%20`, {
