@@ -265,6 +265,19 @@ function meterCode(
   return { code: concatBytes(parts), changesInstance };
 }
 
+/** Whether an export section's payload exports a memory. */
+function exportsAMemory(payload: Uint8Array | undefined): boolean {
+  if (!payload) return false;
+  let [count, at] = readU32(payload, 0);
+  for (let i = 0; i < count; i++) {
+    const [length, next] = readU32(payload, at);
+    at = next + length;
+    if (payload[at] === 0x02) return true;
+    at = readU32(payload, at + 1)[1];
+  }
+  return false;
+}
+
 /**
  * Returns `wasm` with fuel metering (the counter starting at `initialFuel`) and its mutable
  * globals exported. Out of fuel, the guest traps; or, with `refill` (the index of an imported
@@ -329,6 +342,8 @@ export function meter(wasm: Uint8Array, initialFuel = 0, refill?: number): Meter
     : memories > 1
     // Only the exported memory can be put back from outside: another one would keep its bytes.
     ? "it has more than one memory"
+    : memories === 1 && !exportsAMemory(payloadOf(SectionId.EXPORT))
+    ? "its memory is not exported: it could not be put back"
     : globals.mutableV128
     ? "it has a mutable v128 global"
     : first > 0

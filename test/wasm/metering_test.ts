@@ -110,6 +110,15 @@ Deno.test("a module that can change its tables or drop segments is not reused", 
   assertOk(metered.notReusable?.includes("tables"), metered.notReusable);
 });
 
+Deno.test("a module whose memory is not exported is not reused: it could not be put back", async () => {
+  // A component's core module need not export its memory; it would keep its bytes between runs.
+  const hidden = await meteredInstance(`(module (memory 1)
+    (func (export "bump") (i32.store (i32.const 8) (i32.add (i32.load (i32.const 8)) (i32.const 1)))))`);
+  assertEquals(hidden.metered.notReusable, "its memory is not exported: it could not be put back");
+  const shown = await meteredInstance(`(module (memory (export "memory") 1))`);
+  assertEquals(shown.metered.notReusable, undefined);
+});
+
 Deno.test("an instruction the reader does not know is refused, not copied blindly", () => {
   // type () -> (), one function whose body is `try end end` (exception handling, 0x06).
   const wasm = new Uint8Array([
