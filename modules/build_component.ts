@@ -4,9 +4,12 @@
  * - `deno run -A modules/build_component.ts http SOURCE.c WORLD`: a C file written against the
  *   canonical ABI (no libc) → `SOURCE.wasm`, a component of `WORLD` in modules/wit;
  * - `deno run -A modules/build_component.ts command CORE.wasm OUT.wasm`: a WASI preview1 command
- *   module → a `wasi:cli/command` component, through wasmtime's preview1 adapter as jco ships it.
+ *   module → a `wasi:cli/command` component, through wasmtime's preview1 adapter as jco ships it;
+ * - `deno run -A modules/build_component.ts js SOURCE.js WORLD OUT.wasm`: a JavaScript `fetch`
+ *   handler → a component of `WORLD` embedding StarlingMonkey, through componentize-js.
  *
- * The component tools are wasm-tools as jco-transpile ships them (registry packages only).
+ * The component tools are wasm-tools as jco-transpile ships them, and componentize-js (registry
+ * packages only).
  * @module
  */
 
@@ -63,6 +66,25 @@ async function buildHttp(source: string, world: string): Promise<void> {
   }
 }
 
+/**
+ * The JavaScript componentizer. Its engine speaks WASI 0.2.10, and wants a world no newer: our
+ * WIT (0.2.12) is handed to it as 0.2.10 (the server serves any 0.2.x).
+ */
+export const COMPONENTIZE_JS_VERSION = "0.23.0";
+const COMPONENTIZE_JS = `npm:@bytecodealliance/componentize-js@${COMPONENTIZE_JS_VERSION}`;
+
+async function buildJs(source: string, world: string, out: string): Promise<void> {
+  const { componentize } = await import(COMPONENTIZE_JS);
+  const { component } = await componentize(Deno.readTextFileSync(source), {
+    sourceName: source.slice(source.lastIndexOf("/") + 1),
+    // As a string: given a path, its WIT reader finds no files under Deno.
+    witWorld: witSource().replaceAll("@0.2.12", "@0.2.10"),
+    worldName: world,
+  });
+  Deno.writeFileSync(out, component);
+  console.log(`built ${out}`);
+}
+
 /** jco's preview1 command adapter, from its npm tarball. */
 async function commandAdapter(): Promise<Uint8Array> {
   const [scope, rest] = ADAPTER_FROM.slice(1).split("/");
@@ -88,7 +110,15 @@ async function buildCommand(core: string, out: string): Promise<void> {
   console.log(`built ${out}`);
 }
 
-const [kind, ...args] = Deno.args;
-if (kind === "http") await buildHttp(args[0], args[1]);
-else if (kind === "command") await buildCommand(args[0], args[1]);
-else throw new Error("usage: build_component.ts http SOURCE.c WORLD | command CORE.wasm OUT.wasm");
+if (import.meta.main) {
+  const [kind, ...args] = Deno.args;
+  if (kind === "http") await buildHttp(args[0], args[1]);
+  else if (kind === "command") await buildCommand(args[0], args[1]);
+  else if (kind === "js") await buildJs(args[0], args[1], args[2]);
+  else {
+    throw new Error(
+      "usage: build_component.ts http SOURCE.c WORLD | command CORE.wasm OUT.wasm | " +
+        "js SOURCE.js WORLD OUT.wasm",
+    );
+  }
+}

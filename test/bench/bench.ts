@@ -3,8 +3,9 @@
  * one worker, and the defaults: as many isolates and workers as CPUs), driven in the same run with the same load — ApacheBench
  * (`ab -k -n 10000 -c 100`, the seed article's) and wrk at concurrency 10 and 100 — on `/`
  * (WAT hello), `/hello` (C hello), `/env` (larger output), a POST echo, a query page from Rust
- * and from AssemblyScript, a C table with ~3 ms of work, and the C wasi:http component
- * (modules/http_component.c, through jco-transpile 0.1.1); the pool alone (`--pool-only`) on
+ * and from AssemblyScript, a C table with ~3 ms of work, the C wasi:http component
+ * (modules/http_component.c, through jco-transpile 0.1.1) and the JavaScript one
+ * (modules/js_component.js, built here with componentize-js); the pool alone (`--pool-only`) on
  * `/hello`. Prints requests/s,
  * latency percentiles, failures and peak RSS, then each figure as a ratio to bare Deno.serve,
  * and to a bare Deno.serve replaying, for each route, the response wagi-deno sent (recorded
@@ -21,6 +22,7 @@
  */
 
 import { JCO_TRANSPILE_VERSION } from "../../src/component/transpile.ts";
+import { COMPONENTIZE_JS_VERSION } from "../../modules/build_component.ts";
 import { fromFileUrl } from "../_paths.ts";
 import { freePort } from "../_net.ts";
 import type { Recorded } from "./bare_replay.ts";
@@ -188,7 +190,8 @@ async function start(spec: ServerSpec): Promise<{ url: string; child: Deno.Child
   const port = freePort();
   const child = spec.spawn(port);
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 300; i++) {
+  // Up to 30 s: the first start transpiles the JavaScript component (~10 s).
+  for (let i = 0; i < 600; i++) {
     const ok = await fetch(`${url}${spec.ready}`).then((r) => r.body?.cancel().then(() => r.ok))
       .catch(() => false);
     if (ok) {
@@ -214,6 +217,22 @@ for (const [tool, ok] of Object.entries(available)) {
 
 // The bundled routes, plus a POST echo.
 const dir = await Deno.makeTempDir({ prefix: "wagi-bench-" });
+// The JavaScript component is built, not committed (~13 MB): as `deno task build-js-component`.
+const jsComponent = `${dir}/js_component.wasm`;
+const built = await new Deno.Command(Deno.execPath(), {
+  args: [
+    "run",
+    "--allow-all",
+    `${ROOT}modules/build_component.ts`,
+    "js",
+    `${ROOT}modules/js_component.js`,
+    "http-component",
+    jsComponent,
+  ],
+}).output();
+if (!built.success) {
+  throw new Error(`building the JavaScript component: ${new TextDecoder().decode(built.stderr)}`);
+}
 const config = `${dir}/modules.toml`;
 await Deno.writeTextFile(
   config,
@@ -221,6 +240,7 @@ await Deno.writeTextFile(
     /module = "([^"]+)"/g,
     (_, file) => `module = "${ROOT}modules/${file}"`,
   ) + `\n[[module]]\nroute = "/echo"\nmodule = "${ROOT}test/fixtures/cat.wasm"\n` +
+    `\n[[module]]\nroute = "/js-component/..."\nmodule = "${jsComponent}"\n` +
     // Real modules in other languages, and one with ~3 ms of work per request.
     [
       ["/rust/...", "query_rust.wasm"],
@@ -254,6 +274,9 @@ const serve = [
   config,
   "-l",
   "127.0.0.1:$PORT",
+  // Transpiled once, not at every start.
+  "--module-cache",
+  `${dir}/module-cache`,
 ];
 const ONE_WORKER = "wagi-deno, 1 isolate, 1 worker";
 const servers: ServerSpec[] = [
@@ -282,6 +305,7 @@ const routes: [string, string, string | undefined][] = [
   ["/as (AssemblyScript query page)", "/as/bench?a=1&b=x%20y+z&c=%3Cb%3E", undefined],
   ["/table (~3 ms of work)", "/table?seed=7", undefined],
   ["/component (C wasi:http component)", "/component/bench?a=1", undefined],
+  ["/js-component (JavaScript wasi:http component)", "/js-component/bench?a=1", undefined],
 ];
 
 // The second baseline: bare Deno.serve sending, for each route, the response wagi-deno sends.
@@ -443,7 +467,8 @@ same machine. Each figure is the median of ${RUNS} runs; ratios are against a ba
 \`Deno.serve\` hello measured in the same run (the bare server answers every route with its
 hello), and, in the last column, against a bare \`Deno.serve\` sending each route the very
 response wagi-deno sent it (the cost of the server itself, not of sending more bytes). The
-component route is transpiled by jco-transpile ${JCO_TRANSPILE_VERSION}. Each
+component routes are transpiled by jco-transpile ${JCO_TRANSPILE_VERSION}; the JavaScript one is
+built by componentize-js ${COMPONENTIZE_JS_VERSION} (StarlingMonkey). Each
 route is warmed with a second of \`wrk -c10\` before it is measured. This machine is shared and
 noisy: compare ratios, not absolute numbers.
 ${table}
