@@ -39,23 +39,34 @@ const STRING_WRITE = /memory\.buffer\)\.set\(buf, ptr\)/y;
 /** A view of guest bytes, for reading (decoded, copied, or handed to the host to copy). */
 const BYTES_READ = /memory\d+\.buffer, ptr\d+, len\d+\)(?!\)\.set)/y;
 
-/** Function heads, to find the function a write is in and its parameters. */
-const FUNCTION_HEAD = /function\s*[\w$]*\s*\(([^)]*)\)\s*\{/g;
+/**
+ * Function heads, to find the function a write is in: its name (none for the host functions a
+ * guest waits on, made as `wagiSuspending(async function(…) {…})`) and its parameters.
+ */
+const FUNCTION_HEAD = /function\s*([\w$]*)\s*\(([^)]*)\)\s*\{/g;
+
+/** The host functions jco makes for a core module's imports (its "trampolines"). */
+const HOST_FUNCTION = /^trampoline\d+$|^$/;
 
 /** What a transpiled component's host writes need; a string says why they cannot be marked. */
 export type HostWrites = { returnAreaBytes: number } | string;
 
-/** The function around `at` in `js`: where its body starts, and its parameter names. */
-function enclosingFunction(
-  heads: { at: number; params: string[] }[],
-  at: number,
-): { at: number; params: string[] } | undefined {
-  let found: { at: number; params: string[] } | undefined;
-  for (const head of heads) {
-    if (head.at > at) break;
-    found = head;
+/** A function's head: where its body starts, its name and its parameter names. */
+interface FunctionHead {
+  at: number;
+  name: string;
+  params: string[];
+}
+
+/** The last of `heads` (in order) before `at`: the function around it. */
+function enclosingFunction(heads: FunctionHead[], at: number): FunctionHead | undefined {
+  let low = 0, high = heads.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (heads[middle].at <= at) low = middle + 1;
+    else high = middle;
   }
-  return found;
+  return heads[low - 1];
 }
 
 /** Checks jco's code `js` as the module doc says: what marking its writes needs, or why not. */
@@ -66,9 +77,10 @@ export function scanHostWrites(js: string): HostWrites {
   const suspendings = js.match(/WebAssembly\.Suspending\(/g)?.length ?? 0;
   const fallbacks = js.match(/\?\? \(\(f\) => new WebAssembly\.Suspending\(f\)\)/g)?.length ?? 0;
   if (suspendings !== fallbacks) return "it makes host functions a guest waits on itself";
-  const heads = [...js.matchAll(FUNCTION_HEAD)].map((m) => ({
+  const heads: FunctionHead[] = [...js.matchAll(FUNCTION_HEAD)].map((m) => ({
     at: m.index! + m[0].length,
-    params: m[1].split(",").map((p) => p.trim()).filter((p) => p !== ""),
+    name: m[1],
+    params: m[2].split(",").map((p) => p.trim()).filter((p) => p !== ""),
   }));
   let returnAreaBytes = 0;
   for (const access of js.matchAll(MEMORY_ACCESS)) {
@@ -82,8 +94,9 @@ export function scanHostWrites(js: string): HostWrites {
     const body = fn ? js.slice(fn.at, at) : "";
     const returned = match(RETURN_AREA_WRITE);
     if (returned) {
-      if (!fn || fn.params.at(-1) !== returned[2]) {
-        return `it writes at ${returned[2]}, not its function's last argument`;
+      // Only an import's host function is marked (see HostWriteMarks.imports).
+      if (!fn || !HOST_FUNCTION.test(fn.name) || fn.params.at(-1) !== returned[2]) {
+        return `it writes at ${returned[2]}, not the last argument of a host function`;
       }
       returnAreaBytes = Math.max(returnAreaBytes, Number(returned[3]) + Number(returned[1]) / 8);
       continue;
@@ -128,8 +141,10 @@ export class HostWriteMarks {
   }
 
   #mark(at: number, length: number): void {
-    // An i32 above 2 GiB arrives negative: as an address, it is unsigned.
+    // An i32 above 2 GiB arrives negative: as an address, it is unsigned. A range past 4 GiB
+    // would wrap around in markChunks' 32-bit arithmetic, and mark nothing.
     at >>>= 0;
+    length = Math.min(length, 2 ** 32 - at);
     for (const map of this.#maps) markChunks(map, at, length);
   }
 

@@ -44,7 +44,11 @@ Deno.test("host writes: any other write into guest memory leaves the component u
   const cases: [string, string | RegExp][] = [
     [
       TRAMPOLINE.replace("setInt8(arg1 + 0", "setInt8(arg0 + 0"),
-      "it writes at arg0, not its function's last argument",
+      "it writes at arg0, not the last argument of a host function",
+    ],
+    [
+      TRAMPOLINE.replace("function trampoline7(", "function lowerResult("),
+      "it writes at arg1, not the last argument of a host function",
     ],
     [
       TRAMPOLINE.replace("var ptr3 = realloc0(0, 0, 1, len3 * 1);", "var ptr3 = arg0;"),
@@ -113,6 +117,10 @@ Deno.test("host writes: a host function marks its return area, a realloc what it
   map.fill(0);
   (imports.host.call as (...args: number[]) => void)(-(1 << 30));
   assertEquals(marked(map), [(3 << 30) >>> CHUNK_BITS]);
+  // One that ends past 4 GiB marks up to there (rather than wrapping around to nothing).
+  map.fill(0);
+  (imports.host.call as (...args: number[]) => void)(-16);
+  assertEquals(marked(map), [(2 ** 32 - 1) >>> CHUNK_BITS]);
 });
 
 Deno.test("host writes: an import of a kind not understood is refused", () => {
