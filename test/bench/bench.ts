@@ -25,6 +25,7 @@ import { JCO_TRANSPILE_VERSION } from "../../src/component/transpile.ts";
 import { COMPONENTIZE_JS_VERSION } from "../../modules/build_component.ts";
 import { fromFileUrl } from "../_paths.ts";
 import { freePort } from "../_net.ts";
+import { buildJsComponent } from "../_js_component.ts";
 import type { Recorded } from "./bare_replay.ts";
 
 const ROOT = fromFileUrl(new URL("../..", import.meta.url));
@@ -219,20 +220,7 @@ for (const [tool, ok] of Object.entries(available)) {
 const dir = await Deno.makeTempDir({ prefix: "wagi-bench-" });
 // The JavaScript component is built, not committed (~13 MB): as `deno task build-js-component`.
 const jsComponent = `${dir}/js_component.wasm`;
-const built = await new Deno.Command(Deno.execPath(), {
-  args: [
-    "run",
-    "--allow-all",
-    `${ROOT}modules/build_component.ts`,
-    "js",
-    `${ROOT}modules/js_component.js`,
-    "http-component",
-    jsComponent,
-  ],
-}).output();
-if (!built.success) {
-  throw new Error(`building the JavaScript component: ${new TextDecoder().decode(built.stderr)}`);
-}
+await buildJsComponent(jsComponent);
 const config = `${dir}/modules.toml`;
 await Deno.writeTextFile(
   config,

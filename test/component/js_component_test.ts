@@ -6,33 +6,14 @@
  */
 
 import { assertEquals, assertOk as assert } from "../_assert.ts";
-import { ROOT } from "../_fixtures.ts";
 import { tempDir, writeConfig } from "../_temp.ts";
 import { startServer } from "../server/_server.ts";
 import { IDLE, idleLoad } from "../_proc.ts";
-
-/** Builds the example as `deno task build-js-component` does (~13 MB, not committed). */
-async function buildJsComponent(): Promise<string> {
-  const out = `${await tempDir()}/js_component.wasm`;
-  const { success, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      `${ROOT}modules/build_component.ts`,
-      "js",
-      `${ROOT}modules/js_component.js`,
-      "http-component",
-      out,
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  assert(success, new TextDecoder().decode(stderr));
-  return out;
-}
+import { buildJsComponent } from "../_js_component.ts";
 
 Deno.test("a JavaScript component answers, echoes, starts every request fresh and is stopped at its timeout", async (t) => {
-  const component = await buildJsComponent();
+  const component = `${await tempDir()}/js_component.wasm`;
+  await buildJsComponent(component);
   const server = await startServer([
     "-c",
     await writeConfig(`
