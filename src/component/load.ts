@@ -99,9 +99,7 @@ export async function loadComponent(
           ]);
           const { bytes: preemptible, ...learnt } = preemptibleModule(input);
           // Its writes marked too, when they can all be seen: put back chunk by chunk.
-          const tracked = Deno.env.get("NOTRACK")
-            ? "x"
-            : trackWrites(preemptible, { mapForAnySize: true, importedMemory: true });
+          const tracked = trackWrites(preemptible, { mapForAnySize: true, importedMemory: true });
           if (typeof tracked === "string") return { bytes: preemptible, meta: learnt };
           return { bytes: tracked, meta: { ...learnt, tracksWrites: true } };
         },

@@ -62,7 +62,8 @@ timeout = 1
         assert(performance.now() - started < 2500, "answered late");
         const load = await idleLoad(server.child.pid, 1500);
         assert(load < IDLE, `the server still uses ${load} of a core`);
-        assertEquals(await (await fetch(`${url}/short/?count`)).text(), "1\n");
+        // It serves on (on the route without the 1 s timeout: a new engine takes its time).
+        assertEquals(await (await fetch(`${url}/js/?count`)).text(), "1\n");
       },
     );
   } finally {
