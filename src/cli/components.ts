@@ -15,9 +15,9 @@ export const loadComponentLazily: ComponentLoader = async (bytes, digest, option
 };
 
 /**
- * `variants`, plus runners on the server's thread for components that make no outbound
- * requests: made at a component's first run (that run and those until it is ready go to the
- * pool).
+ * `variants`, plus runners on the server's thread for components (a run that is about to make an
+ * outbound request is redone in the pool): made at a component's first run (that run and those
+ * until it is ready go to the pool).
  */
 export function withComponents(variants: VariantSource): VariantSource {
   const runners = new WeakMap<WebAssembly.Module, InlineRun | "preparing">();
@@ -28,8 +28,8 @@ export function withComponents(variants: VariantSource): VariantSource {
       const found = runners.get(module);
       if (found) return found === "preparing" ? undefined : found;
       const parts = componentParts(module);
-      // A component waiting on the network never runs on this thread.
-      if (!parts || parts.async) return undefined;
+      // One that waits under JSPI runs here through its code without it (see inline.ts).
+      if (!parts || (parts.async && !parts.firstTry)) return undefined;
       runners.set(module, "preparing");
       import("../component/inline.ts").then(async ({ InlineComponentRunner }) => {
         const runner = new InlineComponentRunner(module, parts);

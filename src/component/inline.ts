@@ -3,8 +3,10 @@
  * inline/executor.ts): a run that would wait (a clock's sleep), write more than is kept here, or
  * take longer than its budget is abandoned ({@link MoveToPool}) and done again from the start in
  * the pool. A component's only effects are its output (kept here until the run ends) and its
- * outbound requests — and a component that can make those never runs here — so a run redone
- * elsewhere is indistinguishable from a first one.
+ * outbound requests, and a run here is abandoned as it is about to make one (before it is made):
+ * so a run redone elsewhere is indistinguishable from a first one. A component that can make
+ * them runs here through jco's code without JSPI ({@link ComponentParts.firstTry}); in the pool,
+ * where it may wait for the answer, through the code with it.
  * @module
  */
 
@@ -20,7 +22,11 @@ import { ComponentRunner } from "./runner.ts";
 
 /** How long a run may hold the server's thread before it is redone in the pool. */
 const INLINE_BUDGET_MS = 20;
-/** The first run's budget: the engine still compiles the component's functions then. */
+/**
+ * The first run's budget: the engine still compiles the component's functions then. Making an
+ * instance has a budget of this size too, apart from the run's: a JavaScript engine's takes
+ * 30–40 ms, and under the run's budget a run after a trap could never make one.
+ */
 const FIRST_RUN_BUDGET_MS = 200;
 
 /** Thrown (as an Error, which jco's code lets through) to abandon a run. */
@@ -37,7 +43,11 @@ export class InlineComponentRunner {
   #stdout = new ScratchSink(this.#budget);
 
   constructor(module: WebAssembly.Module, parts: ComponentParts) {
-    this.#runner = new ComponentRunner(module, parts);
+    const firstTry = parts.firstTry;
+    this.#runner = new ComponentRunner(
+      module,
+      firstTry ? { ...parts, ...firstTry, async: false, firstTry: undefined } : parts,
+    );
   }
 
   /** Loads what a run needs (jco's code); runs are possible once this settled. */
@@ -67,7 +77,10 @@ export class InlineComponentRunner {
     };
     const stderr = new CollectingSink(MAX_STDERR);
     const started = performance.now();
-    const budget = this.#firstRun ? FIRST_RUN_BUDGET_MS : INLINE_BUDGET_MS;
+    // Until the run's instance is ready (put back, or made), then the run's own.
+    let budgetFrom = started;
+    let budget = FIRST_RUN_BUDGET_MS;
+    const runBudget = this.#firstRun ? FIRST_RUN_BUDGET_MS : INLINE_BUDGET_MS;
     const end = this.#runner.runSync(
       {
         args: spec.args,
@@ -85,13 +98,18 @@ export class InlineComponentRunner {
       {
         // Past its budget the guest is told to stop, and traps.
         refuel: () => {
-          if (performance.now() - started <= budget) return PREEMPT_FUEL;
+          if (performance.now() - budgetFrom <= budget) return PREEMPT_FUEL;
           moved ??= `it ran longer than ${budget} ms`;
           return -1;
         },
         signal: NEVER_ABORTED,
+        instanceReady() {
+          budgetFrom = performance.now();
+          budget = runBudget;
+        },
       },
       spec.request,
+      () => abandon("it makes an outbound request"),
     );
     if (moved !== undefined) return new MoveToPool(moved);
     const firstRun = this.#firstRun;

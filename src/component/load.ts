@@ -32,6 +32,8 @@ interface TranspiledMeta {
   js: string;
   imports: string[];
   async: boolean;
+  /** For an async component, jco's code without JSPI (see transpile.ts). */
+  syncJs?: string;
   /** Core module names and byte lengths, in the order their bytes are stored. */
   cores: [string, number][];
 }
@@ -58,6 +60,7 @@ export async function loadComponent(
       js: transpiled.js,
       imports: transpiled.imports,
       async: transpiled.async,
+      syncJs: transpiled.syncJs,
       cores: transpiled.cores.map(([name, core]) => [name, core.length]),
     };
     const all = new Uint8Array(transpiled.cores.reduce((sum, [, core]) => sum + core.length, 0));
@@ -122,6 +125,9 @@ export async function loadComponent(
     // Read here rather than kept with the transpiled code: always by this server's rules.
     hostWrites: scanHostWrites(meta.js),
     async: meta.async,
+    firstTry: meta.syncJs === undefined
+      ? undefined
+      : { js: meta.syncJs, hostWrites: scanHostWrites(meta.syncJs) },
   };
   const standIn = cores[meta.cores[0][0]];
   setComponentParts(standIn, parts);

@@ -351,14 +351,16 @@ export class ComponentRunner {
 
   /**
    * {@link run} without waiting, on the calling thread: for a component whose calls never wait
-   * for a promise, once {@link prepare} settled ({@link runsSync}).
+   * for a promise, once {@link prepare} settled ({@link runsSync}). With `abandonOutbound`, an
+   * outbound request is not made: the run ends by throwing what it returns.
    */
   runSync(
     wasi: WasiOptions,
     control: GuestControl = NO_CONTROL,
     request?: HttpRequestHead,
+    abandonOutbound?: OutboundRun["abandon"],
   ): GuestEnd {
-    const run = this.#begin(wasi, control, DEFAULT_OUTBOUND);
+    const run = this.#begin(wasi, control, DEFAULT_OUTBOUND, abandonOutbound);
     try {
       const instance = this.#instanceFor(run, this.#loaded!);
       let failure: string | undefined;
@@ -373,14 +375,19 @@ export class ComponentRunner {
   }
 
   /** Sets up a run: its host state, and the kept instance put back (or none, to make one). */
-  #begin(wasi: WasiOptions, control: GuestControl, outbound: OutboundOptions): RunState {
+  #begin(
+    wasi: WasiOptions,
+    control: GuestControl,
+    outbound: OutboundOptions,
+    abandon?: OutboundRun["abandon"],
+  ): RunState {
     resetHostBudget();
     this.#run = new RunStdio(wasi);
-    this.#outbound = { options: outbound, signal: control.signal, open: 0 };
+    this.#outbound = { options: outbound, signal: control.signal, open: 0, abandon };
     this.#refuel = control.refuel;
     const kept = this.#kept;
     this.#kept = undefined;
-    return { instance: kept && this.#putBack(kept) ? kept : undefined, made: -1 };
+    return { instance: kept && this.#putBack(kept) ? kept : undefined, made: -1, control };
   }
 
   /** The run's instance: the kept one put back, or a new one (its memory is what it made). */
@@ -389,6 +396,7 @@ export class ComponentRunner {
       run.instance = this.#newInstance(instantiate);
       run.made = memoryOf(run.instance);
     }
+    run.control.instanceReady?.();
     return run.instance;
   }
 
@@ -475,6 +483,7 @@ export class ComponentRunner {
 interface RunState {
   instance: Instance | undefined;
   made: number;
+  control: GuestControl;
 }
 
 /** Whether the resources in `tables` make the host hold more than `max` units (see io.ts). */

@@ -16,7 +16,7 @@ import { ASYNC_EXPORTS, ASYNC_IMPORTS } from "./host/outgoing.ts";
 export const JCO_TRANSPILE_VERSION = "0.1.1";
 
 /** Changes when what is done to jco's output changes: transpiled components kept are then not used. */
-export const TRANSPILE_FORMAT = 10;
+export const TRANSPILE_FORMAT = 11;
 
 /**
  * The import under which a run's code hands over the tables of host resources an instance's
@@ -48,6 +48,11 @@ export interface TranspiledComponent {
   cores: [string, Uint8Array][];
   /** It was transpiled for JSPI: its exports return promises (it makes outbound requests). */
   async: boolean;
+  /**
+   * For a component transpiled for JSPI, jco's code without it (same core modules): for a first
+   * try on the server's thread, abandoned at its first outbound request.
+   */
+  syncJs?: string;
 }
 
 /** The worker script; a bundle of the server (dist/) has its own beside it. */
@@ -160,7 +165,8 @@ export async function transpileComponent(component: Uint8Array): Promise<Transpi
     emitTypescriptDeclarations: false,
     base64Cutoff: 0,
   };
-  let out = await transpileBytes(component, options);
+  const sync = await transpileBytes(component, options);
+  let out = sync;
   // A component that makes outbound requests waits for them: again, under JSPI.
   const async = (out.imports as string[]).includes("wasi:http/outgoing-handler");
   if (async) {
@@ -180,12 +186,21 @@ export async function transpileComponent(component: Uint8Array): Promise<Transpi
         `one exports ${exported.filter((name) => name.includes(":")).join(", ") || "nothing"}`,
     );
   }
-  let js = "";
-  const cores: [string, Uint8Array][] = [];
-  for (const [name, bytes] of Object.entries(out.files as Record<string, Uint8Array>)) {
-    if (name.endsWith(".wasm")) cores.push([name, bytes]);
-    else if (name.endsWith(".js")) js = new TextDecoder().decode(bytes);
-  }
+  const cores: [string, Uint8Array][] = Object.entries(out.files as Record<string, Uint8Array>)
+    .filter(([name]) => name.endsWith(".wasm"));
+  const js = adapt(codeOf(out.files));
+  const syncJs = async ? adapt(codeOf(sync.files)) : undefined;
+  return { world, js, imports: out.imports as string[], cores, async, syncJs };
+}
+
+/** The generated code among jco's output files. */
+function codeOf(files: Record<string, Uint8Array>): string {
+  const [, bytes] = Object.entries(files).find(([name]) => name.endsWith(".js")) ?? [];
+  return new TextDecoder().decode(bytes);
+}
+
+/** jco's generated code `js` as the runner needs it; throws when it cannot be adapted. */
+function adapt(js: string): string {
   // The generated code reads an environment variable on every call to decide whether to log
   // it (a quarter of a call's time, and it would need the permission): never.
   js = js.replaceAll(DEBUG_CHECK, "false");
@@ -232,5 +247,5 @@ export async function transpileComponent(component: Uint8Array): Promise<Transpi
     js = js.replace(EAGER_TASK, "").replace(TASK_META, LAZY_TASK_META)
       .replace(START_TASK, LAZY_TASK_CLASS + START_TASK);
   }
-  return { world, js, imports: out.imports as string[], cores, async };
+  return js;
 }

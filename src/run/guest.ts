@@ -63,6 +63,11 @@ export interface GuestControl {
   refuel(): number;
   /** Aborted once the guest must stop: its outbound requests in flight end. */
   signal: AbortSignal;
+  /**
+   * Told when a component's run has its instance (put back, or made), before its guest is
+   * called: making one can take tens of milliseconds, which a budget for the run need not count.
+   */
+  instanceReady?(): void;
 }
 
 /** A guest nobody stops: its fuel is always refilled. */

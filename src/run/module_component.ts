@@ -31,6 +31,11 @@ export interface ComponentParts {
   hostWrites: { returnAreaBytes: number } | string;
   /** It makes outbound requests: its exports wait for them under JSPI (return promises). */
   async: boolean;
+  /**
+   * For an async component: jco's code without JSPI, and what it writes, for a first try on the
+   * server's thread (abandoned at its first outbound request or wait, then redone in the pool).
+   */
+  firstTry?: { js: string; hostWrites: ComponentParts["hostWrites"] };
 }
 
 /**

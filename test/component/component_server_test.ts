@@ -298,6 +298,42 @@ module = "${FETCH_COMPONENT}"
         ),
       );
       assertEquals(new Set(many), new Set(["fetched 203\nupstream saw /upstream\n"]));
+      assertEquals(served, 9);
+    }, toml);
+  } finally {
+    await upstream.shutdown();
+  }
+});
+
+Deno.test("a component's outbound run tried on the server's thread first is redone in the pool: the upstream sees each request once", async () => {
+  let served = 0;
+  const upstream = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+    served++;
+    return new Response("upstream\n");
+  });
+  const host = `127.0.0.1:${upstream.addr.port}`;
+  const toml = `
+[[module]]
+route = "/fetch/..."
+module = "${FETCH_COMPONENT}"
+allowed_hosts = ["http://${host}"]
+`;
+  try {
+    await withServer(async (server) => {
+      // A few plain runs first: its runner for the server's thread is made at the first.
+      for (let i = 0; i < 5; i++) {
+        assertEquals(await (await fetch(`${server.url}/fetch/?count`)).text(), "1\n");
+      }
+      const moved =
+        /\/fetch\/\.\.\.: moved from the server's thread .*\(it makes an outbound request\)/;
+      let sent = 0;
+      while (sent < 40 && !moved.test(server.output().stdout + server.output().stderr)) {
+        const answer = await fetch(`${server.url}/fetch/?fetch=${host}`);
+        assertEquals(await answer.text(), "fetched 200\nupstream\n");
+        sent++;
+      }
+      assert(moved.test(server.output().stdout + server.output().stderr), "no run was tried here");
+      assertEquals(served, sent);
     }, toml);
   } finally {
     await upstream.shutdown();

@@ -14,7 +14,10 @@ import { buildJsComponent } from "../_js_component.ts";
 Deno.test("a JavaScript component answers, echoes, starts every request fresh and is stopped at its timeout", async (t) => {
   const component = `${await tempDir()}/js_component.wasm`;
   await buildJsComponent(component);
+  // One server isolate: its runner on the server's thread is ready by the looping run.
   const server = await startServer([
+    "--servers",
+    "1",
     "-c",
     await writeConfig(`
 [[module]]
@@ -66,6 +69,11 @@ timeout = 1
         assertEquals(await (await fetch(`${url}/js/?count`)).text(), "1\n");
       },
     );
+    await t.step("its runs are tried on the server's thread first", () => {
+      const log = server.output().stdout + server.output().stderr;
+      // The looping run was tried there first, then redone in the pool.
+      assert(/\/short\/\.\.\.: moved from the server's thread .*ran longer than/.test(log), log);
+    });
   } finally {
     await server.stop();
   }

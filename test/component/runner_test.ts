@@ -153,17 +153,21 @@ Deno.test("component runner: a command component answers the same run after run"
   ]);
 });
 
-Deno.test("component on the server's thread: answers in place, or moves to the pool when it loops, sleeps or writes too much", async () => {
+/** A component's runner on the server's thread, and a GET for it to run. */
+async function inlineRunnerFor(path: string) {
   const { InlineComponentRunner } = await import("../../src/component/inline.ts");
-  const { MoveToPool } = await import("../../src/inline/policy.ts");
-  const bytes = await Deno.readFile(`${ROOT}modules/http_component.wasm`);
+  const bytes = await Deno.readFile(path);
   const module = await loadComponent(bytes, await sha256Hex(bytes), {
     preemptible: true,
     derived: new CompileCache(undefined),
   });
   const inline = new InlineComponentRunner(module, componentParts(module)!);
   await inline.prepare();
-  const spec = (pathWithQuery: string, maxOutput = 1 << 20) => ({
+  return inline;
+}
+
+function inlineGet(pathWithQuery: string, maxOutput = 1 << 20) {
+  return {
     entrypoint: "_start",
     args: [],
     env: [],
@@ -177,16 +181,61 @@ Deno.test("component on the server's thread: answers in place, or moves to the p
       authority: "localhost",
       headers: [] as [string, string][],
     },
-  });
-  const answered = inline.run(spec("/?count"));
+  };
+}
+
+Deno.test("component on the server's thread: answers in place, or moves to the pool when it loops, sleeps or writes too much", async () => {
+  const { MoveToPool } = await import("../../src/inline/policy.ts");
+  const inline = await inlineRunnerFor(`${ROOT}modules/http_component.wasm`);
+  const answered = inline.run(inlineGet("/?count"));
   assertOk(!(answered instanceof MoveToPool));
   assertEquals(new TextDecoder().decode(answered.stdout).endsWith("\n\n1\n"), true);
-  const looped = inline.run(spec("/?loop"));
+  const looped = inline.run(inlineGet("/?loop"));
   assertOk(looped instanceof MoveToPool && /ran longer than/.test(looped.reason));
-  const large = inline.run(spec("/", 10));
+  const large = inline.run(inlineGet("/", 10));
   assertOk(large instanceof MoveToPool && /output/.test(large.reason));
   // After both, it answers in place again, from fresh state.
-  const again = inline.run(spec("/?count"));
+  const again = inline.run(inlineGet("/?count"));
   assertOk(!(again instanceof MoveToPool));
   assertEquals(new TextDecoder().decode(again.stdout).endsWith("\n\n1\n"), true);
+});
+
+Deno.test("a component that can make outbound requests runs on the server's thread until it is about to make one: that run moves to the pool before the request is made", async () => {
+  const { MoveToPool } = await import("../../src/inline/policy.ts");
+  let served = 0;
+  const upstream = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+    served++;
+    return new Response("upstream\n");
+  });
+  try {
+    const inline = await inlineRunnerFor(fixture("fetch_component.wasm"));
+    const answered = inline.run(inlineGet("/?count"));
+    assertOk(!(answered instanceof MoveToPool));
+    assertEquals(new TextDecoder().decode(answered.stdout).endsWith("\n\n1\n"), true);
+    const fetching = inline.run(inlineGet(`/?fetch=127.0.0.1:${upstream.addr.port}`));
+    assertOk(fetching instanceof MoveToPool, "a run making a request was not moved");
+    assertEquals(fetching.reason, "it makes an outbound request");
+    // Give a request, had one been sent, the time to arrive.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assertEquals(served, 0);
+    const again = inline.run(inlineGet("/?count"));
+    assertOk(!(again instanceof MoveToPool));
+    assertEquals(new TextDecoder().decode(again.stdout).endsWith("\n\n1\n"), true);
+  } finally {
+    await upstream.shutdown();
+  }
+});
+
+Deno.test("a run on the server's thread that must make its instance has time to make it, apart from its own budget", async () => {
+  const { MoveToPool } = await import("../../src/inline/policy.ts");
+  // Its instantiation alone takes longer than a run's budget here (20 ms).
+  const inline = await inlineRunnerFor(fixture("slow_start_component.wasm"));
+  const first = inline.run(inlineGet("/?count"));
+  assertOk(!(first instanceof MoveToPool), "the first run was moved");
+  // Stopped: its instance is not trusted again, and the next run makes a new one.
+  const looped = inline.run(inlineGet("/?loop"));
+  assertOk(looped instanceof MoveToPool && /ran longer than 20 ms/.test(looped.reason));
+  const next = inline.run(inlineGet("/?count"));
+  assertOk(!(next instanceof MoveToPool), `moved: ${(next as { reason?: string }).reason}`);
+  assertEquals(new TextDecoder().decode(next.stdout).endsWith("\n\n1\n"), true);
 });

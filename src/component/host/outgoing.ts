@@ -262,6 +262,11 @@ export interface OutboundRun {
   signal: AbortSignal;
   /** Responses whose bodies are still open (for `http_max_concurrency`). */
   open: number;
+  /**
+   * Set for a run that cannot wait for the network (a first try on the server's thread): no
+   * request is made, the run is abandoned with what this returns (thrown), to be redone.
+   */
+  abandon?: () => Error;
 }
 
 /** `wasi:http/outgoing-handler`, answering from the run `run()` returns. */
@@ -274,6 +279,7 @@ export function outgoingImports(run: () => OutboundRun) {
   };
   const handle = (request: OutgoingRequest, _options?: RequestOptions) => {
     const current = run();
+    if (current.abandon) throw current.abandon();
     const { options } = current;
     const url = request.url();
     if (!allowed(options).allows(url)) throw new Failure({ tag: "HTTP-request-denied" });
