@@ -88,6 +88,21 @@ function pattern(size: number): Uint8Array {
   return bytes;
 }
 
+Deno.test("a component's first requests wait for its runner on the server's thread: no pool worker is started for them", async () => {
+  // One isolate: its pool starts workers only when a run needs one.
+  const server = await startServer(["--servers", "1", "-c", await writeConfig(CONFIG)]);
+  try {
+    const answers = await Promise.all(
+      Array.from({ length: 4 }, () => fetch(`${server.url}/http/?count`).then((r) => r.text())),
+    );
+    assertEquals(answers, ["1\n", "1\n", "1\n", "1\n"]);
+    const scrape = await (await fetch(`${server.url}/metrics`)).text();
+    assertMatch(scrape, /^wagi_pool_workers 0$/m);
+  } finally {
+    await server.stop();
+  }
+});
+
 Deno.test("an HTTP component echoes a streamed 10 MB body byte for byte", async () => {
   await withServer(async ({ url }) => {
     const body = pattern(10 * 1024 * 1024);
