@@ -25,12 +25,17 @@ import {
   STATE_GLOBAL_PREFIX,
 } from "../wasm/contract.ts";
 import type { ComponentParts, HttpRequestHead } from "../run/module_component.ts";
-import { heldUnits, HOST_BUDGET, ioImports, resetHostBudget } from "./host/io.ts";
+import { ioImports, resetHostBudget } from "./host/io.ts";
 import { httpTypesImports, IncomingRequest, ResponseOutparam } from "./host/http.ts";
 import { cliImports, RunStdio } from "./host/cli.ts";
 import { type OutboundRun, outgoingImports } from "./host/outgoing.ts";
 import { DEFAULT_OUTBOUND, type OutboundOptions } from "../outbound_http/names.ts";
-import { CAPTURE_TABLES_IMPORT, HOST_CALL_IMPORT, SUSPENDING_IMPORT } from "./transpile.ts";
+import {
+  CAPTURE_TABLES_IMPORT,
+  HANDLE_TABLES_IMPORT,
+  HOST_CALL_IMPORT,
+  SUSPENDING_IMPORT,
+} from "./transpile.ts";
 import { HostWriteMarks, Suspending } from "./host_writes.ts";
 
 /** The host's interfaces, answering from the run in progress. */
@@ -86,19 +91,11 @@ const NO_CONTROL: GuestControl = {
 const REUSE_MAX_MEMORY_BYTES = 16 * 1024 * 1024;
 
 /**
- * Runs after which a kept instance is made anew anyway: what its guest left behind is bounded
- * by {@link KEPT_HOLDINGS_MAX}, and this bounds the rest (jco's handle tables keep the size of
- * the most resources ever held at once). Making one costs ~2 ms: every 10,000 runs, ~0.2 µs a run.
+ * Runs after which a kept instance is made anew anyway: what its guest left behind is let go of
+ * as it is kept (its tables put back), and this bounds the rest (jco's count of the resources
+ * ever made, which only grows). Making one costs ~2 ms: every 10,000 runs, ~0.2 µs a run.
  */
 const MAX_RUNS_PER_INSTANCE = 10_000;
-
-/**
- * What a guest may leave the host holding for it when a run ends (resources it never dropped,
- * and their bytes; in {@link HOST_BUDGET}'s units) and still have its instance kept: its
- * memory is put back, but jco's tables keep those resources for as long as the instance lives,
- * so one that leaks a little every run would otherwise grow the thread's memory run after run.
- */
-const KEPT_HOLDINGS_MAX = HOST_BUDGET / 8;
 
 /**
  * Host calls between two questions to the run whether it must stop (see `#hostCall`): one can
@@ -123,6 +120,10 @@ interface Instance {
   growRefused: WebAssembly.Global[];
   /** jco's tables of the host resources its guest holds, one per resource type. */
   captured: Map<unknown, unknown>[];
+  /** jco's tables of the handles its guest was given (resource by resource type). */
+  handleTables: unknown[][];
+  /** Puts both kinds of table back to what they held right after instantiation. */
+  resetTables: () => void;
   reusable: boolean;
   runs: number;
 }
@@ -167,6 +168,11 @@ export class ComponentRunner {
     return this.#kept ? memoryOf(this.#kept) : 0;
   }
 
+  /** Host resources the kept instance's tables hold (none: a run's are let go of as it ends). */
+  get heldResources(): number {
+    return this.#kept ? this.#kept.captured.reduce((sum, table) => sum + table.size, 0) : 0;
+  }
+
   /** Lets go of the kept instance: the next run makes a new one. */
   letGo(): void {
     this.#kept = undefined;
@@ -205,6 +211,8 @@ export class ComponentRunner {
       fuel: [],
       growRefused: [],
       captured: [],
+      handleTables: [],
+      resetTables: () => {},
       reusable: this.#reusable,
       runs: 0,
     };
@@ -278,6 +286,7 @@ export class ComponentRunner {
       () => this.#outbound!,
     );
     imports[CAPTURE_TABLES_IMPORT] = made.captured;
+    imports[HANDLE_TABLES_IMPORT] = made.handleTables;
     imports[HOST_CALL_IMPORT] = () => this.#hostCall();
     imports[SUSPENDING_IMPORT] = (call: (...args: unknown[]) => Promise<unknown>) =>
       marks ? marks.suspending(call) : new Suspending(call);
@@ -287,6 +296,7 @@ export class ComponentRunner {
     // Without its tables, what a guest leaves behind could not be seen: no second run.
     if (made.captured.length === 0) made.reusable = false;
     if (made.reusable) {
+      made.resetTables = tablesReset(made.captured, made.handleTables);
       for (const { memory, globals } of states) {
         // Put back chunk by chunk when the guest's writes and the host's were all marked.
         const chunks = memory && maps.get(memory);
@@ -469,9 +479,12 @@ export class ComponentRunner {
     const size = memoryOf(instance);
     if (
       instance.reusable && instance.runs < MAX_RUNS_PER_INSTANCE &&
-      size <= REUSE_MAX_MEMORY_BYTES && instance.fresh.every((state) => state.restorable) &&
-      !holdsMoreThan(instance.captured, KEPT_HOLDINGS_MAX)
+      size <= REUSE_MAX_MEMORY_BYTES && instance.fresh.every((state) => state.restorable)
     ) {
+      // Its memory will be put back: it will refer to no handle this run was given. What those
+      // stood for and the guest never dropped (a JavaScript engine never drops its requests) is
+      // let go of now, rather than kept for as long as the instance lives.
+      instance.resetTables();
       this.#kept = instance;
       return made;
     }
@@ -486,16 +499,23 @@ interface RunState {
   control: GuestControl;
 }
 
-/** Whether the resources in `tables` make the host hold more than `max` units (see io.ts). */
-function holdsMoreThan(tables: Map<unknown, unknown>[], max: number): boolean {
-  let held = 0;
-  for (const table of tables) {
-    for (const resource of table.values()) {
-      held += heldUnits(resource);
-      if (held > max) return true;
-    }
-  }
-  return false;
+/**
+ * A function putting `captured` and `handleTables` back to what they hold now. As an instance is
+ * made they are empty (start functions that call the host make it single-use): cheap to copy.
+ */
+function tablesReset(captured: Map<unknown, unknown>[], handleTables: unknown[][]): () => void {
+  const capturedAtStart = captured.map((table) => [...table]);
+  const handlesAtStart = handleTables.map((table) => [...table]);
+  return () => {
+    captured.forEach((table, i) => {
+      table.clear();
+      for (const [rep, resource] of capturedAtStart[i]) table.set(rep, resource);
+    });
+    handleTables.forEach((table, i) => {
+      table.length = 0;
+      table.push(...handlesAtStart[i]);
+    });
+  };
 }
 
 /** The memory among a core module's imports, if any (its own is then another's). */

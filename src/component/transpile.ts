@@ -16,7 +16,7 @@ import { ASYNC_EXPORTS, ASYNC_IMPORTS } from "./host/outgoing.ts";
 export const JCO_TRANSPILE_VERSION = "0.1.1";
 
 /** Changes when what is done to jco's output changes: transpiled components kept are then not used. */
-export const TRANSPILE_FORMAT = 11;
+export const TRANSPILE_FORMAT = 12;
 
 /**
  * The import under which a run's code hands over the tables of host resources an instance's
@@ -24,6 +24,13 @@ export const TRANSPILE_FORMAT = 11;
  * into as the instance is made.
  */
 export const CAPTURE_TABLES_IMPORT = "wagi:capture-tables";
+
+/**
+ * The import under which a run's code hands over its handle tables (jco's arrays of the
+ * resource handles a guest was given, one per resource type): an array they are pushed into as
+ * the instance is made.
+ */
+export const HANDLE_TABLES_IMPORT = "wagi:handle-tables";
 
 /**
  * The import the run's code calls at the start of every host call (a function): a guest whose
@@ -142,6 +149,9 @@ const COPY_FOR_A_COPYING_CALL = new RegExp(
 /** How the generated code makes an instance's table of the host resources its guest holds. */
 const CAPTURE_TABLE = /const (captureTable\d+)\s*=\s*new Map\(\);/g;
 
+/** How the generated code makes an instance's table of the handles its guest was given. */
+const HANDLE_TABLE = /const (handleTable\d+) = \[T_FLAG, 0\];/g;
+
 /** Where the generated code begins an instance, and where every host call begins. */
 const INSTANTIATE = /export (?:async )?function instantiate\(getCoreModule, imports[^)]*\) \{/;
 const HOST_CALL = /function startCurrentTask\(componentIdx, isAsync, entryFnName\) \{/;
@@ -211,7 +221,8 @@ function adapt(js: string): string {
   js = js.replace(EMPTY_STRING_SHORTCUT, "");
   // What the runner relies on to bound a guest: fail rather than serve without it.
   // (`search`, not `test`: CAPTURE_TABLE is global, and `test` would move its lastIndex.)
-  if ([CAPTURE_TABLE, INSTANTIATE, HOST_CALL].some((pattern) => js.search(pattern) < 0)) {
+  const needed = [CAPTURE_TABLE, HANDLE_TABLE, INSTANTIATE, HOST_CALL];
+  if (needed.some((pattern) => js.search(pattern) < 0)) {
     throw new Error(
       `jco-transpile ${JCO_TRANSPILE_VERSION} generated code this server cannot adapt ` +
         "(its resource tables or host calls were not found)",
@@ -221,6 +232,12 @@ function adapt(js: string): string {
   js = js.replace(
     CAPTURE_TABLE,
     `const $1 = new Map(); imports[${JSON.stringify(CAPTURE_TABLES_IMPORT)}]?.push($1);`,
+  );
+  // The runner puts them back with the instance's memory: the handles a run was given die with
+  // it.
+  js = js.replace(
+    HANDLE_TABLE,
+    `$& imports[${JSON.stringify(HANDLE_TABLES_IMPORT)}]?.push($1);`,
   );
   // The runner makes the host functions a guest waits on (and sees what they write).
   js = js.replaceAll(SUSPENDING, "wagiSuspending(");

@@ -81,7 +81,7 @@ export class Fields {
     spend(RESOURCE_COST);
   }
 
-  /** The bytes of its names and values (see `heldUnits`). */
+  /** The bytes of its names and values (counted against the run's budget). */
   get heldBytes(): number {
     let held = 0;
     for (let i = 0; i < this.names.length; i++) {
@@ -310,11 +310,6 @@ export class OutgoingResponse {
     fields.immutable = true;
   }
 
-  /** Its headers' bytes and its body's held (see `heldUnits`). */
-  get heldBytes(): number {
-    return this.fields.heldBytes + this.pipe.heldBytes;
-  }
-
   statusCode(): number {
     return this.status;
   }
@@ -335,11 +330,6 @@ export class OutgoingBody {
   #stream: OutputStream | undefined;
   finished = false;
   constructor(readonly pipe: BodyPipe) {}
-
-  /** The bytes held for it (see `heldUnits`). */
-  get heldBytes(): number {
-    return this.pipe.heldBytes;
-  }
 
   write(): OutputStream {
     if (this.#stream) throw new Failure(undefined);

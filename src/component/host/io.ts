@@ -13,8 +13,8 @@ import type { InputSource, OutputSink } from "../../wasi/descriptors.ts";
  * What one run may make the host hold at once: resources (each counts {@link RESOURCE_COST}),
  * header bytes and body bytes held, together; pollables and fields the guest drops are given
  * back. A guest creating them in a loop would otherwise grow the thread's memory until its
- * deadline; past this its host call fails, and the run with it. (What a guest leaves behind for
- * later runs of a kept instance is bounded by the runner: see {@link heldUnits}.)
+ * deadline; past this its host call fails, and the run with it. (What a guest leaves behind is
+ * let go of by the runner as the run ends.)
  */
 export const HOST_BUDGET = 8 * 1024 * 1024;
 /** What one resource counts against {@link HOST_BUDGET}. */
@@ -25,15 +25,6 @@ let budgetLeft = HOST_BUDGET;
 /** Gives the run about to start its whole {@link HOST_BUDGET} (one run at a time per thread). */
 export function resetHostBudget(): void {
   budgetLeft = HOST_BUDGET;
-}
-
-/**
- * What a resource the guest still holds makes the host hold, in the budget's units: its own
- * cost and the bytes it keeps (`heldBytes`, for those that keep any).
- */
-export function heldUnits(resource: unknown): number {
-  const bytes = (resource as { heldBytes?: unknown }).heldBytes;
-  return RESOURCE_COST + (typeof bytes === "number" ? bytes : 0);
 }
 
 /** Counts `units` against the run's budget; throws (failing the run) once it is spent. */

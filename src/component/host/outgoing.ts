@@ -75,10 +75,6 @@ export class OutgoingRequest {
   constructor(readonly fields: Fields) {
     fields.immutable = true;
   }
-  /** Its headers' bytes and its body's held (see `heldUnits`). */
-  get heldBytes(): number {
-    return this.fields.heldBytes + this.pipe.heldBytes;
-  }
   method() {
     return this.#method;
   }
