@@ -91,11 +91,13 @@ const NO_CONTROL: GuestControl = {
 const REUSE_MAX_MEMORY_BYTES = 16 * 1024 * 1024;
 
 /**
- * Runs after which a kept instance is made anew anyway: what its guest left behind is let go of
- * as it is kept (its tables put back), and this bounds the rest (jco's count of the resources
- * ever made, which only grows). Making one costs ~2 ms: every 10,000 runs, ~0.2 µs a run.
+ * Host calls (the guest's, and the calls into it) after which a kept instance is made anew
+ * anyway. What a guest left behind is let go of as it is kept (its tables put back); this bounds
+ * the rest: jco numbers every resource it hands over in 30 bits, never reusing a number, and a
+ * call hands over a few at most. Over a million runs of the JavaScript example: making an
+ * instance anew (30–90 ms for a JavaScript engine) is rare.
  */
-const MAX_RUNS_PER_INSTANCE = 10_000;
+const MAX_HOST_CALLS_PER_INSTANCE = 2 ** 26;
 
 /**
  * Host calls between two questions to the run whether it must stop (see `#hostCall`): one can
@@ -125,7 +127,8 @@ interface Instance {
   /** Puts both kinds of table back to what they held right after instantiation. */
   resetTables: () => void;
   reusable: boolean;
-  runs: number;
+  /** The runner's count of host calls when it was made. */
+  hostCallsAtStart: number;
 }
 
 /** Runs one component again and again (see the module doc). */
@@ -214,7 +217,7 @@ export class ComponentRunner {
       handleTables: [],
       resetTables: () => {},
       reusable: this.#reusable,
-      runs: 0,
+      hostCallsAtStart: this.#hostCalls,
     };
     const refuel = () => this.#refuel();
     // What each instance has to put back, recorded once all are made (start functions and
@@ -419,7 +422,6 @@ export class ComponentRunner {
   /** How a run that returned ended; keeps its instance when it can be. */
   #ended(run: RunState, failure: string | undefined): GuestEnd {
     const instance = run.instance!;
-    instance.runs++;
     const made = run.made < 0 ? 0 : run.made;
     if (failure !== undefined) {
       return { exitCode: 0, failure, memoryBytes: Math.max(made, memoryOf(instance)) };
@@ -432,12 +434,10 @@ export class ComponentRunner {
     const instance = run.instance;
     const made = run.made < 0 ? 0 : run.made;
     if (instance && error instanceof ProcExit) {
-      instance.runs++;
       return { exitCode: error.code, memoryBytes: this.#keep(instance, made) };
     }
     // `wasi:cli/run.run` answering its error case: a failed command, as exit code 1.
     if (instance && isComponentError(error)) {
-      instance.runs++;
       return { exitCode: 1, memoryBytes: this.#keep(instance, made) };
     }
     // A trap, a stop: the instance is not trusted again.
@@ -478,7 +478,8 @@ export class ComponentRunner {
   #keep(instance: Instance, made: number): number {
     const size = memoryOf(instance);
     if (
-      instance.reusable && instance.runs < MAX_RUNS_PER_INSTANCE &&
+      instance.reusable &&
+      this.#hostCalls - instance.hostCallsAtStart < MAX_HOST_CALLS_PER_INSTANCE &&
       size <= REUSE_MAX_MEMORY_BYTES && instance.fresh.every((state) => state.restorable)
     ) {
       // Its memory will be put back: it will refer to no handle this run was given. What those
