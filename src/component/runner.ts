@@ -139,6 +139,8 @@ export class ComponentRunner {
   #outbound: OutboundRun | undefined;
   #refuel: () => number = NO_CONTROL.refuel;
   #hostCalls = 0;
+  /** The instance being made, while it is. */
+  #making: Instance | undefined;
   #kept: Instance | undefined;
   /** Core modules that ask for fuel (made preemptible), by module. */
   readonly #fuelled: ReadonlySet<WebAssembly.Module>;
@@ -229,6 +231,8 @@ export class ComponentRunner {
     let marks = typeof hostWrites === "string"
       ? undefined
       : new HostWriteMarks(hostWrites.returnAreaBytes);
+    // The functions its instances export, as they are made.
+    const guestFunctions = new WeakSet<object>();
     const linkCore = (module: WebAssembly.Module, given?: WebAssembly.Imports) => {
       const reuse = this.#reuse.get(module);
       const tracks = this.#tracked.has(module);
@@ -252,7 +256,11 @@ export class ComponentRunner {
         imports = { ...imports, [PREEMPT_MODULE]: { [PREEMPT_FUNCTION]: refuel } };
       }
       // A start function that calls the host may leave a state of its own in each instance.
-      const watch = reuse?.hasStart && imports ? new StartWatch() : undefined;
+      // One calling another instance's guest code does not (what that code asks of the host
+      // is seen in #hostCall); nor does asking for fuel.
+      const watch = reuse?.hasStart && imports
+        ? new StartWatch((call) => call === refuel || guestFunctions.has(call as object))
+        : undefined;
       if (watch) imports = watch.wrap(imports!);
       const instance = watch
         ? watch.instantiate(module, imports!)
@@ -281,7 +289,11 @@ export class ComponentRunner {
         made.growRefused.push(exports[GROW_REFUSED_EXPORT] as WebAssembly.Global);
       }
       // jco's code calls the `realloc`s through these: what they hand out is marked.
-      return marks ? marks.exports(instance.instance) : instance.instance;
+      const linked = marks ? marks.exports(instance.instance) : instance.instance;
+      for (const value of [...Object.values(exports), ...Object.values(linked.exports)]) {
+        if (typeof value === "function") guestFunctions.add(value);
+      }
+      return linked;
     };
     const cores = this.parts.cores;
     const imports: Record<string, unknown> = componentImports(
@@ -294,7 +306,12 @@ export class ComponentRunner {
     imports[SUSPENDING_IMPORT] = (call: (...args: unknown[]) => Promise<unknown>) =>
       marks ? marks.suspending(call) : new Suspending(call);
     // Every core module is already compiled, and linking is synchronous: so is this.
-    made.exports = instantiate((name) => cores[name], imports, linkCore);
+    this.#making = made;
+    try {
+      made.exports = instantiate((name) => cores[name], imports, linkCore);
+    } finally {
+      this.#making = undefined;
+    }
     if (made.exports instanceof Promise) throw new Error("jco's instantiation did not complete");
     // Without its tables, what a guest leaves behind could not be seen: no second run.
     if (made.captured.length === 0) made.reusable = false;
@@ -319,6 +336,9 @@ export class ComponentRunner {
    * long past its deadline, or hold the server's thread.
    */
   #hostCall(): void {
+    // Called as an instance is made (from a start function): its answers may differ from one
+    // instance to the next, so the state after it is not one to put back.
+    if (this.#making) this.#making.reusable = false;
     if (++this.#hostCalls % HOST_CALLS_PER_CHECK !== 0) return;
     if (this.#refuel() < 0) throw new StoppedInHostCall();
   }

@@ -110,13 +110,18 @@ export class StartWatch {
   #starting = false;
   #calledHost = false;
 
+  constructor(
+    /** Imported functions that are not the host (another instance's guest code, say). */
+    readonly notHost: (call: unknown) => boolean = () => false,
+  ) {}
+
   /** `imports`, each call noting whether a start function made it. Wrap once, link often. */
   wrap(imports: WebAssembly.Imports): WebAssembly.Imports {
     const watched: WebAssembly.Imports = {};
     for (const [moduleName, calls] of Object.entries(imports)) {
       const table: Record<string, unknown> = {};
       for (const [name, call] of Object.entries(calls)) {
-        if (typeof call !== "function") {
+        if (typeof call !== "function" || this.notHost(call)) {
           table[name] = call;
           continue;
         }

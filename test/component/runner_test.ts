@@ -142,6 +142,27 @@ Deno.test("component runner: an instance is kept run after run, not made anew ev
   assertEquals((await get(runner, "/?count")).text.endsWith("\n\n1\n"), true);
 });
 
+Deno.test("component runner: an instance whose start calls into its own code is kept; one whose start calls the host is not", async () => {
+  // `_initialize`, called as the component is made: its own work only, then a host call.
+  const own = await runnerFor(fixture("slow_start_component.wasm"));
+  await get(own, "/");
+  const remade = await countingInstances(async () => {
+    for (let i = 0; i < 5; i++) {
+      assertEquals((await get(own, "/?count")).text.endsWith("\n\n1\n"), true);
+    }
+  });
+  assertEquals(remade, 0);
+  const host = await runnerFor(fixture("host_start_component.wasm"));
+  await get(host, "/");
+  assertEquals(host.keptBytes, 0);
+  const made = await countingInstances(async () => {
+    for (let i = 0; i < 5; i++) {
+      assertEquals((await get(host, "/?count")).text.endsWith("\n\n1\n"), true);
+    }
+  });
+  assertOk(made >= 5, `${made} instances for 5 runs`);
+});
+
 Deno.test("component runner: a command component answers the same run after run", async () => {
   const runner = await runnerFor(fixture("env_command.wasm"));
   const outputs = new Set<string>();
@@ -238,15 +259,16 @@ Deno.test("a component that can make outbound requests runs on the server's thre
 
 Deno.test("a run on the server's thread that must make its instance has time to make it, apart from its own budget", async () => {
   const { MoveToPool } = await import("../../src/inline/policy.ts");
-  // Making an instance of it takes longer than a run's budget here (20 ms), and it is made for
-  // every run (its start function calls into another of its instances, which counts as a call
-  // to the host).
+  // Making an instance of it takes longer than a run's budget here (20 ms).
   const inline = await inlineRunnerFor(fixture("slow_start_component.wasm"));
   // Its first runs (the engine still compiles it, slowly) may be moved, until one is answered.
   for (let tries = 0; tries < 3; tries++) {
     if (!(inline.run(inlineGet("/")) instanceof MoveToPool)) break;
   }
   for (let i = 0; i < 3; i++) {
+    // Stopped: its instance is not trusted again, and the next run makes a new one.
+    const looped = inline.run(inlineGet("/?loop"));
+    assertOk(looped instanceof MoveToPool && /ran longer than 20 ms/.test(looped.reason));
     const next = inline.run(inlineGet("/?count"));
     assertOk(!(next instanceof MoveToPool), `moved: ${(next as { reason?: string }).reason}`);
     assertEquals(new TextDecoder().decode(next.stdout).endsWith("\n\n1\n"), true);
