@@ -119,6 +119,7 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
     maxResponseBytes: caps.maxResponseBytes,
     parser,
     spooler: options.spooler ?? new Spooler(),
+    bodyBudget: budget,
   };
   // Said once per name (a bounded number of them): clients choose header names.
   const dropped = new Set<string>();
@@ -215,11 +216,14 @@ export function createWagiHandler(options: AppOptions): WagiHandler {
       if (outcome.stderr.length > 0) logStderr(handler, where, outcome);
     });
     // A run that comes back whole (most pool runs) needs no stream at all.
+    const declared = body.length === "" ? undefined : body.length;
     return execution.whole
       ? execution.whole.then((whole) =>
-        whole ? respondFinished(whole, where, logger, parser) : respond(execution, where, streaming)
+        whole
+          ? respondFinished(whole, where, logger, parser)
+          : respond(execution, where, streaming, declared)
       )
-      : respond(execution, where, streaming);
+      : respond(execution, where, streaming, declared);
   };
 
   const metrics = options.metrics;

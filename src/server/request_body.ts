@@ -9,10 +9,13 @@
 /** Chunked uploads up to this size are read first, so that `CONTENT_LENGTH` can be set. */
 const BUFFER_UNKNOWN_LENGTH_UP_TO = 1024 * 1024;
 
-/** Default for the bytes all bodies being read ahead may hold at once. */
+/** Default for the bytes all bodies being read ahead (or read by Deno) may hold at once. */
 export const DEFAULT_BODY_BUDGET_BYTES = 32 * 1024 * 1024;
 
-/** The memory shared by every body being read before its guest starts. */
+/**
+ * The memory shared by every body being read before its guest starts, and by the rest of every
+ * upload whose response started before it ended (Deno reads that into memory: see respond.ts).
+ */
 export class BodyBudget {
   #held = 0;
   constructor(readonly maxBytes = DEFAULT_BODY_BUDGET_BYTES) {}

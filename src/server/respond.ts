@@ -17,6 +17,7 @@ import {
 import type { Execution, RunOutcome } from "../run/contract.ts";
 import type { Logger } from "./logger.ts";
 import type { Spooler } from "./spool.ts";
+import type { BodyBudget } from "./request_body.ts";
 
 /** True when `promise` has not resolved yet (it must not reject). */
 async function isPending(promise: Promise<unknown>): Promise<boolean> {
@@ -102,13 +103,22 @@ export interface RespondContext {
   maxResponseBytes: number;
   parser: CgiOutputParser;
   spooler: Spooler;
+  /**
+   * The memory request bodies share: a response may start before its upload has ended when the
+   * rest of the upload, which Deno then reads into memory, fits in it (see spool.ts).
+   */
+  bodyBudget?: BodyBudget;
 }
 
-/** The response for `execution`; `where` names the route and module in log lines. */
+/**
+ * The response for `execution`; `where` names the route and module in log lines.
+ * `declaredBody` is the length the request declared for its body, if it did.
+ */
 export async function respond(
   execution: Execution,
   where: Where,
   context: RespondContext,
+  declaredBody?: number,
 ): Promise<Response> {
   const { logger, maxResponseBytes, parser } = context;
   const reader = execution.stdout.getReader({ mode: "byob" });
@@ -150,13 +160,24 @@ export async function respond(
     return parsed.error.response;
   }
 
-  // While the upload is still arriving, stdout waits in a file (see spool.ts).
+  // While the upload is still arriving, stdout waits in a file (see spool.ts), unless what Deno
+  // reads of it into memory once the response starts is bounded (a declared length) and fits
+  // in the memory bodies share: held until the upload has been read and the run has ended.
   let prefix: ReadableStream<Uint8Array> | Uint8Array = head.subarray(start);
   let nextRead: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
   if (await isPending(execution.stdinDone)) {
-    const spooled = await context.spooler.spool(prefix, read, execution.stdinDone);
-    prefix = spooled.stream;
-    nextRead = spooled.ended ? Promise.resolve({ done: true, value: undefined }) : spooled.pending;
+    const budget = context.bodyBudget;
+    if (declaredBody !== undefined && budget?.take(declaredBody)) {
+      Promise.allSettled([execution.stdinDone, execution.done]).then(() =>
+        budget.give(declaredBody)
+      );
+    } else {
+      const spooled = await context.spooler.spool(prefix, read, execution.stdinDone);
+      prefix = spooled.stream;
+      nextRead = spooled.ended
+        ? Promise.resolve({ done: true, value: undefined })
+        : spooled.pending;
+    }
   }
   nextRead ??= read();
 

@@ -1,9 +1,10 @@
 /**
  * Holding a response back while its request body is still arriving. Deno 2.9's HTTP/1.1
  * server reads the rest of a request body into memory, without limit, once a response has
- * started; so while the upload lasts, the guest's stdout goes to a temporary file instead,
- * and the response starts (from that file, then live) when the upload has ended. Memory stays
- * bounded; a module that echoes its upload still cannot stall on a full pipe. The files are
+ * started; so while an upload of unknown length lasts (or one whose declared rest does not fit
+ * in the memory bodies share: see respond.ts), the guest's stdout goes to a temporary file
+ * instead, and the response starts (from that file, then live) when the upload has ended.
+ * Memory stays bounded; a module that echoes its upload still cannot stall on a full pipe. The files are
  * bounded too, per response and over all of them: past that, stdout is no longer read until
  * the upload ends, and the guest waits on it (backpressure).
  * @module

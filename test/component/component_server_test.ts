@@ -128,6 +128,86 @@ Deno.test("an HTTP component echoes a streamed 10 MB body byte for byte", async 
   });
 });
 
+/** Writes all of `bytes` to `conn`. */
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+}
+
+/**
+ * Reads one HTTP/1.1 response with a chunked body from `conn`: its head and its body decoded.
+ * `onBody` is called when the first bytes of the body have arrived.
+ */
+async function readChunked(conn: Deno.Conn, onBody: () => void) {
+  let raw = new Uint8Array(0);
+  const buffer = new Uint8Array(256 * 1024);
+  const decoder = new TextDecoder("latin1");
+  let headEnd = -1;
+  for (;;) {
+    const got = await conn.read(buffer);
+    if (got === null) throw new Error("the connection closed mid-response");
+    const joined = new Uint8Array(raw.length + got);
+    joined.set(raw);
+    joined.set(buffer.subarray(0, got), raw.length);
+    raw = joined;
+    if (headEnd < 0) headEnd = decoder.decode(raw.subarray(0, 8192)).indexOf("\r\n\r\n");
+    // Past the head, a chunk's size line and some of its data: body bytes have arrived.
+    if (headEnd >= 0 && raw.length > headEnd + 4 + 16) onBody();
+    const tail = decoder.decode(raw.subarray(Math.max(0, raw.length - 7)));
+    if (headEnd >= 0 && tail.endsWith("\r\n0\r\n\r\n")) break;
+  }
+  const head = decoder.decode(raw.subarray(0, headEnd));
+  const chunks: Uint8Array[] = [];
+  let at = headEnd + 4;
+  for (;;) {
+    const lineEnd = decoder.decode(raw.subarray(at, at + 20)).indexOf("\r\n");
+    const size = parseInt(decoder.decode(raw.subarray(at, at + lineEnd)), 16);
+    at += lineEnd + 2;
+    if (size === 0) break;
+    chunks.push(raw.subarray(at, at + size));
+    at += size + 2;
+  }
+  const body = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return { head, body };
+}
+
+Deno.test("an HTTP component's echo of a 10 MB upload of declared length starts before the upload ends, byte for byte", async () => {
+  await withServer(async ({ url }) => {
+    const body = pattern(10 * 1024 * 1024);
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(url).port) });
+    try {
+      await writeAll(
+        conn,
+        new TextEncoder().encode(
+          `POST /http/echo HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`,
+        ),
+      );
+      // The first MiB, then nothing until the echo has begun to come back.
+      await writeAll(conn, body.subarray(0, 1024 * 1024));
+      const began = Promise.withResolvers<"began">();
+      const reading = readChunked(conn, () => began.resolve("began"));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const waited = await Promise.race([
+        began.promise,
+        new Promise<"waited">((resolve) => timer = setTimeout(() => resolve("waited"), 10_000)),
+      ]);
+      clearTimeout(timer);
+      assertEquals(waited, "began", "no response bytes before the upload ended");
+      await writeAll(conn, body.subarray(1024 * 1024));
+      const { head, body: echoed } = await reading;
+      assertMatch(head, /^HTTP\/1\.1 200/);
+      assertEquals(echoed.length, body.length);
+      assert(echoed.every((byte, i) => byte === body[i]), "the echo differs from the upload");
+    } finally {
+      conn.close();
+    }
+  });
+});
+
 Deno.test("a component that traps answers 500, one that loops 504 and stops; the server serves on", async () => {
   await withServer(async (server) => {
     const { url } = server;

@@ -204,15 +204,16 @@ module = "${fixture("flood.wasm")}"
 timeout = 3
 `);
   const before = await spoolDirs();
-  const server = await startServer(["-c", config, "--max-body", "1MiB"]);
+  const server = await startServer(["-c", config, "--max-body", "64MiB"]);
   const port = Number(new URL(server.url).port);
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   let mine: string[] = [];
   try {
-    // The upload declares 100 kB and stops after 10 bytes; the module writes without end.
+    // The upload declares 40 MB and stops after 10 bytes; the module writes without end. (A
+    // smaller one's rest would fit in the memory bodies share: its response would start.)
     await conn.write(
       new TextEncoder().encode(
-        "POST /flood HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n0123456789",
+        "POST /flood HTTP/1.1\r\nHost: x\r\nContent-Length: 40000000\r\n\r\n0123456789",
       ),
     );
     await sleep(2000);

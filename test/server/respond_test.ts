@@ -117,3 +117,42 @@ Deno.test("respond: a streamed response drops the module's Content-Length and lo
   assertEquals(await answer.text(), "first second");
   assertOk(lines.some((l) => l.includes("declared Content-Length 3 but wrote 12 body bytes")));
 });
+
+Deno.test("respond: while the upload lasts, a response starts when the rest of its declared body fits in the body budget, and waits for the upload when not", async () => {
+  const { BodyBudget } = await import("../../src/server/request_body.ts");
+  const started = async (budgetBytes: number, declared: number | undefined) => {
+    let uploadEnds!: () => void;
+    const stdinDone = new Promise<void>((resolve) => (uploadEnds = resolve));
+    // A guest writing on until its upload has ended (as one reading it to the end would).
+    async function* chunks() {
+      yield "Content-Type: text/plain\n\nhello";
+      await stdinDone;
+      yield "!";
+    }
+    const executor = new FakeExecutor(() => ({ chunks: chunks() }));
+    const execution = { ...executor.run({} as RunSpec), stdinDone };
+    const budget = new BodyBudget(budgetBytes);
+    const spooler = new Spooler();
+    const response = respond(execution, "POST /test", {
+      logger,
+      maxResponseBytes: 1024,
+      parser: new CgiOutputParser(),
+      spooler,
+      bodyBudget: budget,
+    }, declared);
+    const early = await Promise.race([response.then(() => true), sleep(300).then(() => false)]);
+    const heldMeanwhile = budget.held;
+    uploadEnds();
+    assertEquals(await (await response).text(), "hello!");
+    await execution.done;
+    await sleep(0);
+    await spooler.close();
+    return { early, heldMeanwhile, heldAfter: budget.held };
+  };
+  // The rest of the upload (Deno reads it into memory once the response starts) is held in
+  // the budget until the upload and the run have ended.
+  assertEquals(await started(1000, 600), { early: true, heldMeanwhile: 600, heldAfter: 0 });
+  assertEquals(await started(1000, 2000), { early: false, heldMeanwhile: 0, heldAfter: 0 });
+  // A body of unknown length (chunked): how much Deno would read is not bounded.
+  assertEquals(await started(1000, undefined), { early: false, heldMeanwhile: 0, heldAfter: 0 });
+});
