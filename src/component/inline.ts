@@ -25,7 +25,7 @@ const INLINE_BUDGET_MS = 20;
 /**
  * The first run's budget: the engine still compiles the component's functions then. Making an
  * instance has a budget of this size too, apart from the run's: a JavaScript engine's takes
- * 30–40 ms, and under the run's budget a run after a trap could never make one.
+ * 30–100 ms, and under the run's budget a run after a stopped one could never make one.
  */
 const FIRST_RUN_BUDGET_MS = 200;
 
