@@ -208,6 +208,32 @@ Deno.test("an HTTP component's echo of a 10 MB upload of declared length starts 
   });
 });
 
+Deno.test("concurrent uploads of declared length, more than fit in memory at once, each get their own echo byte for byte", async () => {
+  // One isolate, so one budget: the memory bodies share (32 MiB) lets three of these six
+  // responses start early, and the others wait for their uploads (spooled).
+  const server = await startServer(["--servers", "1", "-c", await writeConfig(CONFIG)]);
+  try {
+    const bodies = Array.from(
+      { length: 6 },
+      (_, i) => pattern(10 * 1024 * 1024 + i).map((byte) => byte ^ (i * 37)),
+    );
+    const echoes = await Promise.all(
+      bodies.map((body) =>
+        fetch(`${server.url}/http/echo`, { method: "POST", body: body as Uint8Array<ArrayBuffer> })
+          .then((r) => r.arrayBuffer())
+      ),
+    );
+    echoes.forEach((echo, i) => {
+      const echoed = new Uint8Array(echo);
+      assertEquals(echoed.length, bodies[i].length);
+      assert(echoed.every((byte, at) => byte === bodies[i][at]), `echo ${i} differs`);
+    });
+    assertEquals(await (await fetch(`${server.url}/hello`)).text(), "hello world\n");
+  } finally {
+    await server.stop();
+  }
+});
+
 Deno.test("a component that traps answers 500, one that loops 504 and stops; the server serves on", async () => {
   await withServer(async (server) => {
     const { url } = server;
