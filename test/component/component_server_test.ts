@@ -97,6 +97,9 @@ Deno.test("a component's first requests wait for its runner on the server's thre
     );
     assertEquals(answers, ["1\n", "1\n", "1\n", "1\n"]);
     const scrape = await (await fetch(`${server.url}/metrics`)).text();
+    // (Unless a run there was slow, on a loaded machine, and moved its route: then the pool is
+    // right to start.)
+    if (!/^wagi_moves_to_pool_total 0$/m.test(scrape)) return;
     assertMatch(scrape, /^wagi_pool_workers 0$/m);
   } finally {
     await server.stop();
