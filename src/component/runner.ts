@@ -122,8 +122,6 @@ interface Instance {
   growRefused: WebAssembly.Global[];
   /** jco's tables of the host resources its guest holds, one per resource type. */
   captured: Map<unknown, unknown>[];
-  /** jco's tables of the handles its guest was given (resource by resource type). */
-  handleTables: unknown[][];
   /** Puts both kinds of table back to what they held right after instantiation. */
   resetTables: () => void;
   reusable: boolean;
@@ -216,7 +214,6 @@ export class ComponentRunner {
       fuel: [],
       growRefused: [],
       captured: [],
-      handleTables: [],
       resetTables: () => {},
       reusable: this.#reusable,
       hostCallsAtStart: this.#hostCalls,
@@ -301,7 +298,9 @@ export class ComponentRunner {
       () => this.#outbound!,
     );
     imports[CAPTURE_TABLES_IMPORT] = made.captured;
-    imports[HANDLE_TABLES_IMPORT] = made.handleTables;
+    // jco's tables of the handles its guest was given, one per resource type.
+    const handleTables: unknown[][] = [];
+    imports[HANDLE_TABLES_IMPORT] = handleTables;
     imports[HOST_CALL_IMPORT] = () => this.#hostCall();
     imports[SUSPENDING_IMPORT] = (call: (...args: unknown[]) => Promise<unknown>) =>
       marks ? marks.suspending(call) : new Suspending(call);
@@ -316,7 +315,7 @@ export class ComponentRunner {
     // Without its tables, what a guest leaves behind could not be seen: no second run.
     if (made.captured.length === 0) made.reusable = false;
     if (made.reusable) {
-      made.resetTables = tablesReset(made.captured, made.handleTables);
+      made.resetTables = tablesReset(made.captured, handleTables);
       for (const { memory, globals } of states) {
         // Put back chunk by chunk when the guest's writes and the host's were all marked.
         const chunks = memory && maps.get(memory);
